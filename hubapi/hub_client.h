@@ -1,0 +1,79 @@
+// The Hub client: revision pinning, tree listing, and ranged reads through /resolve.
+// Thread-safe: read_range may be called from many threads at once.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "hubapi/types.h"
+
+namespace hffs::hubapi {
+
+struct HubConfig {
+  std::string endpoint = "https://huggingface.co";  // trailing '/' stripped by the client
+  std::optional<std::string> token;                 // sent only to the endpoint's host
+  std::string ca_file;                              // extra CA bundle ("" = system default;
+                                                    // SSL_CERT_FILE / CURL_CA_BUNDLE honoured)
+  std::string user_agent = "hffs/" HFFS_VERSION;
+  std::chrono::milliseconds connect_timeout{10'000};
+  // An attempt whose transfer makes no progress for this long is aborted (stall detection).
+  std::chrono::milliseconds stall_timeout{15'000};
+  // Hard deadline of one logical operation (all attempts and backoff included). After it: kTimeout.
+  std::chrono::milliseconds op_deadline{60'000};
+  int max_attempts = 6;
+  std::chrono::milliseconds backoff_base{250};
+  std::chrono::milliseconds backoff_cap{8'000};
+  // Re-resolve a cached signed CDN location this long before its advertised expiry.
+  std::chrono::seconds location_refresh_margin{300};
+};
+
+// Counters for tests, `hffs status` and metrics. Monotonic.
+struct HubStats {
+  uint64_t api_requests = 0;      // /api/... requests sent (info, tree pages)
+  uint64_t resolve_requests = 0;  // HEAD /resolve (and relative hops)
+  uint64_t data_requests = 0;     // ranged GETs (to CDN or Hub)
+  uint64_t retries = 0;
+  uint64_t bytes_received = 0;    // body bytes of data requests
+  uint64_t errors = 0;            // operations that failed after all retries
+};
+
+class HubClient {
+ public:
+  explicit HubClient(HubConfig cfg);
+  ~HubClient();
+  HubClient(const HubClient&) = delete;
+  HubClient& operator=(const HubClient&) = delete;
+
+  const HubConfig& config() const;
+
+  // GET /api/{types}/{repo}/revision/{rev}; rev encoded as one segment.
+  Result<RepoInfo> repo_info(const RepoId& repo, std::string_view revision);
+
+  // Recursive listing at `commit` (paginated through Link rel="next"), every entry validated
+  // (see tree_parse.h). Directories implied by file paths are present.
+  Result<std::vector<TreeEntry>> list_tree(const RepoId& repo, std::string_view commit);
+
+  // Reads exactly out.size() bytes at `offset` of `path` at `commit` (caller clamps at EOF).
+  // Resolves once per file and caches the signed location until near expiry; re-resolves on
+  // 401/403/404/410 from a non-Hub host. Retries 408/429/5xx/connection loss with capped
+  // backoff honouring Retry-After; never returns bytes that were not a 206 with the exact
+  // Content-Range asked for. `expected_size` is the file's size from the tree (checked against
+  // the Content-Range total).
+  Status read_range(const RepoId& repo, std::string_view commit, std::string_view path,
+                    uint64_t expected_size, uint64_t offset, std::span<char> out);
+
+  HubStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hffs::hubapi

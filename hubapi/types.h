@@ -1,0 +1,51 @@
+// Plain data types of the Hub protocol as hffs uses them (no libcurl/JSON here).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace hffs::hubapi {
+
+enum class RepoType { kModel, kDataset, kSpace };
+
+std::string_view repo_type_name(RepoType t);     // "model" | "dataset" | "space"
+std::string_view repo_type_plural(RepoType t);   // "models" | "datasets" | "spaces" (API prefix)
+std::string_view repo_type_web_prefix(RepoType t);  // "" | "datasets/" | "spaces/" (resolve prefix)
+
+struct RepoId {
+  RepoType type = RepoType::kModel;
+  std::string id;  // "namespace/name" (or legacy "name")
+  bool operator==(const RepoId&) const = default;
+};
+
+// Parses "org/name", "datasets/org/name", "spaces/org/name" (a prefix wins over `type_override`
+// only when no override is given; a conflicting prefix is an error). Validates the id as the Hub does.
+Result<RepoId> parse_repo_arg(std::string_view arg, std::optional<RepoType> type_override);
+Result<RepoType> parse_repo_type(std::string_view s);
+
+struct RepoInfo {
+  std::string id;             // canonical id returned by the Hub
+  std::string sha;            // 40-hex commit the revision resolved to
+  std::string last_modified;  // ISO-8601 as sent
+  int64_t last_modified_epoch = 0;
+  bool is_private = false;
+  std::string gated;  // "" (false) | "auto" | "manual"
+};
+
+struct TreeEntry {
+  enum class Type { kFile, kDirectory };
+  Type type = Type::kFile;
+  std::string path;  // validated: relative, no "." / ".." / empty segments, no NUL
+  uint64_t size = 0;  // content size (lfs.size when present)
+  std::string oid;    // git oid (blob sha1 of file or LFS pointer; tree id for dirs)
+  std::optional<std::string> lfs_sha256;  // 64 lowercase hex when LFS
+  // Content key used by the cache: lfs sha256 if present, else the git blob sha1.
+  const std::string& content_key() const { return lfs_sha256 ? *lfs_sha256 : oid; }
+  bool is_lfs() const { return lfs_sha256.has_value(); }
+};
+
+}  // namespace hffs::hubapi
