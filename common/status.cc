@@ -11,6 +11,7 @@ std::string_view errc_name(Errc e) {
     case Errc::kGated: return "gated";
     case Errc::kUnauthorized: return "unauthorized";
     case Errc::kForbidden: return "forbidden";
+    case Errc::kReadOnly: return "read_only";
     case Errc::kRateLimited: return "rate_limited";
     case Errc::kServer: return "server_error";
     case Errc::kNetwork: return "network";

@@ -14,6 +14,7 @@ enum class Errc {
   kGated,             // gated repo, no token or not approved
   kUnauthorized,      // token invalid or expired
   kForbidden,         // other 403 (disabled repo, token scope)
+  kReadOnly,          // a write to the read-only view
   kRateLimited,       // 429 after all retries
   kServer,            // 5xx after all retries
   kNetwork,           // connect/DNS/TLS/peer reset after all retries

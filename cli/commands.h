@@ -1,0 +1,46 @@
+// Subcommands of the hffs binary. Each returns the process exit code (see README "Exit codes").
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hffs::cli {
+
+enum ExitCode {
+  kExitOk = 0,
+  kExitError = 1,
+  kExitUsage = 2,
+  kExitRepoNotFound = 3,
+  kExitRevisionNotFound = 4,
+  kExitAccess = 5,       // gated, invalid token, forbidden
+  kExitNetwork = 6,      // Hub unreachable, timeout, server errors
+  kExitMountpoint = 7,   // missing, not a directory, busy, FUSE unavailable
+  kExitCache = 8,        // cache directory unusable
+};
+
+struct MountArgs {
+  std::string repo;
+  std::string mountpoint;
+  std::string revision = "main";
+  std::optional<std::string> repo_type;
+  std::optional<std::string> endpoint;
+  std::optional<std::string> token;
+  std::optional<std::string> cache_dir;
+  std::optional<std::string> ca_file;
+  std::vector<std::string> fuse_options;
+  bool foreground = false;
+  bool debug_fuse = false;
+  std::string log_level = "info";
+  std::optional<std::string> log_file;
+  double op_deadline_s = 60;
+};
+
+int cmd_mount(const MountArgs& a);
+
+struct UmountArgs {
+  std::string mountpoint;
+  bool lazy = false;
+};
+int cmd_umount(const UmountArgs& a);
+
+}  // namespace hffs::cli

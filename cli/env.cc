@@ -1,0 +1,80 @@
+#include "cli/env.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace hffs::cli {
+
+namespace {
+std::optional<std::string> getenv_nonempty(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return std::nullopt;
+  return std::string(v);
+}
+
+std::filesystem::path expand_user(const std::string& p) {
+  if (!p.empty() && p[0] == '~') {
+    const char* home = std::getenv("HOME");
+    return std::filesystem::path(home ? home : "/root") / p.substr(p.size() > 1 && p[1] == '/' ? 2 : 1);
+  }
+  return p;
+}
+}  // namespace
+
+bool env_truthy(const char* name) {
+  auto v = getenv_nonempty(name);
+  if (!v) return false;
+  std::string s = *v;
+  std::transform(s.begin(), s.end(), s.begin(), ::toupper);
+  return s == "1" || s == "ON" || s == "YES" || s == "TRUE";
+}
+
+std::optional<std::string> clean_token(std::string t) {
+  t.erase(std::remove_if(t.begin(), t.end(), [](char c) { return c == '\r' || c == '\n'; }), t.end());
+  auto b = t.find_first_not_of(" \t");
+  if (b == std::string::npos) return std::nullopt;
+  auto e = t.find_last_not_of(" \t");
+  return t.substr(b, e - b + 1);
+}
+
+HfEnv read_hf_env() {
+  HfEnv env;
+  env.endpoint = getenv_nonempty("HF_ENDPOINT").value_or("https://huggingface.co");
+  while (!env.endpoint.empty() && env.endpoint.back() == '/') env.endpoint.pop_back();
+
+  if (auto h = getenv_nonempty("HF_HOME")) {
+    env.hf_home = expand_user(*h);
+  } else if (auto x = getenv_nonempty("XDG_CACHE_HOME")) {
+    env.hf_home = expand_user(*x) / "huggingface";
+  } else {
+    env.hf_home = expand_user("~/.cache/huggingface");
+  }
+  if (auto c = getenv_nonempty("HF_HUB_CACHE")) {
+    env.hub_cache = expand_user(*c);
+  } else if (auto c2 = getenv_nonempty("HUGGINGFACE_HUB_CACHE")) {
+    env.hub_cache = expand_user(*c2);
+  } else {
+    env.hub_cache = env.hf_home / "hub";
+  }
+
+  if (auto t = getenv_nonempty("HF_TOKEN"); t && (env.token = clean_token(*t))) {
+    env.token_source = "HF_TOKEN";
+  } else if (auto t2 = getenv_nonempty("HUGGING_FACE_HUB_TOKEN"); t2 && (env.token = clean_token(*t2))) {
+    env.token_source = "HUGGING_FACE_HUB_TOKEN";
+  } else {
+    std::filesystem::path p = getenv_nonempty("HF_TOKEN_PATH") ? expand_user(*getenv_nonempty("HF_TOKEN_PATH"))
+                                                               : env.hf_home / "token";
+    std::ifstream f(p);
+    if (f) {
+      std::stringstream ss;
+      ss << f.rdbuf();
+      if ((env.token = clean_token(ss.str()))) env.token_source = p.string();
+    }
+  }
+  env.offline = env_truthy("HF_HUB_OFFLINE") || env_truthy("TRANSFORMERS_OFFLINE");
+  return env;
+}
+
+}  // namespace hffs::cli

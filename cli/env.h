@@ -1,0 +1,24 @@
+// The Hugging Face environment as the official tools read it (hub-protocol.md section 7).
+#pragma once
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace hffs::cli {
+
+struct HfEnv {
+  std::string endpoint;                 // HF_ENDPOINT, trailing '/' stripped
+  std::filesystem::path hf_home;        // HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface
+  std::filesystem::path hub_cache;      // HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub
+  std::optional<std::string> token;     // HF_TOKEN, HUGGING_FACE_HUB_TOKEN, $HF_TOKEN_PATH, $HF_HOME/token
+  std::string token_source;             // where the token came from (never the token itself)
+  bool offline = false;                 // HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE
+  std::filesystem::path default_cache_dir() const { return hf_home / "hffs"; }
+};
+
+HfEnv read_hf_env();
+bool env_truthy(const char* name);
+// Token cleaning as huggingface_hub does: drop CR/LF, trim; empty -> nullopt.
+std::optional<std::string> clean_token(std::string t);
+
+}  // namespace hffs::cli

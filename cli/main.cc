@@ -1,0 +1,52 @@
+// hffs: mount a Hugging Face Hub repository as a read-only directory.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli/commands.h"
+
+using namespace hffs::cli;
+
+int main(int argc, char** argv) {
+  CLI::App app{"hffs: mount a Hugging Face Hub repository as a read-only directory"};
+  app.set_version_flag("-V,--version", std::string("hffs ") + HFFS_VERSION);
+  app.require_subcommand(1);
+  app.footer(
+      "Environment: HF_ENDPOINT, HF_TOKEN (then HF_TOKEN_PATH, then $HF_HOME/token), HF_HOME,\n"
+      "HF_HUB_CACHE, HF_HUB_OFFLINE, SSL_CERT_FILE / CURL_CA_BUNDLE. See README.md.");
+
+  MountArgs m;
+  auto* mount = app.add_subcommand("mount", "Mount REPO (org/name, datasets/org/name, spaces/org/name) at MOUNTPOINT");
+  mount->add_option("repo", m.repo, "Repository id: org/name, datasets/org/name or spaces/org/name")->required();
+  mount->add_option("mountpoint", m.mountpoint, "Existing empty directory to mount on")->required();
+  mount->add_option("-r,--revision", m.revision, "Branch, tag, commit sha or refs/pr/N (default: main)");
+  mount->add_option("--repo-type", m.repo_type, "model | dataset | space (default: from REPO, else model)")
+      ->check(CLI::IsMember({"model", "dataset", "space"}));
+  mount->add_option("--endpoint", m.endpoint, "Hub endpoint URL (default: $HF_ENDPOINT or https://huggingface.co)");
+  mount->add_option("--token", m.token, "Access token (default: $HF_TOKEN, then the saved token file)");
+  mount->add_option("--cache-dir", m.cache_dir, "Block cache directory (default: $HF_HOME/hffs)");
+  mount->add_option("--ca-file", m.ca_file, "Extra CA bundle to verify the Hub/CDN certificates with");
+  mount->add_option("-o", m.fuse_options, "FUSE mount options, comma separated (allow_other, ...)")
+      ->delimiter(',');
+  mount->add_flag("-f,--foreground", m.foreground, "Stay in the foreground and log to stderr");
+  mount->add_flag("--debug-fuse", m.debug_fuse, "Print every FUSE request (implies --foreground)");
+  mount->add_option("--log-level", m.log_level, "trace | debug | info | warn | error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  mount->add_option("--log-file", m.log_file, "Log to this file (default: stderr in foreground, syslog otherwise)");
+  mount->add_option("--deadline", m.op_deadline_s, "Seconds after which a read that cannot be served fails with EIO")
+      ->check(CLI::PositiveNumber);
+
+  UmountArgs u;
+  auto* umount = app.add_subcommand("umount", "Unmount an hffs mount (also a dead one)");
+  umount->add_option("mountpoint", u.mountpoint)->required();
+  umount->add_flag("-l,--lazy", u.lazy, "Detach now even if busy; cleaned up when no longer used");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+  if (*mount) return cmd_mount(m);
+  if (*umount) return cmd_umount(u);
+  return kExitUsage;
+}

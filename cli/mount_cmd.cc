@@ -1,0 +1,278 @@
+// `hffs mount`: pin the revision, list the tree, open the cache, mount, then serve.
+// Without -f the command forks; the parent exits only once the mount serves (0) or with the
+// child's one-line error and exit code.
+#include <fcntl.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "cache/block_cache.h"
+#include "cli/commands.h"
+#include "cli/env.h"
+#include "cli/mountpoint.h"
+#include "fs/filesystem.h"
+#include "fs/fuse_adapter.h"
+#include "fs/hub_source.h"
+#include "hubapi/hub_client.h"
+
+namespace hffs::cli {
+
+namespace {
+
+struct Failure {
+  int code;
+  std::string message;
+};
+
+// Where the outcome of the mount goes: stderr in the foreground, a pipe to the waiting parent
+// otherwise.
+class Reporter {
+ public:
+  explicit Reporter(int fd) : fd_(fd) {}
+  void fail(const Failure& f) {
+    if (fd_ < 0) {
+      std::cerr << "hffs: " << f.message << "\n";
+      return;
+    }
+    std::string msg = std::to_string(f.code) + " " + f.message;
+    (void)!::write(fd_, msg.data(), msg.size());
+    ::close(fd_);
+    fd_ = -1;
+  }
+  void ready() {
+    if (fd_ < 0) return;
+    (void)!::write(fd_, "0 ready", 7);
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+Failure hub_failure(const Status& s, const hubapi::RepoId& repo, const std::string& revision,
+                    const std::string& endpoint, bool have_token) {
+  std::string what = std::string(hubapi::repo_type_name(repo.type)) + " '" + repo.id + "'";
+  std::string web = endpoint + "/" + std::string(hubapi::repo_type_web_prefix(repo.type)) + repo.id;
+  switch (s.code()) {
+    case Errc::kRepoNotFound:
+      return {kExitRepoNotFound,
+              what + " not found at " + endpoint +
+                  (have_token ? ", or the token has no access to it: check the name and --repo-type"
+                              : ", or it is private: check the name and --repo-type, or log in (hf auth login, "
+                                "HF_TOKEN or --token)")};
+    case Errc::kRevisionNotFound:
+      return {kExitRevisionNotFound, "revision '" + revision + "' not found in " + what +
+                                         ": use a branch, tag, commit sha or refs/pr/N that exists (see " + web +
+                                         "/tree/main)"};
+    case Errc::kGated:
+      return {kExitAccess, what + " is gated: request access at " + web +
+                               (have_token ? ", then mount again once it is granted (the token in use is not yet authorized)"
+                                           : ", then pass a token that has access (HF_TOKEN or --token)")};
+    case Errc::kUnauthorized:
+      return {kExitAccess, "the Hub at " + endpoint +
+                               " rejected the token (invalid or expired): create one at " + endpoint +
+                               "/settings/tokens and set HF_TOKEN or --token"};
+    case Errc::kForbidden:
+      return {kExitAccess, "access to " + what + " is forbidden: " + s.message()};
+    case Errc::kNetwork:
+    case Errc::kTimeout:
+    case Errc::kServer:
+    case Errc::kRateLimited:
+      return {kExitNetwork, "Hub unreachable at " + endpoint + ": " + s.message() +
+                                " (check the network, HF_ENDPOINT or --endpoint)"};
+    default:
+      return {kExitError, "cannot mount " + what + ": " + s.to_string()};
+  }
+}
+
+void setup_logging(const MountArgs& a, bool foreground) {
+  std::shared_ptr<spdlog::logger> logger;
+  if (a.log_file) {
+    logger = spdlog::basic_logger_mt("hffs", *a.log_file);
+  } else if (foreground) {
+    logger = spdlog::stderr_color_mt("hffs");
+  } else {
+    logger = spdlog::syslog_logger_mt("hffs", "hffs", LOG_PID, LOG_DAEMON);
+  }
+  logger->set_level(spdlog::level::from_str(a.log_level));
+  logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+}
+
+// Everything after argument checks; runs in the daemon (or in the foreground).
+int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mountpoint, Reporter& rep,
+        bool foreground) {
+  setup_logging(a, foreground);
+  HfEnv env = read_hf_env();
+  hubapi::HubConfig hc;
+  hc.endpoint = a.endpoint.value_or(env.endpoint);
+  while (!hc.endpoint.empty() && hc.endpoint.back() == '/') hc.endpoint.pop_back();
+  if (a.token) {
+    hc.token = clean_token(*a.token);
+  } else {
+    hc.token = env.token;
+  }
+  if (a.ca_file) hc.ca_file = *a.ca_file;
+  hc.op_deadline = std::chrono::milliseconds(static_cast<int64_t>(a.op_deadline_s * 1000));
+  spdlog::info("mounting {} '{}' at revision '{}' from {} (token: {})", hubapi::repo_type_name(repo.type), repo.id,
+               a.revision, hc.endpoint, hc.token ? (a.token ? "--token" : env.token_source) : "none");
+
+  hubapi::HubClient client(hc);
+  auto info = client.repo_info(repo, a.revision);
+  if (!info) {
+    rep.fail(hub_failure(info.status(), repo, a.revision, hc.endpoint, hc.token.has_value()));
+    return 1;
+  }
+  auto tree = client.list_tree(repo, info->sha);
+  if (!tree) {
+    rep.fail(hub_failure(tree.status(), repo, a.revision, hc.endpoint, hc.token.has_value()));
+    return 1;
+  }
+  auto ns = fs::Namespace::build(*tree);
+  if (!ns) {
+    rep.fail({kExitError, "the Hub sent a tree hffs refuses to mount: " + ns.status().message()});
+    return 1;
+  }
+  spdlog::info("pinned {}@{} to commit {}: {} files, {} bytes", repo.id, a.revision, info->sha, ns->file_count(),
+               ns->total_bytes());
+
+  fs::HubOrigin origin(client, repo, info->sha);
+  // Gated repos show their metadata to everyone; only content needs access. Probe one byte so
+  // the user learns at mount time, not at the first read.
+  if (!info->gated.empty()) {
+    for (uint64_t ino = 1; ino <= ns->inode_count(); ++ino) {
+      const fs::Inode* n = ns->get(ino);
+      if (n->is_dir || n->size == 0) continue;
+      char b;
+      if (auto s = origin.fetch(*n, 0, std::span<char>(&b, 1)); !s) {
+        rep.fail(hub_failure(s, repo, a.revision, hc.endpoint, hc.token.has_value()));
+        return 1;
+      }
+      break;
+    }
+  }
+
+  cache::CacheConfig cc;
+  cc.dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : env.default_cache_dir();
+  auto cache = cache::BlockCache::open(cc);
+  if (!cache) {
+    rep.fail({kExitCache, "cannot use cache directory " + cc.dir.string() + ": " + cache.status().message() +
+                              " (choose another with --cache-dir)"});
+    return 1;
+  }
+
+  fs::FsConfig fc;
+  fc.uid = ::getuid();
+  fc.gid = ::getgid();
+  fc.mtime = info->last_modified_epoch;
+  fc.repo = std::string(hubapi::repo_type_name(repo.type)) + ":" + repo.id;
+  fc.revision = a.revision;
+  fc.commit = info->sha;
+  fs::Filesystem filesystem(std::move(*ns), **cache, origin, fc);
+
+  fs::FuseOptions fo;
+  fo.mount_options = a.fuse_options;
+  fo.fsname = "hffs:" + repo.id;
+  fo.debug = a.debug_fuse;
+  fs::FuseServer server(filesystem, fo);
+  if (auto s = server.mount(mountpoint); !s) {
+    rep.fail({kExitMountpoint, s.message()});
+    return 1;
+  }
+  spdlog::info("mounted at {}", mountpoint);
+  rep.ready();
+  if (!foreground) {
+    // Detach from the terminal now that the parent has its answer.
+    int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      if (!a.log_file) ::dup2(null, 2);
+      if (null > 2) ::close(null);
+    }
+  }
+  int rc = server.serve();
+  spdlog::info("unmounted {}", mountpoint);
+  return rc;
+}
+
+}  // namespace
+
+int cmd_mount(const MountArgs& a) {
+  std::optional<hubapi::RepoType> type;
+  if (a.repo_type) {
+    auto t = hubapi::parse_repo_type(*a.repo_type);
+    if (!t) {
+      std::cerr << "hffs: " << t.status().message() << "\n";
+      return kExitUsage;
+    }
+    type = *t;
+  }
+  auto repo = hubapi::parse_repo_arg(a.repo, type);
+  if (!repo) {
+    std::cerr << "hffs: invalid repository '" << a.repo << "': " << repo.status().message() << "\n";
+    return kExitUsage;
+  }
+  std::string mp;
+  if (auto s = check_mountpoint(a.mountpoint, &mp); !s) {
+    std::cerr << "hffs: " << s.message() << "\n";
+    return kExitMountpoint;
+  }
+  bool foreground = a.foreground || a.debug_fuse;
+  if (foreground) {
+    Reporter rep(-1);
+    return run(a, *repo, mp, rep, true);
+  }
+
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    std::perror("hffs: pipe");
+    return kExitError;
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    std::perror("hffs: fork");
+    return kExitError;
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::setsid();
+    if (::chdir("/") != 0) { /* keep going: cwd only matters for busy unmounts */
+    }
+    Reporter rep(fds[1]);
+    int rc = run(a, *repo, mp, rep, false);
+    std::_Exit(rc);
+  }
+  ::close(fds[1]);
+  std::string msg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) msg.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  if (msg.empty()) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    std::cerr << "hffs: the mount daemon exited before the mount was ready"
+              << (WIFSIGNALED(status) ? std::string(" (signal ") + strsignal(WTERMSIG(status)) + ")" : "") << "\n";
+    return kExitError;
+  }
+  auto sp = msg.find(' ');
+  int code = std::atoi(msg.substr(0, sp).c_str());
+  if (code == 0) return kExitOk;
+  ::waitpid(pid, nullptr, 0);
+  std::cerr << "hffs: " << msg.substr(sp + 1) << "\n";
+  return code;
+}
+
+}  // namespace hffs::cli

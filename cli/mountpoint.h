@@ -1,0 +1,20 @@
+// Mountpoint checks and /proc/self/mountinfo helpers shared by mount and umount.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+
+namespace hffs::cli {
+
+struct MountEntry {
+  std::string mountpoint;
+  std::string fstype;  // e.g. "fuse.hffs"
+  std::string source;  // e.g. "hffs:org/name"
+};
+
+std::optional<MountEntry> find_mount(const std::string& abs_path);
+// Ready to mount on: exists, is a directory, is not already a mount (dead or alive).
+Status check_mountpoint(const std::string& path, std::string* abs_out);
+
+}  // namespace hffs::cli

@@ -1,0 +1,139 @@
+// `hffs umount`: works on a live, a busy (--lazy) and a dead mount.
+#include <dirent.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/mountpoint.h"
+
+namespace hffs::cli {
+
+namespace {
+
+std::string abs_path_lexical(const std::string& p) {
+  // realpath() would hang or fail on a dead FUSE mount; resolve the parent instead.
+  std::string parent = p, base;
+  while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
+  auto slash = parent.rfind('/');
+  if (slash == std::string::npos) {
+    base = parent;
+    parent = ".";
+  } else {
+    base = parent.substr(slash + 1);
+    parent = slash == 0 ? "/" : parent.substr(0, slash);
+  }
+  char buf[PATH_MAX];
+  if (!::realpath(parent.c_str(), buf)) return p;
+  std::string out = buf;
+  if (out != "/") out += "/";
+  return out + base;
+}
+
+bool under(const std::string& link, const std::string& mp) {
+  return link == mp || (link.size() > mp.size() && link.compare(0, mp.size(), mp) == 0 && link[mp.size()] == '/');
+}
+
+// Processes whose cwd, root or open files are under the mountpoint.
+std::vector<std::string> busy_processes(const std::string& mp) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  while (auto* e = ::readdir(d)) {
+    char* end;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end || pid <= 0 || pid == ::getpid()) continue;
+    std::string base = std::string("/proc/") + e->d_name;
+    auto check = [&](const std::string& path) {
+      char buf[PATH_MAX];
+      ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
+      if (n <= 0) return false;
+      buf[n] = 0;
+      return under(buf, mp);
+    };
+    bool hit = check(base + "/cwd") || check(base + "/root");
+    if (!hit) {
+      if (DIR* fd = ::opendir((base + "/fd").c_str())) {
+        while (auto* f = ::readdir(fd)) {
+          if (f->d_name[0] == '.') continue;
+          if (check(base + "/fd/" + f->d_name)) {
+            hit = true;
+            break;
+          }
+        }
+        ::closedir(fd);
+      }
+    }
+    if (hit) {
+      std::ifstream c(base + "/comm");
+      std::string comm;
+      std::getline(c, comm);
+      out.push_back(comm + " (pid " + e->d_name + ")");
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
+int run_fusermount(const std::string& mp, bool lazy) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (lazy)
+      ::execlp("fusermount3", "fusermount3", "-u", "-z", "--", mp.c_str(), (char*)nullptr);
+    else
+      ::execlp("fusermount3", "fusermount3", "-u", "--", mp.c_str(), (char*)nullptr);
+    std::_Exit(127);
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
+}  // namespace
+
+int cmd_umount(const UmountArgs& a) {
+  std::string mp = abs_path_lexical(a.mountpoint);
+  auto m = find_mount(mp);
+  if (!m) {
+    std::cerr << "hffs: " << mp << " is not mounted\n";
+    return kExitMountpoint;
+  }
+  if (m->fstype.rfind("fuse", 0) != 0) {
+    std::cerr << "hffs: " << mp << " is not an hffs mount (" << m->fstype << "); refusing to unmount it\n";
+    return kExitMountpoint;
+  }
+  int rc;
+  int err = 0;
+  if (::geteuid() == 0) {
+    rc = ::umount2(mp.c_str(), a.lazy ? MNT_DETACH : 0);
+    err = errno;
+  } else {
+    rc = run_fusermount(mp, a.lazy);
+    // fusermount3 prints its own reason; find out whether it was "busy".
+    err = rc == 0 ? 0 : (busy_processes(mp).empty() ? EIO : EBUSY);
+  }
+  if (rc == 0) return kExitOk;
+  if (err == EBUSY) {
+    auto procs = busy_processes(mp);
+    std::cerr << "hffs: " << mp << " is busy";
+    if (!procs.empty()) {
+      std::cerr << ", in use by:";
+      for (auto& p : procs) std::cerr << "\n  " << p;
+    }
+    std::cerr << "\nstop them, or detach now with 'hffs umount --lazy " << mp << "'\n";
+    return kExitMountpoint;
+  }
+  std::cerr << "hffs: cannot unmount " << mp << ": " << std::strerror(err) << "\n";
+  return kExitError;
+}
+
+}  // namespace hffs::cli

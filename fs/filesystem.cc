@@ -1,0 +1,143 @@
+#include "fs/filesystem.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+namespace hffs::fs {
+
+namespace {
+
+// Adapts one file of a FileOrigin to the cache's BlockSource for the duration of a read.
+class InodeSource : public cache::BlockSource {
+ public:
+  InodeSource(FileOrigin& origin, const Inode& n) : origin_(origin), n_(n) {}
+  Status fetch(uint64_t offset, std::span<char> out) override { return origin_.fetch(n_, offset, out); }
+
+ private:
+  FileOrigin& origin_;
+  const Inode& n_;
+};
+
+Status not_found(uint64_t ino) { return Status(Errc::kEntryNotFound, "no inode " + std::to_string(ino)); }
+
+}  // namespace
+
+Filesystem::Filesystem(Namespace ns, cache::BlockCache& cache, FileOrigin& origin, FsConfig cfg)
+    : ns_(std::move(ns)), cache_(cache), origin_(origin), cfg_(std::move(cfg)) {}
+
+Attr Filesystem::attr_of(const Inode& n) const {
+  Attr a;
+  a.ino = n.ino;
+  a.is_dir = n.is_dir;
+  a.size = n.is_dir ? 0 : n.size;
+  a.mode = n.is_dir ? (S_IFDIR | 0555) : (S_IFREG | 0444);
+  if (n.is_dir) {
+    uint32_t subdirs = 0;
+    for (auto c : n.children) subdirs += ns_.get(c)->is_dir ? 1 : 0;
+    a.nlink = 2 + subdirs;
+  }
+  a.mtime = cfg_.mtime;
+  a.uid = cfg_.uid;
+  a.gid = cfg_.gid;
+  a.blocks512 = (a.size + 511) / 512;
+  return a;
+}
+
+Result<Attr> Filesystem::lookup(uint64_t parent, std::string_view name) const {
+  const Inode* dir = ns_.get(parent);
+  if (!dir) return not_found(parent);
+  if (!dir->is_dir) return Status(Errc::kInvalidInput, "not a directory");
+  const Inode* n = ns_.lookup(parent, name);
+  if (!n) return Status(Errc::kEntryNotFound, std::string(name));
+  return attr_of(*n);
+}
+
+Result<Attr> Filesystem::getattr(uint64_t ino) const {
+  const Inode* n = ns_.get(ino);
+  if (!n) return not_found(ino);
+  return attr_of(*n);
+}
+
+Result<std::vector<DirEntry>> Filesystem::readdir(uint64_t ino) const {
+  const Inode* d = ns_.get(ino);
+  if (!d) return not_found(ino);
+  if (!d->is_dir) return Status(Errc::kInvalidInput, "not a directory");
+  std::vector<DirEntry> out;
+  out.reserve(d->children.size() + 2);
+  out.push_back({".", d->ino, true});
+  out.push_back({"..", d->parent, true});
+  for (auto c : d->children) {
+    const Inode* n = ns_.get(c);
+    out.push_back({n->name, n->ino, n->is_dir});
+  }
+  return out;
+}
+
+Status Filesystem::open(uint64_t ino, int flags) const {
+  const Inode* n = ns_.get(ino);
+  if (!n) return not_found(ino);
+  if (n->is_dir) return Status(Errc::kInvalidInput, "is a directory");
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_APPEND | O_CREAT)))
+    return Status(Errc::kReadOnly, "read-only filesystem");
+  return Status::ok();
+}
+
+Status Filesystem::opendir(uint64_t ino) const {
+  const Inode* n = ns_.get(ino);
+  if (!n) return not_found(ino);
+  if (!n->is_dir) return Status(Errc::kInvalidInput, "not a directory");
+  return Status::ok();
+}
+
+Result<size_t> Filesystem::read(uint64_t ino, uint64_t offset, std::span<char> out) {
+  const Inode* n = ns_.get(ino);
+  if (!n) return not_found(ino);
+  if (n->is_dir) return Status(Errc::kInvalidInput, "is a directory");
+  stats_.reads.fetch_add(1, std::memory_order_relaxed);
+  if (offset >= n->size || out.empty()) return size_t{0};
+  size_t len = static_cast<size_t>(std::min<uint64_t>(out.size(), n->size - offset));
+  cache::FileRef ref{n->content_key, n->hash_kind, n->size};
+  InodeSource src(origin_, *n);
+  auto r = cache_.read(ref, offset, out.first(len), src);
+  if (!r) {
+    stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
+    return r.status();
+  }
+  stats_.read_bytes.fetch_add(*r, std::memory_order_relaxed);
+  return *r;
+}
+
+Result<std::string> Filesystem::getxattr(uint64_t ino, std::string_view name) const {
+  const Inode* n = ns_.get(ino);
+  if (!n) return not_found(ino);
+  if (name == "user.hffs.repo") return cfg_.repo;
+  if (name == "user.hffs.revision") return cfg_.revision;
+  if (name == "user.hffs.commit") return cfg_.commit;
+  if (!n->is_dir) {
+    if (name == "user.hffs.hash") return std::string(n->lfs ? "sha256:" : "gitsha1:") + n->content_key;
+    if (name == "user.hffs.source") return origin_.describe(*n);
+    if (name == "user.hffs.cached_bytes") {
+      uint64_t bs = cache_.block_size(), cached = 0;
+      for (uint64_t off = 0; off < n->size; off += bs) {
+        uint64_t len = std::min<uint64_t>(bs, n->size - off);
+        if (cache_.contains({n->content_key, n->hash_kind, n->size}, off, len)) cached += len;
+      }
+      return std::to_string(cached);
+    }
+  }
+  return Status(Errc::kEntryNotFound, "no such attribute");
+}
+
+Result<std::vector<std::string>> Filesystem::listxattr(uint64_t ino) const {
+  const Inode* n = ns_.get(ino);
+  if (!n) return not_found(ino);
+  std::vector<std::string> names{"user.hffs.repo", "user.hffs.revision", "user.hffs.commit"};
+  if (!n->is_dir) {
+    names.insert(names.end(), {"user.hffs.hash", "user.hffs.source", "user.hffs.cached_bytes"});
+  }
+  return names;
+}
+
+}  // namespace hffs::fs

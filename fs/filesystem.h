@@ -1,0 +1,83 @@
+// FUSE-free filesystem core: answers lookups from the pinned namespace (no network) and reads
+// through the block cache, which pulls misses from a FileOrigin. The FUSE adapter only translates.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/block_cache.h"
+#include "common/status.h"
+#include "fs/file_origin.h"
+#include "fs/namespace.h"
+
+namespace hffs::fs {
+
+struct FsConfig {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  int64_t mtime = 0;     // commit date, seconds since epoch
+  std::string repo;      // "model:org/name" style label for xattrs
+  std::string revision;  // as asked
+  std::string commit;    // 40-hex
+};
+
+struct Attr {
+  uint64_t ino = 0;
+  bool is_dir = false;
+  uint64_t size = 0;
+  uint32_t mode = 0;  // includes S_IFDIR/S_IFREG
+  uint32_t nlink = 1;
+  int64_t mtime = 0;
+  uint32_t uid = 0, gid = 0;
+  uint64_t blocks512 = 0;
+};
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino;
+  bool is_dir;
+};
+
+struct FsStats {
+  std::atomic<uint64_t> reads{0};
+  std::atomic<uint64_t> read_bytes{0};
+  std::atomic<uint64_t> read_errors{0};
+};
+
+class Filesystem {
+ public:
+  Filesystem(Namespace ns, cache::BlockCache& cache, FileOrigin& origin, FsConfig cfg);
+
+  Result<Attr> lookup(uint64_t parent, std::string_view name) const;
+  Result<Attr> getattr(uint64_t ino) const;
+  // Entries including "." and "..", in a stable order.
+  Result<std::vector<DirEntry>> readdir(uint64_t ino) const;
+  // Validates the open flags: any write access is kInvalidInput mapped by the caller to EROFS.
+  Status open(uint64_t ino, int flags) const;
+  Status opendir(uint64_t ino) const;
+  // Reads up to out.size() bytes at `offset` (short at EOF, 0 past it).
+  Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out);
+
+  // Extended attributes: user.hffs.* (see docs/ARCHITECTURE.md).
+  Result<std::string> getxattr(uint64_t ino, std::string_view name) const;
+  Result<std::vector<std::string>> listxattr(uint64_t ino) const;
+
+  const Namespace& ns() const { return ns_; }
+  const FsConfig& config() const { return cfg_; }
+  const FsStats& stats() const { return stats_; }
+
+ private:
+  Attr attr_of(const Inode& n) const;
+
+  Namespace ns_;
+  cache::BlockCache& cache_;
+  FileOrigin& origin_;
+  FsConfig cfg_;
+  FsStats stats_;
+};
+
+}  // namespace hffs::fs

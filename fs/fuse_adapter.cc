@@ -1,0 +1,311 @@
+#define FUSE_USE_VERSION 314
+#include "fs/fuse_adapter.h"
+
+#include <fuse_lowlevel.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "fs/errno_map.h"
+
+namespace hffs::fs {
+
+struct FuseServer::Impl {
+  Filesystem& fs;
+  FuseOptions opts;
+  fuse_session* se = nullptr;
+  bool mounted = false;
+  bool signals = false;
+};
+
+namespace {
+
+Filesystem& core(fuse_req_t req) { return static_cast<FuseServer::Impl*>(fuse_req_userdata(req))->fs; }
+const FuseOptions& options(fuse_req_t req) {
+  return static_cast<FuseServer::Impl*>(fuse_req_userdata(req))->opts;
+}
+
+struct stat to_stat(const Attr& a) {
+  struct stat st {};
+  st.st_ino = a.ino;
+  st.st_mode = a.mode;
+  st.st_nlink = a.nlink;
+  st.st_size = static_cast<off_t>(a.size);
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
+  st.st_blksize = 1 << 20;
+  st.st_blocks = static_cast<blkcnt_t>(a.blocks512);
+  st.st_mtim.tv_sec = st.st_ctim.tv_sec = st.st_atim.tv_sec = a.mtime;
+  return st;
+}
+
+fuse_entry_param to_entry(fuse_req_t req, const Attr& a) {
+  fuse_entry_param e{};
+  e.ino = a.ino;
+  e.generation = 1;
+  e.attr = to_stat(a);
+  e.attr_timeout = e.entry_timeout = options(req).timeout_s;
+  return e;
+}
+
+void reply_status(fuse_req_t req, const Status& s) { fuse_reply_err(req, to_errno(s.code())); }
+
+void op_init(void* userdata, fuse_conn_info* conn) {
+  auto* impl = static_cast<FuseServer::Impl*>(userdata);
+  conn->max_write = impl->opts.max_write;  // libfuse derives max_pages from it
+  conn->max_background = impl->opts.max_background;
+  conn->congestion_threshold = impl->opts.max_background * 3 / 4;
+  conn->max_readahead = impl->opts.max_write;
+  if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;  // always plus: one round trip for ls -l
+  conn->time_gran = 1'000'000'000;
+}
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  auto r = core(req).lookup(parent, name);
+  if (!r) {
+    if (r.status().code() == Errc::kEntryNotFound) {
+      // Negative entries are immutable too: cache them.
+      fuse_entry_param e{};
+      e.entry_timeout = options(req).timeout_s;
+      fuse_reply_entry(req, &e);
+      return;
+    }
+    return reply_status(req, r.status());
+  }
+  auto e = to_entry(req, *r);
+  fuse_reply_entry(req, &e);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  auto r = core(req).getattr(ino);
+  if (!r) return reply_status(req, r.status());
+  struct stat st = to_stat(*r);
+  fuse_reply_attr(req, &st, options(req).timeout_s);
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (auto s = core(req).open(ino, fi->flags); !s) return reply_status(req, s);
+  fi->keep_cache = 1;  // immutable content: keep the page cache across opens
+  fi->noflush = 1;
+  fuse_reply_open(req, fi);
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  thread_local std::vector<char> buf;
+  if (buf.size() < size) buf.resize(size);
+  auto r = core(req).read(ino, static_cast<uint64_t>(off), std::span<char>(buf.data(), size));
+  if (!r) {
+    spdlog::warn("read ino={} off={} size={}: {}", ino, off, size, r.status().to_string());
+    return reply_status(req, r.status());
+  }
+  fuse_reply_buf(req, buf.data(), *r);
+}
+
+void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (auto s = core(req).opendir(ino); !s) return reply_status(req, s);
+  fi->keep_cache = 1;
+  fi->cache_readdir = 1;
+  fuse_reply_open(req, fi);
+}
+
+void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
+  auto r = core(req).readdir(ino);
+  if (!r) return reply_status(req, r.status());
+  const auto& ents = *r;
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(off); i < ents.size(); ++i) {
+    const auto& d = ents[i];
+    size_t n;
+    if (plus) {
+      fuse_entry_param e{};
+      bool dot = d.name == "." || d.name == "..";
+      if (!dot) {
+        auto a = core(req).getattr(d.ino);
+        if (a) e = to_entry(req, *a);
+      } else {
+        e.attr.st_ino = d.ino;
+        e.attr.st_mode = S_IFDIR;
+      }
+      n = fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e,
+                                 static_cast<off_t>(i + 1));
+    } else {
+      struct stat st {};
+      st.st_ino = d.ino;
+      st.st_mode = d.is_dir ? S_IFDIR : S_IFREG;
+      n = fuse_add_direntry(req, buf.data() + used, size - used, d.name.c_str(), &st,
+                            static_cast<off_t>(i + 1));
+    }
+    if (n > size - used) break;  // did not fit; the kernel asks again from this offset
+    used += n;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  readdir_common(req, ino, size, off, false);
+}
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  readdir_common(req, ino, size, off, true);
+}
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+  const auto& ns = core(req).ns();
+  struct statvfs sv {};
+  sv.f_bsize = 1 << 20;
+  sv.f_frsize = 4096;
+  sv.f_blocks = (ns.total_bytes() + 4095) / 4096;
+  sv.f_files = ns.inode_count();
+  sv.f_namemax = 255;
+  sv.f_flag = ST_RDONLY;
+  fuse_reply_statfs(req, &sv);
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  auto r = core(req).getxattr(ino, name);
+  if (!r) {
+    fuse_reply_err(req, r.status().code() == Errc::kEntryNotFound ? ENODATA : to_errno(r.status().code()));
+  } else if (size == 0) {
+    fuse_reply_xattr(req, r->size());
+  } else if (size < r->size()) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, r->data(), r->size());
+  }
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  auto r = core(req).listxattr(ino);
+  if (!r) return reply_status(req, r.status());
+  std::string all;
+  for (const auto& n : *r) all.append(n).push_back('\0');
+  if (size == 0) {
+    fuse_reply_xattr(req, all.size());
+  } else if (size < all.size()) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, all.data(), all.size());
+  }
+}
+
+void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  fuse_reply_err(req, !core(req).getattr(ino) ? ENOENT : (mask & W_OK) ? EROFS : 0);
+}
+
+// Every write operation: the view is read-only.
+void erofs(fuse_req_t req) { fuse_reply_err(req, EROFS); }
+void op_setattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { erofs(req); }
+void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { erofs(req); }
+void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { erofs(req); }
+void op_unlink(fuse_req_t req, fuse_ino_t, const char*) { erofs(req); }
+void op_rmdir(fuse_req_t req, fuse_ino_t, const char*) { erofs(req); }
+void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { erofs(req); }
+void op_rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) { erofs(req); }
+void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { erofs(req); }
+void op_write(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) { erofs(req); }
+void op_create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) { erofs(req); }
+void op_setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) { erofs(req); }
+void op_removexattr(fuse_req_t req, fuse_ino_t, const char*) { erofs(req); }
+void op_fallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) { erofs(req); }
+
+fuse_lowlevel_ops make_ops() {
+  fuse_lowlevel_ops ops{};
+  ops.init = op_init;
+  ops.lookup = op_lookup;
+  ops.getattr = op_getattr;
+  ops.open = op_open;
+  ops.read = op_read;
+  ops.release = op_release;
+  ops.opendir = op_opendir;
+  ops.readdir = op_readdir;
+  ops.readdirplus = op_readdirplus;
+  ops.releasedir = op_releasedir;
+  ops.statfs = op_statfs;
+  ops.getxattr = op_getxattr;
+  ops.listxattr = op_listxattr;
+  ops.access = op_access;
+  ops.setattr = op_setattr;
+  ops.mknod = op_mknod;
+  ops.mkdir = op_mkdir;
+  ops.unlink = op_unlink;
+  ops.rmdir = op_rmdir;
+  ops.symlink = op_symlink;
+  ops.rename = op_rename;
+  ops.link = op_link;
+  ops.write = op_write;
+  ops.create = op_create;
+  ops.setxattr = op_setxattr;
+  ops.removexattr = op_removexattr;
+  ops.fallocate = op_fallocate;
+  return ops;
+}
+
+}  // namespace
+
+FuseServer::FuseServer(Filesystem& fs, FuseOptions opts)
+    : impl_(std::make_unique<Impl>(Impl{fs, std::move(opts)})) {}
+
+FuseServer::~FuseServer() {
+  if (impl_->se) {
+    if (impl_->mounted) fuse_session_unmount(impl_->se);
+    if (impl_->signals) fuse_remove_signal_handlers(impl_->se);
+    fuse_session_destroy(impl_->se);
+  }
+}
+
+Status FuseServer::mount(const std::string& mountpoint) {
+  std::vector<std::string> argv_s{"hffs"};
+  if (impl_->opts.debug) argv_s.push_back("-d");
+  std::string o = "ro,default_permissions,subtype=hffs";
+  if (!impl_->opts.fsname.empty()) o += ",fsname=" + impl_->opts.fsname;
+  for (const auto& m : impl_->opts.mount_options) {
+    if (m == "default_permissions" || m == "ro") continue;
+    o += "," + m;
+  }
+  argv_s.push_back("-o");
+  argv_s.push_back(o);
+  std::vector<char*> argv;
+  for (auto& s : argv_s) argv.push_back(s.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  static const fuse_lowlevel_ops ops = make_ops();
+  impl_->se = fuse_session_new(&args, &ops, sizeof(ops), impl_.get());
+  fuse_opt_free_args(&args);
+  if (!impl_->se) return Status(Errc::kInvalidInput, "FUSE rejected the mount options: " + o);
+  if (fuse_set_signal_handlers(impl_->se) != 0) return Status(Errc::kIo, "cannot install signal handlers");
+  impl_->signals = true;
+  if (fuse_session_mount(impl_->se, mountpoint.c_str()) != 0)
+    return Status(Errc::kIo, "cannot mount FUSE at " + mountpoint +
+                                 " (is /dev/fuse available, and allow_other permitted in /etc/fuse.conf?)");
+  impl_->mounted = true;
+  return Status::ok();
+}
+
+int FuseServer::serve() {
+  fuse_loop_config* cfg = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_clone_fd(cfg, 1);
+  fuse_loop_cfg_set_max_threads(cfg, impl_->opts.max_threads);
+  fuse_loop_cfg_set_idle_threads(cfg, 8);
+  int rc = fuse_session_loop_mt(impl_->se, cfg);
+  fuse_loop_cfg_destroy(cfg);
+  if (impl_->mounted) {
+    fuse_session_unmount(impl_->se);
+    impl_->mounted = false;
+  }
+  return rc < 0 ? 1 : 0;
+}
+
+void FuseServer::request_exit() {
+  if (impl_->se) fuse_session_exit(impl_->se);
+}
+
+}  // namespace hffs::fs

@@ -1,0 +1,43 @@
+// Thin libfuse low-level adapter: translates FUSE requests into Filesystem calls and replies.
+// Holds no lock across a fuse_reply_* call; inodes are immortal for the life of the mount.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "fs/filesystem.h"
+
+namespace hffs::fs {
+
+struct FuseOptions {
+  std::vector<std::string> mount_options;  // "-o" items: allow_other, default_permissions, ...
+  std::string fsname;                      // shown in /proc/mounts
+  unsigned max_threads = 64;
+  unsigned max_background = 64;
+  unsigned max_write = 1u << 20;  // also sets max_pages = 256 (1 MiB requests)
+  double timeout_s = 86400.0 * 365;  // entry/attr timeouts: the pinned tree never changes
+  bool debug = false;
+};
+
+class FuseServer {
+ public:
+  FuseServer(Filesystem& fs, FuseOptions opts);
+  ~FuseServer();
+  FuseServer(const FuseServer&) = delete;
+  FuseServer& operator=(const FuseServer&) = delete;
+
+  // Creates the session and mounts it. SIGTERM/SIGINT/SIGHUP end the loop afterwards.
+  Status mount(const std::string& mountpoint);
+  // Serves requests until unmounted or signalled; then unmounts. Returns 0 on a clean exit.
+  int serve();
+  // Asks the loop to stop (thread-safe).
+  void request_exit();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hffs::fs
