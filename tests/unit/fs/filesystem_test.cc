@@ -1,0 +1,169 @@
+// The FUSE-free core over a fake origin: block boundaries, EOF, zero-length reads, single-flight.
+#include "fs/filesystem.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "fs/errno_map.h"
+#include "unit/fs/fake_origin.h"
+
+using namespace hffs;
+using hffs::hubapi::TreeEntry;
+
+namespace {
+
+constexpr uint32_t kBlock = 1u << 20;
+
+TreeEntry file(std::string p, uint64_t size, char key) {
+  TreeEntry e;
+  e.type = TreeEntry::Type::kFile;
+  e.path = std::move(p);
+  e.size = size;
+  e.oid = std::string(40, key);
+  e.lfs_sha256 = std::string(64, key);
+  return e;
+}
+
+class FsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("hffs-fs-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    auto c = cache::BlockCache::open({dir_, kBlock});
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    cache_ = std::move(*c);
+    auto ns = fs::Namespace::build({file("big.bin", 3 * kBlock + 123, '1'), file("exact.bin", 2 * kBlock, '2'),
+                                    file("empty", 0, '3'), file("one", 1, '4'), file("d/e/f.txt", 5000, '5')});
+    ASSERT_TRUE(ns.ok());
+    fs::FsConfig cfg;
+    cfg.mtime = 1700000000;
+    cfg.commit = std::string(40, 'f');
+    fs_ = std::make_unique<fs::Filesystem>(std::move(*ns), *cache_, origin_, cfg);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  uint64_t ino(const char* p) { return fs_->ns().find_path(p)->ino; }
+  void expect_bytes(const char* path, uint64_t off, size_t len) {
+    std::vector<char> buf(len + 16);
+    auto r = fs_->read(ino(path), off, std::span<char>(buf.data(), len));
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    const auto* n = fs_->ns().find_path(path);
+    size_t want = off >= n->size ? 0 : std::min<uint64_t>(len, n->size - off);
+    ASSERT_EQ(*r, want);
+    for (size_t i = 0; i < want; ++i)
+      ASSERT_EQ(buf[i], test::byte_at(n->content_key, off + i)) << path << " at " << off + i;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<cache::BlockCache> cache_;
+  test::FakeOrigin origin_;
+  std::unique_ptr<fs::Filesystem> fs_;
+};
+
+}  // namespace
+
+TEST_F(FsTest, AttributesAreReadOnlyAndExact) {
+  auto a = fs_->getattr(ino("big.bin"));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->size, 3u * kBlock + 123);
+  EXPECT_EQ(a->mode, S_IFREG | 0444u);
+  EXPECT_EQ(a->mtime, 1700000000);
+  auto d = fs_->getattr(fs::kRootIno);
+  EXPECT_EQ(d->mode, S_IFDIR | 0555u);
+  auto l = fs_->lookup(fs::kRootIno, "nope");
+  EXPECT_EQ(fs::to_errno(l.status().code()), ENOENT);
+  EXPECT_EQ(origin_.calls, 0u) << "metadata must never touch the origin";
+}
+
+TEST_F(FsTest, OpenForWriteIsErofs) {
+  EXPECT_TRUE(fs_->open(ino("one"), O_RDONLY).is_ok());
+  EXPECT_EQ(fs::to_errno(fs_->open(ino("one"), O_WRONLY).code()), EROFS);
+  EXPECT_EQ(fs::to_errno(fs_->open(ino("one"), O_RDWR).code()), EROFS);
+  EXPECT_EQ(fs::to_errno(fs_->open(ino("one"), O_RDONLY | O_TRUNC).code()), EROFS);
+}
+
+TEST_F(FsTest, ReaddirListsChildrenInOrder) {
+  auto r = fs_->readdir(fs::kRootIno);
+  ASSERT_TRUE(r.ok());
+  std::vector<std::string> names;
+  for (auto& e : *r) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{".", "..", "big.bin", "d", "empty", "exact.bin", "one"}));
+}
+
+TEST_F(FsTest, ReadsAcrossBlockBoundariesAndAtEof) {
+  expect_bytes("big.bin", kBlock - 10, 20);         // spans blocks 0 and 1
+  expect_bytes("big.bin", kBlock - 1, 2 * kBlock);  // spans three blocks
+  expect_bytes("big.bin", 3 * kBlock + 100, 4096);  // short read at EOF
+  expect_bytes("big.bin", 3 * kBlock + 123, 10);    // exactly at EOF: 0 bytes
+  expect_bytes("big.bin", 10 * kBlock, 10);         // far past EOF: 0 bytes
+  expect_bytes("exact.bin", 2 * kBlock - 1, 1);
+  expect_bytes("exact.bin", 0, 2 * kBlock);
+  expect_bytes("one", 0, 100);
+  expect_bytes("d/e/f.txt", 4999, 1);
+}
+
+TEST_F(FsTest, ZeroLengthAndEmptyFileReadsFetchNothing) {
+  expect_bytes("empty", 0, 4096);
+  expect_bytes("big.bin", 5, 0);
+  EXPECT_EQ(origin_.calls, 0u);
+}
+
+TEST_F(FsTest, SecondReadIsServedFromCache) {
+  expect_bytes("big.bin", 0, 3 * kBlock + 123);
+  uint64_t calls = origin_.calls;
+  uint64_t bytes = origin_.bytes;
+  EXPECT_GE(calls, 1u);
+  EXPECT_EQ(bytes, 3u * kBlock + 123) << "each byte fetched exactly once";
+  expect_bytes("big.bin", 0, 3 * kBlock + 123);
+  expect_bytes("big.bin", kBlock + 7, 77);
+  EXPECT_EQ(origin_.calls, calls);
+}
+
+TEST_F(FsTest, ThirtyTwoConcurrentReadersCauseOneFetch) {
+  origin_.set_blocked(true);
+  std::vector<std::thread> ts;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 32; ++i) {
+    ts.emplace_back([&, i] {
+      std::vector<char> buf(4096);
+      auto r = fs_->read(ino("big.bin"), kBlock + 64 * i, buf);
+      if (r.ok() && *r == 4096 && buf[0] == test::byte_at(std::string(64, '1'), kBlock + 64 * i)) ok++;
+    });
+  }
+  // Wait (bounded) until one fetch is in progress and the other 31 readers wait on it.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((origin_.calls < 1 || cache_->stats().waits < 31) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  origin_.set_blocked(false);
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(ok, 32);
+  EXPECT_EQ(origin_.calls, 1u);
+}
+
+TEST_F(FsTest, FetchErrorIsEioAndLaterReadRetries) {
+  origin_.fail_next = true;
+  std::vector<char> buf(100);
+  auto r = fs_->read(ino("one"), 0, buf);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(fs::to_errno(r.status().code()), EIO);
+  EXPECT_EQ(fs_->stats().read_errors, 1u);
+  expect_bytes("one", 0, 1);
+}
+
+TEST_F(FsTest, XattrsDescribeTheFile) {
+  auto h = fs_->getxattr(ino("big.bin"), "user.hffs.hash");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(*h, "sha256:" + std::string(64, '1'));
+  EXPECT_EQ(*fs_->getxattr(ino("big.bin"), "user.hffs.cached_bytes"), "0");
+  expect_bytes("big.bin", 0, 10);
+  EXPECT_EQ(*fs_->getxattr(ino("big.bin"), "user.hffs.cached_bytes"), std::to_string(kBlock));
+  EXPECT_EQ(*fs_->getxattr(fs::kRootIno, "user.hffs.commit"), std::string(40, 'f'));
+  EXPECT_FALSE(fs_->getxattr(ino("one"), "user.other").ok());
+}
