@@ -33,6 +33,10 @@ struct MountArgs {
   std::string log_level = "info";
   std::optional<std::string> log_file;
   double op_deadline_s = 60;
+  unsigned part_mib = 8;          // size of one prefetch range request
+  unsigned max_inflight_mib = 128;  // global read-ahead budget
+  bool no_prefetch = false;
+  unsigned read_ahead_kb = 16384;
 };
 
 int cmd_mount(const MountArgs& a);

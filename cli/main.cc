@@ -35,6 +35,12 @@ int main(int argc, char** argv) {
   mount->add_option("--log-file", m.log_file, "Log to this file (default: stderr in foreground, syslog otherwise)");
   mount->add_option("--deadline", m.op_deadline_s, "Seconds after which a read that cannot be served fails with EIO")
       ->check(CLI::PositiveNumber);
+  mount->add_option("--part-size", m.part_mib, "MiB per read-ahead range request (default 8)")
+      ->check(CLI::Range(1, 256));
+  mount->add_option("--max-inflight", m.max_inflight_mib, "MiB of read-ahead in flight across all files (default 128)")
+      ->check(CLI::Range(1, 65536));
+  mount->add_flag("--no-prefetch", m.no_prefetch, "Fetch only what is read (no read-ahead)");
+  mount->add_option("--read-ahead-kb", m.read_ahead_kb, "Kernel read-ahead for the mount, as root (default 16384)");
 
   UmountArgs u;
   auto* umount = app.add_subcommand("umount", "Unmount an hffs mount (also a dead one)");

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -177,12 +178,19 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   fc.repo = std::string(hubapi::repo_type_name(repo.type)) + ":" + repo.id;
   fc.revision = a.revision;
   fc.commit = info->sha;
-  fs::Filesystem filesystem(std::move(*ns), **cache, origin, fc);
+  fs::PrefetchConfig pc;
+  pc.enabled = !a.no_prefetch;
+  pc.part_size = uint64_t{a.part_mib} << 20;
+  pc.first_window = pc.part_size;
+  pc.max_inflight_bytes = std::max<uint64_t>(uint64_t{a.max_inflight_mib} << 20, pc.part_size);
+  pc.workers = static_cast<unsigned>(std::clamp<uint64_t>(pc.max_inflight_bytes / pc.part_size, 1, 64));
+  fs::Filesystem filesystem(std::move(*ns), **cache, origin, fc, pc);
 
   fs::FuseOptions fo;
   fo.mount_options = a.fuse_options;
   fo.fsname = "hffs:" + repo.id;
   fo.debug = a.debug_fuse;
+  fo.read_ahead_kb = a.read_ahead_kb;
   fs::FuseServer server(filesystem, fo);
   if (auto s = server.mount(mountpoint); !s) {
     rep.fail({kExitMountpoint, s.message()});

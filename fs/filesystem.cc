@@ -24,8 +24,25 @@ Status not_found(uint64_t ino) { return Status(Errc::kEntryNotFound, "no inode "
 
 }  // namespace
 
-Filesystem::Filesystem(Namespace ns, cache::BlockCache& cache, FileOrigin& origin, FsConfig cfg)
-    : ns_(std::move(ns)), cache_(cache), origin_(origin), cfg_(std::move(cfg)) {}
+Filesystem::Filesystem(Namespace ns, cache::BlockCache& cache, FileOrigin& origin, FsConfig cfg,
+                       PrefetchConfig prefetch)
+    : ns_(std::move(ns)), cache_(cache), origin_(origin), cfg_(std::move(cfg)) {
+  prefetcher_ = std::make_unique<Prefetcher>(
+      prefetch, [this](uint64_t ino, uint64_t off, uint64_t len) { return warm(ino, off, len); });
+}
+
+Status Filesystem::warm(uint64_t ino, uint64_t offset, uint64_t len) {
+  const Inode* n = ns_.get(ino);
+  if (!n || n->is_dir || offset >= n->size) return Status::ok();
+  len = std::min<uint64_t>(len, n->size - offset);
+  cache::FileRef ref{n->content_key, n->hash_kind, n->size};
+  if (cache_.contains(ref, offset, len)) return Status::ok();
+  InodeSource src(origin_, *n);
+  thread_local std::vector<char> scratch;
+  if (scratch.size() < len) scratch.resize(len);
+  auto r = cache_.read(ref, offset, std::span<char>(scratch.data(), len), src);
+  return r ? Status::ok() : r.status();
+}
 
 Attr Filesystem::attr_of(const Inode& n) const {
   Attr a;
@@ -98,6 +115,7 @@ Result<size_t> Filesystem::read(uint64_t ino, uint64_t offset, std::span<char> o
   stats_.reads.fetch_add(1, std::memory_order_relaxed);
   if (offset >= n->size || out.empty()) return size_t{0};
   size_t len = static_cast<size_t>(std::min<uint64_t>(out.size(), n->size - offset));
+  prefetcher_->on_read(ino, n->size, offset, len);
   cache::FileRef ref{n->content_key, n->hash_kind, n->size};
   InodeSource src(origin_, *n);
   auto r = cache_.read(ref, offset, out.first(len), src);

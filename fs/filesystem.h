@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "fs/file_origin.h"
 #include "fs/namespace.h"
+#include "fs/prefetcher.h"
 
 namespace hffs::fs {
 
@@ -50,7 +51,8 @@ struct FsStats {
 
 class Filesystem {
  public:
-  Filesystem(Namespace ns, cache::BlockCache& cache, FileOrigin& origin, FsConfig cfg);
+  Filesystem(Namespace ns, cache::BlockCache& cache, FileOrigin& origin, FsConfig cfg,
+             PrefetchConfig prefetch = PrefetchConfig{.enabled = false});
 
   Result<Attr> lookup(uint64_t parent, std::string_view name) const;
   Result<Attr> getattr(uint64_t ino) const;
@@ -62,6 +64,9 @@ class Filesystem {
   // Reads up to out.size() bytes at `offset` (short at EOF, 0 past it).
   Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out);
 
+  // Makes [offset, offset+len) of a file present in the cache (used by the prefetcher).
+  Status warm(uint64_t ino, uint64_t offset, uint64_t len);
+
   // Extended attributes: user.hffs.* (see docs/ARCHITECTURE.md).
   Result<std::string> getxattr(uint64_t ino, std::string_view name) const;
   Result<std::vector<std::string>> listxattr(uint64_t ino) const;
@@ -69,6 +74,7 @@ class Filesystem {
   const Namespace& ns() const { return ns_; }
   const FsConfig& config() const { return cfg_; }
   const FsStats& stats() const { return stats_; }
+  PrefetchStats prefetch_stats() const { return prefetcher_->stats(); }
 
  private:
   Attr attr_of(const Inode& n) const;
@@ -78,6 +84,7 @@ class Filesystem {
   FileOrigin& origin_;
   FsConfig cfg_;
   FsStats stats_;
+  std::unique_ptr<Prefetcher> prefetcher_;  // last: its workers call back into this object
 };
 
 }  // namespace hffs::fs

@@ -17,6 +17,7 @@ struct FuseOptions {
   unsigned max_background = 64;
   unsigned max_write = 1u << 20;  // also sets max_pages = 256 (1 MiB requests)
   double timeout_s = 86400.0 * 365;  // entry/attr timeouts: the pinned tree never changes
+  unsigned read_ahead_kb = 16384;  // written to the mount's bdi after mounting (root only)
   bool debug = false;
 };
 

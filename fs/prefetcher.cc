@@ -1,0 +1,93 @@
+#include "fs/prefetcher.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace hffs::fs {
+
+Prefetcher::Prefetcher(PrefetchConfig cfg, WarmFn warm) : cfg_(cfg), warm_(std::move(warm)) {
+  if (!cfg_.enabled) return;
+  for (unsigned i = 0; i < cfg_.workers; ++i) threads_.emplace_back([this] { worker(); });
+}
+
+Prefetcher::~Prefetcher() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+    queue_.clear();
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void Prefetcher::on_read(uint64_t ino, uint64_t size, uint64_t off, uint64_t len) {
+  if (!cfg_.enabled || size == 0) return;
+  bool notify = false;
+  {
+    std::lock_guard lk(mu_);
+    auto [it, fresh] = streams_.try_emplace(ino);
+    Stream& s = it->second;
+    uint64_t end = std::min(size, off + len);
+    bool sequential = !fresh && off + cfg_.slack >= s.frontier && off <= std::max(s.frontier, s.issued) + cfg_.slack;
+    if (fresh && off == 0) sequential = true;  // most files are read from the start
+    if (!sequential) {
+      // A far seek: a new stream, no read-ahead until the next read confirms a pattern.
+      s = Stream{end, end, 0};
+      return;
+    }
+    s.frontier = std::max(s.frontier, end);
+    if (s.window == 0) {
+      s.window = cfg_.first_window;
+    } else if (s.issued < s.frontier + s.window / 2) {
+      // The reader consumed half the window: grow it (geometrically, capped).
+      s.window = std::min(cfg_.max_window, s.window * 2);
+    }
+    uint64_t from = std::max(s.issued, s.frontier);
+    uint64_t to = std::min(size, s.frontier + s.window);
+    while (from < to) {
+      // Align parts to part_size so concurrent streams on one file request the same ranges.
+      uint64_t part_end = std::min(to, (from / cfg_.part_size + 1) * cfg_.part_size);
+      uint64_t plen = part_end - from;
+      if (inflight_bytes_ + plen > cfg_.max_inflight_bytes) {
+        stats_.budget_waits++;  // backpressure: the reader's own reads fetch what they need
+        break;
+      }
+      inflight_bytes_ += plen;
+      queue_.push_back({ino, from, plen});
+      stats_.parts_issued++;
+      notify = true;
+      from = part_end;
+    }
+    s.issued = std::max(s.issued, from);
+    if (streams_.size() > 4096) streams_.clear();  // bound memory; streams restart cheaply
+  }
+  if (notify) cv_.notify_all();
+}
+
+void Prefetcher::worker() {
+  for (;;) {
+    Part p;
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      p = queue_.front();
+      queue_.pop_front();
+    }
+    Status s = warm_(p.ino, p.off, p.len);
+    std::lock_guard lk(mu_);
+    inflight_bytes_ -= p.len;
+    if (!s) {
+      stats_.parts_failed++;
+      spdlog::debug("prefetch ino={} off={} len={} failed: {}", p.ino, p.off, p.len, s.to_string());
+    }
+  }
+}
+
+PrefetchStats Prefetcher::stats() const {
+  std::lock_guard lk(mu_);
+  return stats_;
+}
+
+}  // namespace hffs::fs

@@ -1,0 +1,75 @@
+// Sequential read-ahead: per-inode stream detection and a pool of workers that keep several
+// parts of a file in flight ahead of the reader, under a global budget of bytes in flight.
+//
+// Access is tracked per inode, not per handle: page faults of many processes mmapping one file
+// share a stream. A read near the stream's frontier (within `slack`, which absorbs the kernel's
+// slightly out-of-order async reads) is sequential and doubles the window up to `max_window`; a
+// far seek starts a new stream with no read-ahead, so random readers fetch only what they ask for.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+
+namespace hffs::fs {
+
+struct PrefetchConfig {
+  uint64_t part_size = 8ull << 20;           // one range request per part
+  uint64_t max_inflight_bytes = 128ull << 20;  // global budget across all files
+  uint64_t first_window = 8ull << 20;        // read-ahead once a stream is seen to be sequential
+  uint64_t max_window = 256ull << 20;
+  uint64_t slack = 4ull << 20;
+  unsigned workers = 16;
+  bool enabled = true;
+};
+
+struct PrefetchStats {
+  uint64_t parts_issued = 0;
+  uint64_t parts_failed = 0;
+  uint64_t budget_waits = 0;  // parts not issued because the budget was exhausted
+};
+
+class Prefetcher {
+ public:
+  // warm(ino, size, off, len): make [off, off+len) of inode `ino` present in the cache.
+  using WarmFn = std::function<Status(uint64_t ino, uint64_t off, uint64_t len)>;
+
+  Prefetcher(PrefetchConfig cfg, WarmFn warm);
+  ~Prefetcher();
+  Prefetcher(const Prefetcher&) = delete;
+  Prefetcher& operator=(const Prefetcher&) = delete;
+
+  // Called before a read of [off, off+len) of a file of `size` bytes is served.
+  void on_read(uint64_t ino, uint64_t size, uint64_t off, uint64_t len);
+  PrefetchStats stats() const;
+
+ private:
+  struct Stream {
+    uint64_t frontier = 0;  // end of the last read
+    uint64_t issued = 0;    // read-ahead issued up to here
+    uint64_t window = 0;    // 0 until the stream is seen to be sequential
+  };
+  struct Part {
+    uint64_t ino, off, len;
+  };
+  void worker();
+
+  const PrefetchConfig cfg_;
+  WarmFn warm_;
+  mutable std::mutex mu_;  // guards everything below; never held across warm_()
+  std::condition_variable cv_;
+  std::unordered_map<uint64_t, Stream> streams_;
+  std::deque<Part> queue_;
+  uint64_t inflight_bytes_ = 0;  // queued + running
+  bool stop_ = false;
+  PrefetchStats stats_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace hffs::fs
