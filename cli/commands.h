@@ -25,6 +25,7 @@ struct MountArgs {
   std::optional<std::string> repo_type;
   std::optional<std::string> endpoint;
   std::optional<std::string> token;
+  std::optional<std::string> token_file;  // read at mount (fstab: a root-only file)
   std::optional<std::string> cache_dir;
   std::optional<std::string> ca_file;
   std::vector<std::string> fuse_options;

@@ -4,10 +4,20 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/fstab.h"
 
 using namespace hffs::cli;
 
 int main(int argc, char** argv) {
+  if (argc > 0 && is_mount_helper_name(argv[0])) {
+    bool fake = false;
+    auto m = parse_mount_helper_args(std::vector<std::string>(argv + 1, argv + argc), &fake);
+    if (!m) {
+      std::cerr << "mount.hffs: " << m.status().message() << "\n";
+      return kExitUsage;
+    }
+    return fake ? kExitOk : cmd_mount(*m);
+  }
   CLI::App app{"hffs: mount a Hugging Face Hub repository as a read-only directory"};
   app.set_version_flag("-V,--version", std::string("hffs ") + HFFS_VERSION);
   app.require_subcommand(1);
@@ -24,6 +34,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"model", "dataset", "space"}));
   mount->add_option("--endpoint", m.endpoint, "Hub endpoint URL (default: $HF_ENDPOINT or https://huggingface.co)");
   mount->add_option("--token", m.token, "Access token (default: $HF_TOKEN, then the saved token file)");
+  mount->add_option("--token-file", m.token_file, "Read the access token from this file");
   mount->add_option("--cache-dir", m.cache_dir, "Block cache directory (default: $HF_HOME/hffs)");
   mount->add_option("--ca-file", m.ca_file, "Extra CA bundle to verify the Hub/CDN certificates with");
   mount->add_option("-o", m.fuse_options, "FUSE mount options, comma separated (allow_other, ...)")

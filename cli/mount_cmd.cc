@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <string>
 
@@ -119,13 +121,22 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   while (!hc.endpoint.empty() && hc.endpoint.back() == '/') hc.endpoint.pop_back();
   if (a.token) {
     hc.token = clean_token(*a.token);
+  } else if (a.token_file) {
+    std::ifstream tf(*a.token_file);
+    if (!tf) {
+      rep.fail({kExitUsage, "cannot read token file " + *a.token_file});
+      return 1;
+    }
+    std::stringstream ts;
+    ts << tf.rdbuf();
+    hc.token = clean_token(ts.str());
   } else {
     hc.token = env.token;
   }
   if (a.ca_file) hc.ca_file = *a.ca_file;
   hc.op_deadline = std::chrono::milliseconds(static_cast<int64_t>(a.op_deadline_s * 1000));
   spdlog::info("mounting {} '{}' at revision '{}' from {} (token: {})", hubapi::repo_type_name(repo.type), repo.id,
-               a.revision, hc.endpoint, hc.token ? (a.token ? "--token" : env.token_source) : "none");
+               a.revision, hc.endpoint, hc.token ? (a.token ? "--token" : a.token_file ? *a.token_file : env.token_source) : "none");
 
   hubapi::HubClient client(hc);
   auto info = client.repo_info(repo, a.revision);

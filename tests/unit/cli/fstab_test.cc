@@ -1,0 +1,47 @@
+#include "cli/fstab.h"
+
+#include <gtest/gtest.h>
+
+using namespace hffs::cli;
+
+TEST(MountHelper, RecognisesItsNames) {
+  EXPECT_TRUE(is_mount_helper_name("/sbin/mount.fuse.hffs"));
+  EXPECT_TRUE(is_mount_helper_name("mount.hffs"));
+  EXPECT_FALSE(is_mount_helper_name("/usr/bin/hffs"));
+}
+
+TEST(MountHelper, FstabLineMapsToMountArgs) {
+  bool fake;
+  auto m = parse_mount_helper_args(
+      {"org/name", "/mnt/model", "-o", "ro,allow_other,revision=v1.0,_netdev,nofail,x-systemd.automount,cache_dir=/var/cache/hffs"},
+      &fake);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_FALSE(fake);
+  EXPECT_EQ(m->repo, "org/name");
+  EXPECT_EQ(m->mountpoint, "/mnt/model");
+  EXPECT_EQ(m->revision, "v1.0");
+  EXPECT_EQ(m->cache_dir, "/var/cache/hffs");
+  EXPECT_EQ(m->fuse_options, std::vector<std::string>{"allow_other"});
+  EXPECT_FALSE(m->foreground);
+}
+
+TEST(MountHelper, UnknownOptionIsAClearError) {
+  bool fake;
+  auto m = parse_mount_helper_args({"org/name", "/mnt", "-o", "ro,colour=blue"}, &fake);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("unknown mount option 'colour=blue'"), std::string::npos);
+  EXPECT_NE(m.status().message().find("revision="), std::string::npos) << "lists what is accepted";
+  // -s (sloppy) ignores it, as mount(8) asks.
+  EXPECT_TRUE(parse_mount_helper_args({"org/name", "/mnt", "-s", "-o", "ro,colour=blue"}, &fake).ok());
+}
+
+TEST(MountHelper, ValuesAreRequiredAndPositionalsChecked) {
+  bool fake;
+  EXPECT_FALSE(parse_mount_helper_args({"org/name", "/mnt", "-o", "revision="}, &fake).ok());
+  EXPECT_FALSE(parse_mount_helper_args({"org/name"}, &fake).ok());
+  EXPECT_FALSE(parse_mount_helper_args({"org/name", "/mnt", "-o", "deadline=-1"}, &fake).ok());
+  auto m = parse_mount_helper_args({"hffs#datasets/org/d", "/mnt", "-f", "-oallow_other"}, &fake);
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(fake);
+  EXPECT_EQ(m->repo, "datasets/org/d");
+}
