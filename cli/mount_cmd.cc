@@ -17,6 +17,10 @@
 #include <iostream>
 #include <string>
 
+#ifdef HFFS_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include "cache/block_cache.h"
 #include "cli/commands.h"
 #include "cli/env.h"
@@ -209,6 +213,9 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   }
   spdlog::info("mounted at {}", mountpoint);
   rep.ready();
+#ifdef HFFS_HAVE_SYSTEMD
+  sd_notifyf(0, "READY=1\nSTATUS=serving %s@%s at %s", repo.id.c_str(), info->sha.c_str(), mountpoint.c_str());
+#endif
   if (!foreground) {
     // Detach from the terminal now that the parent has its answer.
     int null = ::open("/dev/null", O_RDWR);
