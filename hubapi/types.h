@@ -26,6 +26,10 @@ struct RepoId {
 // only when no override is given; a conflicting prefix is an error). Validates the id as the Hub does.
 Result<RepoId> parse_repo_arg(std::string_view arg, std::optional<RepoType> type_override);
 Result<RepoType> parse_repo_type(std::string_view s);
+// Added: validates a bare id ("name" or "namespace/name") per hub-protocol.md 1.3.
+Status validate_repo_id(std::string_view id);
+// Added: "org/name", "datasets/org/name", "spaces/org/name" (for messages and web URLs).
+std::string repo_display(const RepoId& r);
 
 struct RepoInfo {
   std::string id;             // canonical id returned by the Hub
