@@ -37,6 +37,7 @@ struct MountArgs {
   unsigned part_mib = 8;          // size of one prefetch range request
   unsigned max_inflight_mib = 128;  // global read-ahead budget
   bool no_prefetch = false;
+  bool offline = false;  // also HF_HUB_OFFLINE=1
   unsigned read_ahead_kb = 16384;
 };
 

@@ -107,13 +107,15 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
       if (auto s = need(); !s) return s;
       m.op_deadline_s = std::atof(val.c_str());
       if (m.op_deadline_s <= 0) return Status(Errc::kInvalidInput, "deadline must be a positive number of seconds");
+    } else if (key == "offline" && !has_val) {
+      m.offline = true;
     } else if (key == "no_prefetch" && !has_val) {
       m.no_prefetch = true;
     } else if (!sloppy) {
       return Status(Errc::kInvalidInput,
                     "unknown mount option '" + o +
                         "' (hffs takes revision=, repo_type=, endpoint=, token_file=, cache_dir=, ca_file=, "
-                        "log_level=, log_file=, deadline=, no_prefetch, allow_other, allow_root, "
+                        "log_level=, log_file=, deadline=, offline, no_prefetch, allow_other, allow_root, "
                         "default_permissions, auto_unmount)");
     }
   }

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256));
   mount->add_option("--max-inflight", m.max_inflight_mib, "MiB of read-ahead in flight across all files (default 128)")
       ->check(CLI::Range(1, 65536));
+  mount->add_flag("--offline", m.offline, "Mount a repo seen before from its kept view; serve only cached data");
   mount->add_flag("--no-prefetch", m.no_prefetch, "Fetch only what is read (no read-ahead)");
   mount->add_option("--read-ahead-kb", m.read_ahead_kb, "Kernel read-ahead for the mount, as root (default 16384)");
 

@@ -24,6 +24,8 @@
 #include "cache/block_cache.h"
 #include "cli/commands.h"
 #include "cli/env.h"
+#include "cli/hf_cache.h"
+#include "cli/snapshot_store.h"
 #include "cli/mountpoint.h"
 #include "fs/filesystem.h"
 #include "fs/fuse_adapter.h"
@@ -143,17 +145,41 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
                a.revision, hc.endpoint, hc.token ? (a.token ? "--token" : a.token_file ? *a.token_file : env.token_source) : "none");
 
   hubapi::HubClient client(hc);
-  auto info = client.repo_info(repo, a.revision);
-  if (!info) {
-    rep.fail(hub_failure(info.status(), repo, a.revision, hc.endpoint, hc.token.has_value()));
-    return 1;
+  std::filesystem::path cache_dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : env.default_cache_dir();
+  SnapshotStore views(cache_dir);
+  bool offline = a.offline || env.offline;
+  hubapi::Snapshot view;
+  if (offline) {
+    auto v = views.load(repo, a.revision);
+    if (!v) {
+      rep.fail({kExitNetwork, v.status().message()});
+      return 1;
+    }
+    view = std::move(*v);
+    spdlog::info("offline: mounting the kept view of commit {}", view.info.sha);
+  } else {
+    auto info = client.repo_info(repo, a.revision);
+    Result<std::vector<hubapi::TreeEntry>> tree = Status(Errc::kCancelled, "");
+    if (info) tree = client.list_tree(repo, info->sha);
+    Status failed = !info ? info.status() : !tree ? tree.status() : Status::ok();
+    if (!failed) {
+      auto kept = views.load(repo, a.revision);
+      bool transient = failed.code() == Errc::kNetwork || failed.code() == Errc::kTimeout ||
+                       failed.code() == Errc::kServer || failed.code() == Errc::kRateLimited;
+      if (!transient || !kept) {
+        rep.fail(hub_failure(failed, repo, a.revision, hc.endpoint, hc.token.has_value()));
+        return 1;
+      }
+      spdlog::warn("Hub unavailable ({}); mounting the view of commit {} kept from an earlier mount",
+                   failed.to_string(), kept->info.sha);
+      view = std::move(*kept);
+    } else {
+      view = hubapi::Snapshot{repo, std::move(*info), std::move(*tree)};
+      if (auto s = views.save(view, a.revision); !s) spdlog::warn("cannot keep the view for offline use: {}", s.to_string());
+    }
   }
-  auto tree = client.list_tree(repo, info->sha);
-  if (!tree) {
-    rep.fail(hub_failure(tree.status(), repo, a.revision, hc.endpoint, hc.token.has_value()));
-    return 1;
-  }
-  auto ns = fs::Namespace::build(*tree);
+  const hubapi::RepoInfo* info = &view.info;
+  auto ns = fs::Namespace::build(view.tree);
   if (!ns) {
     rep.fail({kExitError, "the Hub sent a tree hffs refuses to mount: " + ns.status().message()});
     return 1;
@@ -161,10 +187,13 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   spdlog::info("pinned {}@{} to commit {}: {} files, {} bytes", repo.id, a.revision, info->sha, ns->file_count(),
                ns->total_bytes());
 
-  fs::HubOrigin origin(client, repo, info->sha);
+  fs::HubOrigin hub_origin(client, repo, info->sha);
+  fs::OfflineOrigin offline_origin;
+  fs::FileOrigin& origin = offline ? static_cast<fs::FileOrigin&>(offline_origin) : hub_origin;
+  auto local = find_hf_cache_copies(env.hub_cache, repo, info->sha, *ns);
   // Gated repos show their metadata to everyone; only content needs access. Probe one byte so
   // the user learns at mount time, not at the first read.
-  if (!info->gated.empty()) {
+  if (!offline && !info->gated.empty()) {
     for (uint64_t ino = 1; ino <= ns->inode_count(); ++ino) {
       const fs::Inode* n = ns->get(ino);
       if (n->is_dir || n->size == 0) continue;
@@ -178,7 +207,7 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   }
 
   cache::CacheConfig cc;
-  cc.dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : env.default_cache_dir();
+  cc.dir = cache_dir;
   auto cache = cache::BlockCache::open(cc);
   if (!cache) {
     rep.fail({kExitCache, "cannot use cache directory " + cc.dir.string() + ": " + cache.status().message() +
@@ -200,6 +229,8 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   pc.max_inflight_bytes = std::max<uint64_t>(uint64_t{a.max_inflight_mib} << 20, pc.part_size);
   pc.workers = static_cast<unsigned>(std::clamp<uint64_t>(pc.max_inflight_bytes / pc.part_size, 1, 64));
   fs::Filesystem filesystem(std::move(*ns), **cache, origin, fc, pc);
+  for (auto& [ino, path] : local) filesystem.add_local_copy(ino, std::move(path));
+  if (!local.empty()) spdlog::info("{} files served from the Hugging Face cache at {}", local.size(), env.hub_cache.string());
 
   fs::FuseOptions fo;
   fo.mount_options = a.fuse_options;

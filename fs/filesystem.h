@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "cache/block_cache.h"
@@ -47,12 +48,16 @@ struct FsStats {
   std::atomic<uint64_t> reads{0};
   std::atomic<uint64_t> read_bytes{0};
   std::atomic<uint64_t> read_errors{0};
+  std::atomic<uint64_t> local_bytes{0};  // served from the Hugging Face cache
 };
 
 class Filesystem {
  public:
   Filesystem(Namespace ns, cache::BlockCache& cache, FileOrigin& origin, FsConfig cfg,
              PrefetchConfig prefetch = PrefetchConfig{.enabled = false});
+  ~Filesystem();
+  Filesystem(const Filesystem&) = delete;
+  Filesystem& operator=(const Filesystem&) = delete;
 
   Result<Attr> lookup(uint64_t parent, std::string_view name) const;
   Result<Attr> getattr(uint64_t ino) const;
@@ -63,6 +68,11 @@ class Filesystem {
   Status opendir(uint64_t ino) const;
   // Reads up to out.size() bytes at `offset` (short at EOF, 0 past it).
   Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out);
+
+  // Serves `ino` from a complete local copy (a blob of the standard Hugging Face cache) instead of
+  // the block cache and the network. Call before serving; the file must have the inode's size.
+  void add_local_copy(uint64_t ino, std::string path);
+  size_t local_copies() const { return local_.size(); }
 
   // Makes [offset, offset+len) of a file present in the cache (used by the prefetcher).
   Status warm(uint64_t ino, uint64_t offset, uint64_t len);
@@ -78,12 +88,18 @@ class Filesystem {
 
  private:
   Attr attr_of(const Inode& n) const;
+  int local_fd(uint64_t ino);  // -1 when the inode has no local copy
 
   Namespace ns_;
   cache::BlockCache& cache_;
   FileOrigin& origin_;
   FsConfig cfg_;
   FsStats stats_;
+  struct LocalCopy {
+    std::string path;
+    std::atomic<int> fd{-1};
+  };
+  std::unordered_map<uint64_t, std::unique_ptr<LocalCopy>> local_;  // filled before serving
   std::unique_ptr<Prefetcher> prefetcher_;  // last: its workers call back into this object
 };
 
