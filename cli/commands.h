@@ -38,6 +38,7 @@ struct MountArgs {
   unsigned max_inflight_mib = 128;  // global read-ahead budget
   bool no_prefetch = false;
   bool offline = false;  // also HF_HUB_OFFLINE=1
+  std::optional<std::string> metrics_file;  // Prometheus text, rewritten every 10 s
   unsigned read_ahead_kb = 16384;
 };
 
@@ -48,5 +49,11 @@ struct UmountArgs {
   bool lazy = false;
 };
 int cmd_umount(const UmountArgs& a);
+
+struct StatusArgs {
+  std::string mountpoint;  // empty: every hffs mount
+  bool prometheus = false;
+};
+int cmd_status(const StatusArgs& a);
 
 }  // namespace hffs::cli

@@ -103,6 +103,9 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
     } else if (key == "log_file") {
       if (auto s = need(); !s) return s;
       m.log_file = val;
+    } else if (key == "metrics_file") {
+      if (auto s = need(); !s) return s;
+      m.metrics_file = val;
     } else if (key == "deadline") {
       if (auto s = need(); !s) return s;
       m.op_deadline_s = std::atof(val.c_str());
@@ -115,7 +118,7 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
       return Status(Errc::kInvalidInput,
                     "unknown mount option '" + o +
                         "' (hffs takes revision=, repo_type=, endpoint=, token_file=, cache_dir=, ca_file=, "
-                        "log_level=, log_file=, deadline=, offline, no_prefetch, allow_other, allow_root, "
+                        "log_level=, log_file=, metrics_file=, deadline=, offline, no_prefetch, allow_other, allow_root, "
                         "default_permissions, auto_unmount)");
     }
   }

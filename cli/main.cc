@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   mount->add_option("--max-inflight", m.max_inflight_mib, "MiB of read-ahead in flight across all files (default 128)")
       ->check(CLI::Range(1, 65536));
   mount->add_flag("--offline", m.offline, "Mount a repo seen before from its kept view; serve only cached data");
+  mount->add_option("--metrics-file", m.metrics_file, "Write Prometheus metrics to this file every 10 s");
   mount->add_flag("--no-prefetch", m.no_prefetch, "Fetch only what is read (no read-ahead)");
   mount->add_option("--read-ahead-kb", m.read_ahead_kb, "Kernel read-ahead for the mount, as root (default 16384)");
 
@@ -59,6 +60,11 @@ int main(int argc, char** argv) {
   umount->add_option("mountpoint", u.mountpoint)->required();
   umount->add_flag("-l,--lazy", u.lazy, "Detach now even if busy; cleaned up when no longer used");
 
+  StatusArgs st;
+  auto* status = app.add_subcommand("status", "Show hffs mounts with traffic, hit rate and errors");
+  status->add_option("mountpoint", st.mountpoint, "One mount (default: all)");
+  status->add_flag("--prometheus", st.prometheus, "Print the raw Prometheus metrics");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -66,5 +72,6 @@ int main(int argc, char** argv) {
   }
   if (*mount) return cmd_mount(m);
   if (*umount) return cmd_umount(u);
+  if (*status) return cmd_status(st);
   return kExitUsage;
 }

@@ -10,6 +10,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -25,6 +29,7 @@
 #include "cli/commands.h"
 #include "cli/env.h"
 #include "cli/hf_cache.h"
+#include "cli/metrics.h"
 #include "cli/snapshot_store.h"
 #include "cli/mountpoint.h"
 #include "fs/filesystem.h"
@@ -35,6 +40,50 @@
 namespace hffs::cli {
 
 namespace {
+
+// Rewrites the metrics file every 10 s (atomically) and once more at exit.
+class MetricsWriter {
+ public:
+  MetricsWriter(std::optional<std::string> path, std::function<std::string()> render)
+      : path_(std::move(path)), render_(std::move(render)) {
+    if (path_) thread_ = std::thread([this] { loop(); });
+  }
+  ~MetricsWriter() {
+    if (!path_) return;
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    write();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lk(mu_);
+    while (!stop_) {
+      lk.unlock();
+      write();
+      lk.lock();
+      cv_.wait_for(lk, std::chrono::seconds(10), [&] { return stop_; });
+    }
+  }
+  void write() {
+    std::string tmp = *path_ + ".tmp";
+    {
+      std::ofstream f(tmp, std::ios::trunc);
+      f << render_();
+    }
+    std::rename(tmp.c_str(), path_->c_str());
+  }
+  std::optional<std::string> path_;
+  std::function<std::string()> render_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 struct Failure {
   int code;
@@ -231,6 +280,13 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   fs::Filesystem filesystem(std::move(*ns), **cache, origin, fc, pc);
   for (auto& [ino, path] : local) filesystem.add_local_copy(ino, std::move(path));
   if (!local.empty()) spdlog::info("{} files served from the Hugging Face cache at {}", local.size(), env.hub_cache.string());
+
+  MountIdentity ident{mountpoint, repo_display(repo), a.revision, info->sha, hc.endpoint};
+  const cache::BlockCache& cache_ref = **cache;
+  const hubapi::HubClient* hub_ref = offline ? nullptr : &client;
+  filesystem.set_metrics_provider(
+      [&filesystem, &cache_ref, hub_ref, ident] { return render_metrics(ident, filesystem, cache_ref, hub_ref); });
+  MetricsWriter metrics_writer(a.metrics_file, [&] { return render_metrics(ident, filesystem, cache_ref, hub_ref); });
 
   fs::FuseOptions fo;
   fo.mount_options = a.fuse_options;

@@ -165,6 +165,8 @@ Result<size_t> Filesystem::read(uint64_t ino, uint64_t offset, std::span<char> o
   auto r = cache_.read(ref, offset, out.first(len), src);
   if (!r) {
     stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
+    auto code = static_cast<size_t>(r.status().code());
+    if (code < stats_.errors_by_code.size()) stats_.errors_by_code[code].fetch_add(1, std::memory_order_relaxed);
     return r.status();
   }
   stats_.read_bytes.fetch_add(*r, std::memory_order_relaxed);
@@ -177,6 +179,7 @@ Result<std::string> Filesystem::getxattr(uint64_t ino, std::string_view name) co
   if (name == "user.hffs.repo") return cfg_.repo;
   if (name == "user.hffs.revision") return cfg_.revision;
   if (name == "user.hffs.commit") return cfg_.commit;
+  if (n->ino == kRootIno && name == "user.hffs.metrics" && metrics_) return metrics_();
   if (!n->is_dir) {
     if (name == "user.hffs.hash") return std::string(n->lfs ? "sha256:" : "gitsha1:") + n->content_key;
     if (name == "user.hffs.source") return origin_.describe(*n);
@@ -196,6 +199,7 @@ Result<std::vector<std::string>> Filesystem::listxattr(uint64_t ino) const {
   const Inode* n = ns_.get(ino);
   if (!n) return not_found(ino);
   std::vector<std::string> names{"user.hffs.repo", "user.hffs.revision", "user.hffs.commit"};
+  if (n->ino == kRootIno && metrics_) names.push_back("user.hffs.metrics");
   if (!n->is_dir) {
     names.insert(names.end(), {"user.hffs.hash", "user.hffs.source", "user.hffs.cached_bytes"});
   }

@@ -1,7 +1,9 @@
 // FUSE-free filesystem core: answers lookups from the pinned namespace (no network) and reads
 // through the block cache, which pulls misses from a FileOrigin. The FUSE adapter only translates.
 #pragma once
+#include <array>
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -49,6 +51,7 @@ struct FsStats {
   std::atomic<uint64_t> read_bytes{0};
   std::atomic<uint64_t> read_errors{0};
   std::atomic<uint64_t> local_bytes{0};  // served from the Hugging Face cache
+  std::array<std::atomic<uint64_t>, 32> errors_by_code{};  // indexed by Errc
 };
 
 class Filesystem {
@@ -77,6 +80,9 @@ class Filesystem {
   // Makes [offset, offset+len) of a file present in the cache (used by the prefetcher).
   Status warm(uint64_t ino, uint64_t offset, uint64_t len);
 
+  // The mount root's user.hffs.metrics attribute (Prometheus text), composed by the caller.
+  void set_metrics_provider(std::function<std::string()> f) { metrics_ = std::move(f); }
+
   // Extended attributes: user.hffs.* (see docs/ARCHITECTURE.md).
   Result<std::string> getxattr(uint64_t ino, std::string_view name) const;
   Result<std::vector<std::string>> listxattr(uint64_t ino) const;
@@ -95,6 +101,7 @@ class Filesystem {
   FileOrigin& origin_;
   FsConfig cfg_;
   FsStats stats_;
+  std::function<std::string()> metrics_;
   struct LocalCopy {
     std::string path;
     std::atomic<int> fd{-1};
