@@ -299,6 +299,9 @@ HttpResponse HttpClient::perform(const HttpRequest& req) {
   curl_easy_setopt(h, CURLOPT_USERAGENT, impl_->opts.user_agent.c_str());
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  // The shared connection cache is trimmed to this size after each transfer; the default (5)
+  // would close the idle connections of concurrent readers.
+  curl_easy_setopt(h, CURLOPT_MAXCONNECTS, static_cast<long>(impl_->opts.max_pooled_handles));
   auto connect_ms = std::min<long>(static_cast<long>(req.connect_timeout.count()),
                                    static_cast<long>(remaining));
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, std::max(1L, connect_ms));

@@ -32,7 +32,7 @@ constexpr size_t kMaxErrorBody = size_t{64} << 10;
 constexpr size_t kMaxCachedLocations = 100'000;
 constexpr int64_t kNeverExpires = INT64_C(1) << 62;
 
-int64_t now_epoch() {
+int64_t system_epoch() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -86,6 +86,8 @@ struct HubClient::Impl {
   HttpClient http;
   RetryPolicy policy;
   UnitRng rng = &default_unit_rng;
+  std::function<int64_t()> wall_clock = &system_epoch;  // replaceable by tests
+  int64_t now_epoch() const { return wall_clock(); }
 
   std::atomic<uint64_t> api_requests{0}, resolve_requests{0}, data_requests{0}, retries{0},
       bytes_received{0}, errors{0};
@@ -186,7 +188,7 @@ struct HubClient::Impl {
                           ms_str(cfg.op_deadline) + (delay.count() ? ", next retry due in " + ms_str(delay) : "") +
                           "); last error: " + last.to_string());
       }
-      ++retries;
+      if (!(o.immediate && o.uncounted)) ++retries;  // a redirect hop is not a retry
       spdlog::debug("hubapi: retrying {} in {} ms: {}", what, delay.count(), last.to_string());
       if (delay.count() > 0) std::this_thread::sleep_for(delay);
     }
@@ -356,6 +358,10 @@ HubClient::HubClient(HubConfig cfg) : impl_(std::make_unique<Impl>(std::move(cfg
 HubClient::~HubClient() = default;
 
 const HubConfig& HubClient::config() const { return impl_->cfg; }
+
+void HubClient::set_wall_clock_for_testing(std::function<int64_t()> now_epoch_seconds) {
+  impl_->wall_clock = now_epoch_seconds ? std::move(now_epoch_seconds) : &system_epoch;
+}
 
 HubStats HubClient::stats() const {
   HubStats s;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -70,6 +71,10 @@ class HubClient {
                     uint64_t expected_size, uint64_t offset, std::span<char> out);
 
   HubStats stats() const;
+
+  // Added (tests only): the wall clock (Unix seconds) used for signed-URL expiry decisions.
+  // nullptr restores the system clock. Not thread-safe against concurrent reads.
+  void set_wall_clock_for_testing(std::function<int64_t()> now_epoch_seconds);
 
  private:
   struct Impl;
