@@ -1,0 +1,144 @@
+#include "cache/cache_dir.h"
+
+#include <fcntl.h>
+#include <stdio.h>  // renameat2
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace hffs::cache {
+
+namespace fsys = std::filesystem;
+
+Status errno_status(int err, std::string_view what) {
+  Errc c = (err == ENOSPC || err == EDQUOT) ? Errc::kNoSpace : Errc::kIo;
+  return Status(c, std::string(what) + ": " + std::strerror(err));
+}
+
+bool valid_key(std::string_view key) {
+  if (key.size() != 40 && key.size() != 64) return false;
+  for (char c : key)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+KeyPaths key_paths(const fsys::path& root, std::string_view key) {
+  KeyPaths p;
+  p.shard_dir = root / "data" / std::string(key.substr(0, 2));
+  p.data = p.shard_dir / std::string(key);
+  p.map = p.shard_dir / (std::string(key) + ".map");
+  return p;
+}
+
+std::string temp_name_for(const fsys::path& final_path) {
+  static std::atomic<uint64_t> counter{0};
+  return final_path.string() + ".tmp." + std::to_string(::getpid()) + "." +
+         std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
+}
+
+Result<bool> publish_no_replace(const fsys::path& tmp, const fsys::path& final_path) {
+  int rc = ::link(tmp.c_str(), final_path.c_str());
+  int err = rc == 0 ? 0 : errno;
+  if (rc != 0 && (err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == EMLINK)) {
+    // No hard links here (some FUSE/network filesystems): atomic no-replace rename instead.
+    rc = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE);
+    err = rc == 0 ? 0 : errno;
+    if (rc == 0) return true;  // tmp is now final_path
+  }
+  ::unlink(tmp.c_str());
+  if (rc == 0) return true;
+  if (err == EEXIST) return false;
+  return errno_status(err, "publishing " + final_path.string());
+}
+
+namespace {
+
+std::string format_text(uint32_t block_size) {
+  return "hffs-cache-format " + std::to_string(kFormatVersion) + "\nblock_size " + std::to_string(block_size) +
+         "\n";
+}
+
+Result<std::string> slurp(const fsys::path& p) {
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_status(errno, "opening " + p.string());
+  std::string s;
+  char buf[512];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      return errno_status(e, "reading " + p.string());
+    }
+    if (n == 0) break;
+    s.append(buf, static_cast<size_t>(n));
+    if (s.size() > 4096) break;
+  }
+  ::close(fd);
+  return s;
+}
+
+Status write_all_new(const fsys::path& p, const std::string& content) {
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_status(errno, "creating " + p.string());
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = n < 0 ? errno : EIO;
+      ::close(fd);
+      ::unlink(p.c_str());
+      return errno_status(e, "writing " + p.string());
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int e = errno;
+    ::unlink(p.c_str());
+    return errno_status(e, "writing " + p.string());
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<fsys::path> open_cache_root(const fsys::path& dir, uint32_t block_size) {
+  if (dir.empty()) return Status(Errc::kInvalidInput, "no cache directory given");
+  if (block_size == 0 || block_size > (1u << 30))
+    return Status(Errc::kInvalidInput, "cache block size " + std::to_string(block_size) + " out of range");
+  fsys::path root = dir / "hffs-v1";
+  std::error_code ec;
+  fsys::create_directories(root / "data", ec);
+  if (ec) return Status(Errc::kIo, "creating " + (root / "data").string() + ": " + ec.message());
+
+  fsys::path fmt = root / "format";
+  if (!fsys::exists(fmt, ec)) {
+    fsys::path tmp = temp_name_for(fmt);
+    if (auto s = write_all_new(tmp, format_text(block_size)); !s) return s;
+    auto pub = publish_no_replace(tmp, fmt);  // loser of a creation race reads the winner's file
+    if (!pub) return pub.status();
+  }
+  auto text = slurp(fmt);
+  if (!text) return text.status();
+  int version = 0;
+  unsigned long long recorded = 0;
+  if (std::sscanf(text->c_str(), "hffs-cache-format %d\nblock_size %llu", &version, &recorded) != 2)
+    return Status(Errc::kCorrupt, fmt.string() + " is not an hffs cache format file");
+  if (version != kFormatVersion)
+    return Status(Errc::kInvalidInput, fmt.string() + " records cache format " + std::to_string(version) +
+                                           ", this build understands " + std::to_string(kFormatVersion));
+  if (recorded != block_size)
+    return Status(Errc::kInvalidInput,
+                  "cache " + root.string() + " was created with block size " + std::to_string(recorded) +
+                      " but block size " + std::to_string(block_size) +
+                      " was asked for; use that block size or another cache directory");
+  return root;
+}
+
+}  // namespace hffs::cache

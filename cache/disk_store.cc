@@ -1,0 +1,139 @@
+#include "cache/disk_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <vector>
+
+namespace hffs::cache {
+
+uint64_t block_count(uint64_t size, uint32_t block_size) { return (size + block_size - 1) / block_size; }
+
+CacheFile::~CacheFile() {
+  if (data_fd >= 0) ::close(data_fd);
+}
+
+uint64_t CacheFile::block_len(uint64_t b) const {
+  return std::min<uint64_t>(block_size, size - block_offset(b));
+}
+
+bool CacheFile::all_present() {
+  uint64_t i = scan_hint.load(std::memory_order_relaxed);
+  while (i < nblocks && map->present(i)) ++i;
+  // Only ever raise the hint; a dropped file resets it explicitly.
+  uint64_t cur = scan_hint.load(std::memory_order_relaxed);
+  while (cur < i && !scan_hint.compare_exchange_weak(cur, i, std::memory_order_relaxed)) {
+  }
+  return i == nblocks;
+}
+
+Status CacheFile::pread_all(std::span<char> out, uint64_t offset) const {
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(data_fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_status(errno, "reading " + paths.data.string());
+    if (n == 0) return Status(Errc::kIo, "unexpected end of " + paths.data.string());
+    done += static_cast<size_t>(n);
+  }
+  return Status::ok();
+}
+
+Status CacheFile::pwrite_all(std::span<const char> in, uint64_t offset) const {
+  size_t done = 0;
+  while (done < in.size()) {
+    ssize_t n = ::pwrite(data_fd, in.data() + done, in.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_status(errno, "writing " + paths.data.string());
+    if (n == 0) return Status(Errc::kIo, "short write to " + paths.data.string());
+    done += static_cast<size_t>(n);
+  }
+  return Status::ok();
+}
+
+Result<std::shared_ptr<CacheFile>> OpenFiles::open_file(const FileRef& ref, bool create) {
+  auto f = std::make_shared<CacheFile>();
+  f->key = ref.key;
+  f->kind = ref.kind;
+  f->size = ref.size;
+  f->block_size = block_size_;
+  f->nblocks = block_count(ref.size, block_size_);
+  f->paths = key_paths(root_, ref.key);
+
+  // Creation order: data file (sized) first, then the map. A published map therefore always has
+  // its data file; whoever deletes entries must unlink the map first.
+  if (!create) {
+    auto m = BlockMap::open(f->paths.map, f->nblocks, block_size_, false);
+    if (!m) return m.status();
+    f->map = std::move(*m);
+  } else if (::mkdir(f->paths.shard_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return errno_status(errno, "creating " + f->paths.shard_dir.string());
+  }
+  f->data_fd = ::open(f->paths.data.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+  if (f->data_fd < 0) {
+    if (errno == ENOENT && !create) return Status(Errc::kEntryNotFound, f->paths.data.string() + " does not exist");
+    return errno_status(errno, "opening " + f->paths.data.string());
+  }
+  struct stat st {};
+  if (::fstat(f->data_fd, &st) != 0) return errno_status(errno, "stat " + f->paths.data.string());
+  uint64_t have = static_cast<uint64_t>(st.st_size);
+  // Another creator may be between its open and its ftruncate: extending to the same size is
+  // idempotent and never loses a written block.
+  if (have == 0 && ref.size > 0) {
+    if (::ftruncate(f->data_fd, static_cast<off_t>(ref.size)) != 0)
+      return errno_status(errno, "sizing " + f->paths.data.string());
+  } else if (have != ref.size) {
+    return Status(Errc::kCorrupt, f->paths.data.string() + " has " + std::to_string(have) + " bytes but the file is " +
+                                      std::to_string(ref.size) + " bytes");
+  }
+  if (create) {
+    auto m = BlockMap::open(f->paths.map, f->nblocks, block_size_, true);
+    if (!m) return m.status();
+    f->map = std::move(*m);
+  }
+  return f;
+}
+
+Result<std::shared_ptr<CacheFile>> OpenFiles::get(const FileRef& ref, bool create) {
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = index_.find(ref.key); it != index_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second);
+      std::shared_ptr<CacheFile> f = *it->second;
+      if (f->size != ref.size)
+        return Status(Errc::kInvalidInput, "content " + ref.key + " is " + std::to_string(f->size) +
+                                               " bytes, not " + std::to_string(ref.size));
+      return f;
+    }
+  }
+  auto opened = open_file(ref, create);  // syscalls: outside the mutex
+  if (!opened) return opened.status();
+  std::shared_ptr<CacheFile> result;
+  std::vector<std::shared_ptr<CacheFile>> evicted;  // closed after the mutex is released
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = index_.find(ref.key); it != index_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second);  // another thread won the race: use its copy
+      result = *it->second;
+      evicted.push_back(std::move(*opened));
+    } else {
+      result = *opened;
+      lru_.push_front(std::move(*opened));
+      index_[ref.key] = lru_.begin();
+      while (lru_.size() > capacity_) {
+        index_.erase(lru_.back()->key);
+        evicted.push_back(std::move(lru_.back()));
+        lru_.pop_back();
+      }
+    }
+  }
+  if (result->size != ref.size)
+    return Status(Errc::kInvalidInput,
+                  "content " + ref.key + " is " + std::to_string(result->size) + " bytes, not " + std::to_string(ref.size));
+  return result;
+}
+
+}  // namespace hffs::cache

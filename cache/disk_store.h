@@ -1,0 +1,66 @@
+// Per-content-key files on disk (sparse data file + block map) and a bounded LRU of open ones.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+
+#include <tsl/robin_map.h>
+
+#include "cache/block_cache.h"
+#include "cache/block_map.h"
+#include "cache/cache_dir.h"
+
+namespace hffs::cache {
+
+// One cached file, open: data fd + mmapped map. Shared by readers; closed when the last
+// reference goes (possibly after eviction from the LRU).
+struct CacheFile {
+  std::string key;
+  HashKind kind = HashKind::kSha256;
+  uint64_t size = 0;
+  uint32_t block_size = 0;
+  uint64_t nblocks = 0;
+  KeyPaths paths;
+  int data_fd = -1;
+  std::unique_ptr<BlockMap> map;
+  std::atomic<uint64_t> scan_hint{0};          // blocks below are known present (in this process)
+  std::atomic<bool> verify_pending{false};     // a completion check is queued
+
+  ~CacheFile();
+  uint64_t block_offset(uint64_t b) const { return b * block_size; }
+  uint64_t block_len(uint64_t b) const;        // block_size, or less for the last block
+  bool all_present();                           // advances scan_hint
+  // Whole-range positional I/O; errors are errno_status (short reads of a sparse file are kIo).
+  Status pread_all(std::span<char> out, uint64_t offset) const;
+  Status pwrite_all(std::span<const char> in, uint64_t offset) const;
+};
+
+uint64_t block_count(uint64_t size, uint32_t block_size);
+
+class OpenFiles {
+ public:
+  OpenFiles(std::filesystem::path root, uint32_t block_size, size_t capacity)
+      : root_(std::move(root)), block_size_(block_size), capacity_(capacity ? capacity : 1) {}
+  // The open file for `ref`, opening (and with `create`, creating) it on a miss. Without
+  // `create` a file that is not in the cache is kEntryNotFound. Never holds the table mutex
+  // across a syscall.
+  Result<std::shared_ptr<CacheFile>> get(const FileRef& ref, bool create);
+  const std::filesystem::path& root() const { return root_; }
+
+ private:
+  Result<std::shared_ptr<CacheFile>> open_file(const FileRef& ref, bool create);
+
+  std::filesystem::path root_;
+  uint32_t block_size_;
+  size_t capacity_;
+  std::mutex mu_;  // guards lru_ and index_; leaf lock
+  std::list<std::shared_ptr<CacheFile>> lru_;  // front = most recent
+  tsl::robin_map<std::string, std::list<std::shared_ptr<CacheFile>>::iterator> index_;
+};
+
+}  // namespace hffs::cache
