@@ -94,6 +94,9 @@ struct HubClient::Impl {
 
   std::mutex loc_mu;
   std::unordered_map<std::string, CachedLocation> locations;
+  // One resolver at a time per file: concurrent readers of a file whose location is missing or
+  // expired wait for the first one's HEAD instead of each sending their own.
+  std::unordered_map<std::string, std::shared_ptr<std::mutex>> resolving;
 
   explicit Impl(HubConfig c)
       : cfg(std::move(c)),
@@ -104,7 +107,21 @@ struct HubClient::Impl {
     policy.max_attempts = std::max(1, cfg.max_attempts);
     policy.base = cfg.backoff_base;
     policy.cap = cfg.backoff_cap;
-    if (cfg.token && cfg.token->empty()) cfg.token.reset();
+    if (cfg.token) {
+      // As huggingface_hub does: drop CR/LF, trim; a token with other control characters would
+      // allow header injection, so it is not used at all.
+      std::string t;
+      for (char ch : *cfg.token)
+        if (ch != '\r' && ch != '\n') t += ch;
+      while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.pop_back();
+      size_t b = t.find_first_not_of(" \t");
+      t = b == std::string::npos ? std::string() : t.substr(b);
+      bool bad = false;
+      for (char ch : t) bad |= static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+      if (bad) spdlog::warn("hubapi: the token contains control characters; it will not be sent");
+      if (t.empty() || bad) cfg.token.reset();
+      else cfg.token = std::move(t);
+    }
   }
 
   bool may_send_auth(const std::string& url) const {
@@ -170,6 +187,9 @@ struct HubClient::Impl {
       last = scrubbed(o.status);
       if (o.kind == Outcome::kFail) {
         ++errors;
+        if (last.code() == Errc::kTimeout)
+          return Status(Errc::kTimeout, "timed out after " + ms_str(Clock::now() - start) + " " + what +
+                                            " (deadline " + ms_str(cfg.op_deadline) + "): " + last.message());
         return last;
       }
       if (!o.uncounted) ++counted;
@@ -291,12 +311,54 @@ struct HubClient::Impl {
   void store_location(const std::string& key, const CachedLocation& l) {
     std::lock_guard lk(loc_mu);
     if (locations.size() >= kMaxCachedLocations) locations.clear();  // crude bound
+    if (resolving.size() >= kMaxCachedLocations) resolving.clear();   // held locks stay alive
     locations[key] = l;
   }
 
-  void drop_location(const std::string& key) {
+  // Forgets the cached location of `key` if it still is `url` (another reader may have stored a
+  // fresher one meanwhile).
+  void drop_location(const std::string& key, const std::string& url) {
     std::lock_guard lk(loc_mu);
-    locations.erase(key);
+    auto it = locations.find(key);
+    if (it != locations.end() && it->second.url == url) locations.erase(it);
+  }
+
+  // The cached location of `key`, resolving it if missing/near expiry (single-flight per key).
+  // `failed_url`: a location that just failed; a cached entry equal to it is not reused.
+  Outcome location_for(const std::string& key, const std::string* failed_url, const RepoId& repo,
+                       std::string_view commit, std::string_view path, Clock::time_point deadline,
+                       const ErrorContext& ctx, CachedLocation& out) {
+    if (!failed_url) {
+      if (auto l = cached_location(key)) {
+        out = *l;
+        return Outcome::done();
+      }
+    }
+    std::shared_ptr<std::mutex> km;
+    {
+      std::lock_guard lk(loc_mu);
+      auto& slot = resolving[key];
+      if (!slot) slot = std::make_shared<std::mutex>();
+      km = slot;
+    }
+    Outcome o;
+    {
+      std::lock_guard kl(*km);
+      auto l = cached_location(key);  // someone else may have resolved it meanwhile
+      if (l && (!failed_url || l->url != *failed_url)) {
+        out = *l;
+        o = Outcome::done();
+      } else {
+        o = resolve_once(repo, commit, path, deadline, ctx, out);
+        if (o.kind == Outcome::kDone) store_location(key, out);
+      }
+    }
+    {
+      std::lock_guard lk(loc_mu);
+      auto it = resolving.find(key);
+      if (it != resolving.end() && it->second == km && km.use_count() <= 2) resolving.erase(it);
+    }
+    return o;
   }
 
   // HEAD /resolve without auto-redirects; relative (same-origin) hops followed by hand.
@@ -482,18 +544,15 @@ Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::s
 
   size_t got = 0;
   int protocol_strikes = 0;
-  bool force_resolve = false;
+  std::string failed_url;  // set when the last location must not be reused
 
   return m.run(what, start, deadline, [&]() -> Outcome {
-    std::optional<CachedLocation> loc;
-    if (!force_resolve) loc = m.cached_location(key);
-    force_resolve = false;
-    if (!loc) {
-      CachedLocation fresh;
-      Outcome o = m.resolve_once(repo, commit, path, deadline, resolve_ctx, fresh);
+    std::optional<CachedLocation> loc{CachedLocation{}};
+    {
+      Outcome o = m.location_for(key, failed_url.empty() ? nullptr : &failed_url, repo, commit, path,
+                                 deadline, resolve_ctx, *loc);
+      failed_url.clear();
       if (o.kind != Outcome::kDone) return o;
-      m.store_location(key, fresh);
-      loc = fresh;
     }
     const uint64_t a = offset + got;
     HttpRequest req = m.make_request(loc->url, deadline, false);
@@ -524,7 +583,8 @@ Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::s
     const std::string where = loc->hub ? m.endpoint : "the data host";
 
     if (!bad_reply.empty()) {
-      m.drop_location(key);
+      m.drop_location(key, loc->url);
+      failed_url = loc->url;
       Status s(Errc::kProtocol, where + " answered " + bad_reply + " " + what);
       if (++protocol_strikes >= 2) return Outcome::fail(s);
       Outcome o = Outcome::retry(s);
@@ -532,7 +592,7 @@ Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::s
       return o;
     }
     if (r.overflow) {
-      m.drop_location(key);
+      m.drop_location(key, loc->url);
       return Outcome::fail(Status(Errc::kProtocol, where + " sent more bytes than asked " + what));
     }
     if (r.status == 206 && r.ok_transfer()) {
@@ -551,8 +611,8 @@ Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::s
     }
     if (!loc->hub && (r.status == 401 || r.status == 403 || r.status == 404 || r.status == 410)) {
       // Expired or revoked signed URL: get a fresh one from the Hub.
-      m.drop_location(key);
-      force_resolve = true;
+      m.drop_location(key, loc->url);
+      failed_url = loc->url;
       Outcome o = Outcome::retry(map_http_error(m.error_info(r), data_ctx));
       o.immediate = true;
       return o;
@@ -560,7 +620,7 @@ Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::s
     Status s = loc->hub ? map_http_error(m.error_info(r), resolve_ctx)
                         : map_http_error(m.error_info(r), data_ctx);
     if (is_retryable_status(r.status)) return Outcome::retry(s, m.server_delay(r));
-    m.drop_location(key);
+    m.drop_location(key, loc->url);
     return Outcome::fail(s);
   });
 }
