@@ -38,6 +38,8 @@ struct MountArgs {
   unsigned max_inflight_mib = 128;  // global read-ahead budget
   bool no_prefetch = false;
   bool offline = false;  // also HF_HUB_OFFLINE=1
+  bool hub = false;      // serve every repo under MOUNTPOINT/<org>/<name>
+  unsigned idle_release_s = 600;
   std::optional<std::string> metrics_file;  // Prometheus text, rewritten every 10 s
   unsigned read_ahead_kb = 16384;
 };

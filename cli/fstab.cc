@@ -110,6 +110,8 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
       if (auto s = need(); !s) return s;
       m.op_deadline_s = std::atof(val.c_str());
       if (m.op_deadline_s <= 0) return Status(Errc::kInvalidInput, "deadline must be a positive number of seconds");
+    } else if (key == "hub" && !has_val) {
+      m.hub = true;  // fstab: "hub /mnt/hf fuse.hffs ro,allow_other,hub 0 0" (the source is ignored)
     } else if (key == "offline" && !has_val) {
       m.offline = true;
     } else if (key == "no_prefetch" && !has_val) {
@@ -118,10 +120,11 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
       return Status(Errc::kInvalidInput,
                     "unknown mount option '" + o +
                         "' (hffs takes revision=, repo_type=, endpoint=, token_file=, cache_dir=, ca_file=, "
-                        "log_level=, log_file=, metrics_file=, deadline=, offline, no_prefetch, allow_other, allow_root, "
+                        "log_level=, log_file=, metrics_file=, deadline=, hub, offline, no_prefetch, allow_other, allow_root, "
                         "default_permissions, auto_unmount)");
     }
   }
+  if (m.hub) m.repo.clear();
   return m;
 }
 

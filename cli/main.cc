@@ -26,9 +26,13 @@ int main(int argc, char** argv) {
       "HF_HUB_CACHE, HF_HUB_OFFLINE, SSL_CERT_FILE / CURL_CA_BUNDLE. See README.md.");
 
   MountArgs m;
-  auto* mount = app.add_subcommand("mount", "Mount REPO (org/name, datasets/org/name, spaces/org/name) at MOUNTPOINT");
-  mount->add_option("repo", m.repo, "Repository id: org/name, datasets/org/name or spaces/org/name")->required();
-  mount->add_option("mountpoint", m.mountpoint, "Existing empty directory to mount on")->required();
+  auto* mount = app.add_subcommand("mount", "Mount REPO (org/name, datasets/org/name, spaces/org/name) at MOUNTPOINT, or --hub MOUNTPOINT");
+  mount->add_option("repo", m.repo, "Repository id: org/name, datasets/org/name or spaces/org/name");
+  mount->add_option("mountpoint", m.mountpoint, "Existing empty directory to mount on");
+  mount->add_flag("--hub", m.hub,
+                  "Serve every repository: MOUNTPOINT/<org>/<name>[@rev], MOUNTPOINT/datasets/..., MOUNTPOINT/spaces/...");
+  mount->add_option("--idle-release", m.idle_release_s, "With --hub: seconds after which an unused repo is released")
+      ->check(CLI::PositiveNumber);
   mount->add_option("-r,--revision", m.revision, "Branch, tag, commit sha or refs/pr/N (default: main)");
   mount->add_option("--repo-type", m.repo_type, "model | dataset | space (default: from REPO, else model)")
       ->check(CLI::IsMember({"model", "dataset", "space"}));

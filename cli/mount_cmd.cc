@@ -28,13 +28,13 @@
 #include "cache/block_cache.h"
 #include "cli/commands.h"
 #include "cli/env.h"
-#include "cli/hf_cache.h"
+#include "cli/repo_opener.h"
 #include "cli/metrics.h"
 #include "cli/snapshot_store.h"
 #include "cli/mountpoint.h"
 #include "fs/filesystem.h"
 #include "fs/fuse_adapter.h"
-#include "fs/hub_source.h"
+#include "fs/hub_namespace.h"
 #include "hubapi/hub_client.h"
 
 namespace hffs::cli {
@@ -190,71 +190,11 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   }
   if (a.ca_file) hc.ca_file = *a.ca_file;
   hc.op_deadline = std::chrono::milliseconds(static_cast<int64_t>(a.op_deadline_s * 1000));
-  spdlog::info("mounting {} '{}' at revision '{}' from {} (token: {})", hubapi::repo_type_name(repo.type), repo.id,
+  spdlog::info("mounting {} at revision '{}' from {} (token: {})", a.hub ? "the Hub namespace" : repo_display(repo),
                a.revision, hc.endpoint, hc.token ? (a.token ? "--token" : a.token_file ? *a.token_file : env.token_source) : "none");
 
   hubapi::HubClient client(hc);
   std::filesystem::path cache_dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : env.default_cache_dir();
-  SnapshotStore views(cache_dir);
-  bool offline = a.offline || env.offline;
-  hubapi::Snapshot view;
-  if (offline) {
-    auto v = views.load(repo, a.revision);
-    if (!v) {
-      rep.fail({kExitNetwork, v.status().message()});
-      return 1;
-    }
-    view = std::move(*v);
-    spdlog::info("offline: mounting the kept view of commit {}", view.info.sha);
-  } else {
-    auto info = client.repo_info(repo, a.revision);
-    Result<std::vector<hubapi::TreeEntry>> tree = Status(Errc::kCancelled, "");
-    if (info) tree = client.list_tree(repo, info->sha);
-    Status failed = !info ? info.status() : !tree ? tree.status() : Status::ok();
-    if (!failed) {
-      auto kept = views.load(repo, a.revision);
-      bool transient = failed.code() == Errc::kNetwork || failed.code() == Errc::kTimeout ||
-                       failed.code() == Errc::kServer || failed.code() == Errc::kRateLimited;
-      if (!transient || !kept) {
-        rep.fail(hub_failure(failed, repo, a.revision, hc.endpoint, hc.token.has_value()));
-        return 1;
-      }
-      spdlog::warn("Hub unavailable ({}); mounting the view of commit {} kept from an earlier mount",
-                   failed.to_string(), kept->info.sha);
-      view = std::move(*kept);
-    } else {
-      view = hubapi::Snapshot{repo, std::move(*info), std::move(*tree)};
-      if (auto s = views.save(view, a.revision); !s) spdlog::warn("cannot keep the view for offline use: {}", s.to_string());
-    }
-  }
-  const hubapi::RepoInfo* info = &view.info;
-  auto ns = fs::Namespace::build(view.tree);
-  if (!ns) {
-    rep.fail({kExitError, "the Hub sent a tree hffs refuses to mount: " + ns.status().message()});
-    return 1;
-  }
-  spdlog::info("pinned {}@{} to commit {}: {} files, {} bytes", repo.id, a.revision, info->sha, ns->file_count(),
-               ns->total_bytes());
-
-  fs::HubOrigin hub_origin(client, repo, info->sha);
-  fs::OfflineOrigin offline_origin;
-  fs::FileOrigin& origin = offline ? static_cast<fs::FileOrigin&>(offline_origin) : hub_origin;
-  auto local = find_hf_cache_copies(env.hub_cache, repo, info->sha, *ns);
-  // Gated repos show their metadata to everyone; only content needs access. Probe one byte so
-  // the user learns at mount time, not at the first read.
-  if (!offline && !info->gated.empty()) {
-    for (uint64_t ino = 1; ino <= ns->inode_count(); ++ino) {
-      const fs::Inode* n = ns->get(ino);
-      if (n->is_dir || n->size == 0) continue;
-      char b;
-      if (auto s = origin.fetch(*n, 0, std::span<char>(&b, 1)); !s) {
-        rep.fail(hub_failure(s, repo, a.revision, hc.endpoint, hc.token.has_value()));
-        return 1;
-      }
-      break;
-    }
-  }
-
   cache::CacheConfig cc;
   cc.dir = cache_dir;
   auto cache = cache::BlockCache::open(cc);
@@ -263,37 +203,75 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
                               " (choose another with --cache-dir)"});
     return 1;
   }
+  SnapshotStore views(cache_dir);
+  bool offline = a.offline || env.offline;
+  OpenContext ctx;
+  ctx.client = offline ? nullptr : &client;
+  ctx.views = &views;
+  ctx.cache = cache->get();
+  ctx.hub_cache = env.hub_cache;
+  ctx.uid = ::getuid();
+  ctx.gid = ::getgid();
+  ctx.prefetch.enabled = !a.no_prefetch;
+  ctx.prefetch.part_size = uint64_t{a.part_mib} << 20;
+  ctx.prefetch.first_window = ctx.prefetch.part_size;
+  ctx.prefetch.max_inflight_bytes = std::max<uint64_t>(uint64_t{a.max_inflight_mib} << 20, ctx.prefetch.part_size);
+  ctx.prefetch.workers =
+      static_cast<unsigned>(std::clamp<uint64_t>(ctx.prefetch.max_inflight_bytes / ctx.prefetch.part_size, 1, 64));
 
-  fs::FsConfig fc;
-  fc.uid = ::getuid();
-  fc.gid = ::getgid();
-  fc.mtime = info->last_modified_epoch;
-  fc.repo = std::string(hubapi::repo_type_name(repo.type)) + ":" + repo.id;
-  fc.revision = a.revision;
-  fc.commit = info->sha;
-  fs::PrefetchConfig pc;
-  pc.enabled = !a.no_prefetch;
-  pc.part_size = uint64_t{a.part_mib} << 20;
-  pc.first_window = pc.part_size;
-  pc.max_inflight_bytes = std::max<uint64_t>(uint64_t{a.max_inflight_mib} << 20, pc.part_size);
-  pc.workers = static_cast<unsigned>(std::clamp<uint64_t>(pc.max_inflight_bytes / pc.part_size, 1, 64));
-  fs::Filesystem filesystem(std::move(*ns), **cache, origin, fc, pc);
-  for (auto& [ino, path] : local) filesystem.add_local_copy(ino, std::move(path));
-  if (!local.empty()) spdlog::info("{} files served from the Hugging Face cache at {}", local.size(), env.hub_cache.string());
-
-  MountIdentity ident{mountpoint, repo_display(repo), a.revision, info->sha, hc.endpoint};
   const cache::BlockCache& cache_ref = **cache;
   const hubapi::HubClient* hub_ref = offline ? nullptr : &client;
-  filesystem.set_metrics_provider(
-      [&filesystem, &cache_ref, hub_ref, ident] { return render_metrics(ident, filesystem, cache_ref, hub_ref); });
-  MetricsWriter metrics_writer(a.metrics_file, [&] { return render_metrics(ident, filesystem, cache_ref, hub_ref); });
+  fs::RepoMount single;
+  std::unique_ptr<fs::HubNamespace> hub_ns;
+  fs::FsOps* ops = nullptr;
+  std::string label, commit;
+  if (a.hub) {
+    fs::HubNamespaceConfig nc;
+    nc.uid = ctx.uid;
+    nc.gid = ctx.gid;
+    nc.idle_release = std::chrono::seconds(a.idle_release_s);
+    hub_ns = std::make_unique<fs::HubNamespace>(
+        [&ctx](const hubapi::RepoId& r, const std::string& rev) { return open_repo_view(ctx, r, rev); }, nc);
+    hub_ns->set_metrics_provider([&] {
+      std::string out;
+      hub_ns->for_each_repo([&](const std::string& l, fs::Filesystem& f) {
+        MountIdentity id{mountpoint + "/" + l, l, f.config().revision, f.config().commit, hc.endpoint};
+        out += render_metrics(id, f, cache_ref, hub_ref);
+      });
+      return out;
+    });
+    ops = hub_ns.get();
+    label = "hub";
+  } else {
+    auto m = open_repo_view(ctx, repo, a.revision);
+    if (!m) {
+      if (offline && m.status().code() == Errc::kOffline) {
+        rep.fail({kExitNetwork, m.status().message()});
+      } else {
+        rep.fail(hub_failure(m.status(), repo, a.revision, hc.endpoint, hc.token.has_value()));
+      }
+      return 1;
+    }
+    single = std::move(*m);
+    fs::Filesystem& f = *single.fs;
+    commit = f.config().commit;
+    MountIdentity ident{mountpoint, repo_display(repo), a.revision, commit, hc.endpoint};
+    f.set_metrics_provider([&f, &cache_ref, hub_ref, ident] { return render_metrics(ident, f, cache_ref, hub_ref); });
+    ops = &f;
+    label = repo.id;
+  }
+  MetricsWriter metrics_writer(a.metrics_file, [&] {
+    auto r = ops->getxattr(fs::kRootIno, "user.hffs.metrics");
+    return r ? *r : std::string();
+  });
 
   fs::FuseOptions fo;
   fo.mount_options = a.fuse_options;
-  fo.fsname = "hffs:" + repo.id;
+  fo.fsname = "hffs:" + label;
   fo.debug = a.debug_fuse;
   fo.read_ahead_kb = a.read_ahead_kb;
-  fs::FuseServer server(filesystem, fo);
+  fs::FuseServer server(*ops, fo);
+  if (hub_ns) hub_ns->set_invalidator([&server](uint64_t p, const std::string& n) { server.invalidate_entry(p, n); });
   if (auto s = server.mount(mountpoint); !s) {
     rep.fail({kExitMountpoint, s.message()});
     return 1;
@@ -301,7 +279,7 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   spdlog::info("mounted at {}", mountpoint);
   rep.ready();
 #ifdef HFFS_HAVE_SYSTEMD
-  sd_notifyf(0, "READY=1\nSTATUS=serving %s@%s at %s", repo.id.c_str(), info->sha.c_str(), mountpoint.c_str());
+  sd_notifyf(0, "READY=1\nSTATUS=serving %s %s at %s", label.c_str(), commit.c_str(), mountpoint.c_str());
 #endif
   if (!foreground) {
     // Detach from the terminal now that the parent has its answer.
@@ -315,12 +293,25 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   }
   int rc = server.serve();
   spdlog::info("unmounted {}", mountpoint);
+  if (hub_ns) hub_ns->set_invalidator(nullptr);
   return rc;
 }
 
 }  // namespace
 
-int cmd_mount(const MountArgs& a) {
+int cmd_mount(const MountArgs& args) {
+  MountArgs a = args;
+  if (a.hub) {
+    // `hffs mount --hub MOUNTPOINT`: the one positional is the mountpoint.
+    if (a.mountpoint.empty()) std::swap(a.mountpoint, a.repo);
+    if (!a.repo.empty()) {
+      std::cerr << "hffs: --hub serves every repository; give only the mountpoint\n";
+      return kExitUsage;
+    }
+  } else if (a.mountpoint.empty()) {
+    std::cerr << "hffs: mount needs REPO and MOUNTPOINT (or --hub MOUNTPOINT)\n";
+    return kExitUsage;
+  }
   std::optional<hubapi::RepoType> type;
   if (a.repo_type) {
     auto t = hubapi::parse_repo_type(*a.repo_type);
@@ -330,7 +321,7 @@ int cmd_mount(const MountArgs& a) {
     }
     type = *t;
   }
-  auto repo = hubapi::parse_repo_arg(a.repo, type);
+  auto repo = a.hub ? Result<hubapi::RepoId>(hubapi::RepoId{}) : hubapi::parse_repo_arg(a.repo, type);
   if (!repo) {
     std::cerr << "hffs: invalid repository '" << a.repo << "': " << repo.status().message() << "\n";
     return kExitUsage;

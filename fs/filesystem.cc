@@ -92,7 +92,7 @@ Attr Filesystem::attr_of(const Inode& n) const {
   return a;
 }
 
-Result<Attr> Filesystem::lookup(uint64_t parent, std::string_view name) const {
+Result<Attr> Filesystem::lookup(uint64_t parent, std::string_view name) {
   const Inode* dir = ns_.get(parent);
   if (!dir) return not_found(parent);
   if (!dir->is_dir) return Status(Errc::kInvalidInput, "not a directory");
@@ -101,13 +101,13 @@ Result<Attr> Filesystem::lookup(uint64_t parent, std::string_view name) const {
   return attr_of(*n);
 }
 
-Result<Attr> Filesystem::getattr(uint64_t ino) const {
+Result<Attr> Filesystem::getattr(uint64_t ino) {
   const Inode* n = ns_.get(ino);
   if (!n) return not_found(ino);
   return attr_of(*n);
 }
 
-Result<std::vector<DirEntry>> Filesystem::readdir(uint64_t ino) const {
+Result<std::vector<DirEntry>> Filesystem::readdir(uint64_t ino) {
   const Inode* d = ns_.get(ino);
   if (!d) return not_found(ino);
   if (!d->is_dir) return Status(Errc::kInvalidInput, "not a directory");
@@ -122,7 +122,7 @@ Result<std::vector<DirEntry>> Filesystem::readdir(uint64_t ino) const {
   return out;
 }
 
-Status Filesystem::open(uint64_t ino, int flags) const {
+Status Filesystem::open(uint64_t ino, int flags) {
   const Inode* n = ns_.get(ino);
   if (!n) return not_found(ino);
   if (n->is_dir) return Status(Errc::kInvalidInput, "is a directory");
@@ -131,7 +131,7 @@ Status Filesystem::open(uint64_t ino, int flags) const {
   return Status::ok();
 }
 
-Status Filesystem::opendir(uint64_t ino) const {
+Status Filesystem::opendir(uint64_t ino) {
   const Inode* n = ns_.get(ino);
   if (!n) return not_found(ino);
   if (!n->is_dir) return Status(Errc::kInvalidInput, "not a directory");
@@ -173,7 +173,7 @@ Result<size_t> Filesystem::read(uint64_t ino, uint64_t offset, std::span<char> o
   return *r;
 }
 
-Result<std::string> Filesystem::getxattr(uint64_t ino, std::string_view name) const {
+Result<std::string> Filesystem::getxattr(uint64_t ino, std::string_view name) {
   const Inode* n = ns_.get(ino);
   if (!n) return not_found(ino);
   if (name == "user.hffs.repo") return cfg_.repo;
@@ -195,7 +195,7 @@ Result<std::string> Filesystem::getxattr(uint64_t ino, std::string_view name) co
   return Status(Errc::kEntryNotFound, "no such attribute");
 }
 
-Result<std::vector<std::string>> Filesystem::listxattr(uint64_t ino) const {
+Result<std::vector<std::string>> Filesystem::listxattr(uint64_t ino) {
   const Inode* n = ns_.get(ino);
   if (!n) return not_found(ino);
   std::vector<std::string> names{"user.hffs.repo", "user.hffs.revision", "user.hffs.commit"};

@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "fs/file_origin.h"
 #include "fs/namespace.h"
+#include "fs/ops.h"
 #include "fs/prefetcher.h"
 
 namespace hffs::fs {
@@ -29,23 +30,6 @@ struct FsConfig {
   std::string commit;    // 40-hex
 };
 
-struct Attr {
-  uint64_t ino = 0;
-  bool is_dir = false;
-  uint64_t size = 0;
-  uint32_t mode = 0;  // includes S_IFDIR/S_IFREG
-  uint32_t nlink = 1;
-  int64_t mtime = 0;
-  uint32_t uid = 0, gid = 0;
-  uint64_t blocks512 = 0;
-};
-
-struct DirEntry {
-  std::string name;
-  uint64_t ino;
-  bool is_dir;
-};
-
 struct FsStats {
   std::atomic<uint64_t> reads{0};
   std::atomic<uint64_t> read_bytes{0};
@@ -54,7 +38,7 @@ struct FsStats {
   std::array<std::atomic<uint64_t>, 32> errors_by_code{};  // indexed by Errc
 };
 
-class Filesystem {
+class Filesystem : public FsOps {
  public:
   Filesystem(Namespace ns, cache::BlockCache& cache, FileOrigin& origin, FsConfig cfg,
              PrefetchConfig prefetch = PrefetchConfig{.enabled = false});
@@ -62,15 +46,16 @@ class Filesystem {
   Filesystem(const Filesystem&) = delete;
   Filesystem& operator=(const Filesystem&) = delete;
 
-  Result<Attr> lookup(uint64_t parent, std::string_view name) const;
-  Result<Attr> getattr(uint64_t ino) const;
+  Result<Attr> lookup(uint64_t parent, std::string_view name) override;
+  Result<Attr> getattr(uint64_t ino) override;
   // Entries including "." and "..", in a stable order.
-  Result<std::vector<DirEntry>> readdir(uint64_t ino) const;
-  // Validates the open flags: any write access is kInvalidInput mapped by the caller to EROFS.
-  Status open(uint64_t ino, int flags) const;
-  Status opendir(uint64_t ino) const;
+  Result<std::vector<DirEntry>> readdir(uint64_t ino) override;
+  // Any write access is kReadOnly (EROFS).
+  Status open(uint64_t ino, int flags) override;
+  Status opendir(uint64_t ino) override;
   // Reads up to out.size() bytes at `offset` (short at EOF, 0 past it).
-  Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out);
+  Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out) override;
+  FsSummary summary() override { return {ns_.total_bytes(), ns_.inode_count()}; }
 
   // Serves `ino` from a complete local copy (a blob of the standard Hugging Face cache) instead of
   // the block cache and the network. Call before serving; the file must have the inode's size.
@@ -84,8 +69,8 @@ class Filesystem {
   void set_metrics_provider(std::function<std::string()> f) { metrics_ = std::move(f); }
 
   // Extended attributes: user.hffs.* (see docs/ARCHITECTURE.md).
-  Result<std::string> getxattr(uint64_t ino, std::string_view name) const;
-  Result<std::vector<std::string>> listxattr(uint64_t ino) const;
+  Result<std::string> getxattr(uint64_t ino, std::string_view name) override;
+  Result<std::vector<std::string>> listxattr(uint64_t ino) override;
 
   const Namespace& ns() const { return ns_; }
   const FsConfig& config() const { return cfg_; }

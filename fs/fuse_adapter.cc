@@ -17,7 +17,7 @@
 namespace hffs::fs {
 
 struct FuseServer::Impl {
-  Filesystem& fs;
+  FsOps& fs;
   FuseOptions opts;
   fuse_session* se = nullptr;
   bool mounted = false;
@@ -26,7 +26,7 @@ struct FuseServer::Impl {
 
 namespace {
 
-Filesystem& core(fuse_req_t req) { return static_cast<FuseServer::Impl*>(fuse_req_userdata(req))->fs; }
+FsOps& core(fuse_req_t req) { return static_cast<FuseServer::Impl*>(fuse_req_userdata(req))->fs; }
 const FuseOptions& options(fuse_req_t req) {
   return static_cast<FuseServer::Impl*>(fuse_req_userdata(req))->opts;
 }
@@ -50,7 +50,7 @@ fuse_entry_param to_entry(fuse_req_t req, const Attr& a) {
   e.ino = a.ino;
   e.generation = 1;
   e.attr = to_stat(a);
-  e.attr_timeout = e.entry_timeout = options(req).timeout_s;
+  e.attr_timeout = e.entry_timeout = a.entry_timeout >= 0 ? a.entry_timeout : options(req).timeout_s;
   return e;
 }
 
@@ -89,13 +89,14 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   auto r = core(req).getattr(ino);
   if (!r) return reply_status(req, r.status());
   struct stat st = to_stat(*r);
-  fuse_reply_attr(req, &st, options(req).timeout_s);
+  fuse_reply_attr(req, &st, r->entry_timeout >= 0 ? r->entry_timeout : options(req).timeout_s);
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (auto s = core(req).open(ino, fi->flags); !s) return reply_status(req, s);
   fi->keep_cache = 1;  // immutable content: keep the page cache across opens
   fi->noflush = 1;
+  core(req).on_open(ino);
   fuse_reply_open(req, fi);
 }
 
@@ -110,7 +111,10 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
   fuse_reply_buf(req, buf.data(), *r);
 }
 
-void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  core(req).on_release(ino);
+  fuse_reply_err(req, 0);
+}
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (auto s = core(req).opendir(ino); !s) return reply_status(req, s);
@@ -162,12 +166,12 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
 void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
-  const auto& ns = core(req).ns();
+  auto sum = core(req).summary();
   struct statvfs sv {};
   sv.f_bsize = 1 << 20;
   sv.f_frsize = 4096;
-  sv.f_blocks = (ns.total_bytes() + 4095) / 4096;
-  sv.f_files = ns.inode_count();
+  sv.f_blocks = (sum.bytes + 4095) / 4096;
+  sv.f_files = sum.inodes;
   sv.f_namemax = 255;
   sv.f_flag = ST_RDONLY;
   fuse_reply_statfs(req, &sv);
@@ -274,7 +278,7 @@ void raise_read_ahead(const std::string& mountpoint, unsigned kb) {
 
 }  // namespace
 
-FuseServer::FuseServer(Filesystem& fs, FuseOptions opts)
+FuseServer::FuseServer(FsOps& fs, FuseOptions opts)
     : impl_(std::make_unique<Impl>(Impl{fs, std::move(opts)})) {}
 
 FuseServer::~FuseServer() {
@@ -325,6 +329,11 @@ int FuseServer::serve() {
     impl_->mounted = false;
   }
   return rc < 0 ? 1 : 0;
+}
+
+void FuseServer::invalidate_entry(uint64_t parent, const std::string& name) {
+  if (impl_->se && impl_->mounted)
+    fuse_lowlevel_notify_inval_entry(impl_->se, parent, name.c_str(), name.size());
 }
 
 void FuseServer::request_exit() {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "fs/filesystem.h"
+#include "fs/ops.h"
 
 namespace hffs::fs {
 
@@ -23,7 +23,7 @@ struct FuseOptions {
 
 class FuseServer {
  public:
-  FuseServer(Filesystem& fs, FuseOptions opts);
+  FuseServer(FsOps& fs, FuseOptions opts);
   ~FuseServer();
   FuseServer(const FuseServer&) = delete;
   FuseServer& operator=(const FuseServer&) = delete;
@@ -32,6 +32,9 @@ class FuseServer {
   Status mount(const std::string& mountpoint);
   // Serves requests until unmounted or signalled; then unmounts. Returns 0 on a clean exit.
   int serve();
+  // Makes the kernel forget a directory entry (thread-safe; not from a request handler that
+  // holds locks the kernel may need).
+  void invalidate_entry(uint64_t parent, const std::string& name);
   // Asks the loop to stop (thread-safe).
   void request_exit();
 

@@ -1,0 +1,78 @@
+#include "cli/repo_opener.h"
+
+#include <spdlog/spdlog.h>
+
+#include "cli/hf_cache.h"
+#include "fs/hub_source.h"
+
+namespace hffs::cli {
+
+namespace {
+bool transient(Errc c) {
+  return c == Errc::kNetwork || c == Errc::kTimeout || c == Errc::kServer || c == Errc::kRateLimited;
+}
+}  // namespace
+
+Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoId& repo,
+                                     const std::string& revision) {
+  hubapi::Snapshot view;
+  if (!ctx.client) {
+    auto v = ctx.views->load(repo, revision);
+    if (!v) return v.status();
+    view = std::move(*v);
+    spdlog::info("offline: {} at the kept view of commit {}", hubapi::repo_display(repo), view.info.sha);
+  } else {
+    auto info = ctx.client->repo_info(repo, revision);
+    Result<std::vector<hubapi::TreeEntry>> tree = Status(Errc::kCancelled, "");
+    if (info) tree = ctx.client->list_tree(repo, info->sha);
+    Status failed = !info ? info.status() : !tree ? tree.status() : Status::ok();
+    if (!failed) {
+      auto kept = transient(failed.code()) ? ctx.views->load(repo, revision) : Result<hubapi::Snapshot>(failed);
+      if (!kept) return failed;
+      spdlog::warn("Hub unavailable ({}); using the view of commit {} kept from an earlier mount", failed.to_string(),
+                   kept->info.sha);
+      view = std::move(*kept);
+    } else {
+      view = hubapi::Snapshot{repo, std::move(*info), std::move(*tree)};
+      if (auto s = ctx.views->save(view, revision); !s)
+        spdlog::warn("cannot keep the view for offline use: {}", s.to_string());
+    }
+  }
+  auto ns = fs::Namespace::build(view.tree);
+  if (!ns) return Status(Errc::kInvalidInput, "the Hub sent a tree hffs refuses to mount: " + ns.status().message());
+  spdlog::info("pinned {}@{} to commit {}: {} files, {} bytes", hubapi::repo_display(repo), revision, view.info.sha,
+               ns->file_count(), ns->total_bytes());
+
+  fs::RepoMount m;
+  if (ctx.client)
+    m.origin = std::make_unique<fs::HubOrigin>(*ctx.client, repo, view.info.sha);
+  else
+    m.origin = std::make_unique<fs::OfflineOrigin>();
+  auto local = find_hf_cache_copies(ctx.hub_cache, repo, view.info.sha, *ns);
+  // Gated repos show their metadata to everyone; only content needs access. Probe one byte so
+  // the user learns it now, not at the first read.
+  if (ctx.client && !view.info.gated.empty()) {
+    for (uint64_t ino = 1; ino <= ns->inode_count(); ++ino) {
+      const fs::Inode* n = ns->get(ino);
+      if (n->is_dir || n->size == 0) continue;
+      char b;
+      if (auto s = m.origin->fetch(*n, 0, std::span<char>(&b, 1)); !s) return s;
+      break;
+    }
+  }
+  fs::FsConfig fc;
+  fc.uid = ctx.uid;
+  fc.gid = ctx.gid;
+  fc.mtime = view.info.last_modified_epoch;
+  fc.repo = std::string(hubapi::repo_type_name(repo.type)) + ":" + repo.id;
+  fc.revision = revision;
+  fc.commit = view.info.sha;
+  m.fs = std::make_unique<fs::Filesystem>(std::move(*ns), *ctx.cache, *m.origin, fc, ctx.prefetch);
+  for (auto& [ino, path] : local) m.fs->add_local_copy(ino, std::move(path));
+  if (!local.empty())
+    spdlog::info("{} files of {} served from the Hugging Face cache at {}", local.size(), hubapi::repo_display(repo),
+                 ctx.hub_cache.string());
+  return m;
+}
+
+}  // namespace hffs::cli

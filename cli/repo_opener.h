@@ -1,0 +1,30 @@
+// Pins one repo at one revision and builds its filesystem: shared by `hffs mount REPO` and the
+// --hub namespace, which opens repos on first access.
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include "cache/block_cache.h"
+#include "cli/snapshot_store.h"
+#include "fs/hub_namespace.h"
+#include "fs/prefetcher.h"
+#include "hubapi/hub_client.h"
+
+namespace hffs::cli {
+
+struct OpenContext {
+  hubapi::HubClient* client = nullptr;  // null: offline
+  SnapshotStore* views = nullptr;
+  cache::BlockCache* cache = nullptr;
+  std::filesystem::path hub_cache;      // the standard HF cache, served without network
+  fs::PrefetchConfig prefetch;
+  uint32_t uid = 0, gid = 0;
+};
+
+// Online: repo info -> commit -> tree (kept for offline use); if the Hub is unreachable and a
+// view of that revision was kept, that view. Offline: the kept view only. Gated repos are probed
+// for access. Errors keep their Errc (kRepoNotFound, kGated, ...) for the caller to word.
+Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoId& repo,
+                                     const std::string& revision);
+
+}  // namespace hffs::cli

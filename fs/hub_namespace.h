@@ -1,0 +1,121 @@
+// One daemon for every repo: /mnt/hf/<org>/<name>, /mnt/hf/datasets/<org>/<name>,
+// /mnt/hf/spaces/<org>/<name>, and <name>@<revision> for a pinned revision, each resolved on
+// first access (as CernVM-FS does under /cvmfs) and released after it has been idle.
+//
+// Inode numbers: virtual directories (root, "datasets", "spaces", org folders) are below 2^40;
+// repo k's inode i is (k << 40) | i, so every repo keeps its own stable numbering.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fs/file_origin.h"
+#include "fs/filesystem.h"
+#include "fs/ops.h"
+#include "hubapi/types.h"
+
+namespace hffs::fs {
+
+struct RepoMount {
+  std::unique_ptr<FileOrigin> origin;  // must outlive fs
+  std::unique_ptr<Filesystem> fs;
+};
+
+struct HubNamespaceConfig {
+  uint32_t uid = 0, gid = 0;
+  std::chrono::seconds idle_release{600};   // unused repos are dropped after this
+  std::chrono::seconds negative_ttl{30};    // a failed lookup is remembered this long
+  double virtual_entry_timeout = 30;        // kernel caching of the virtual directories
+};
+
+class HubNamespace : public FsOps {
+ public:
+  using Opener = std::function<Result<RepoMount>(const hubapi::RepoId& repo, const std::string& revision)>;
+  // Tells the kernel to forget a directory entry (wired to fuse_lowlevel_notify_inval_entry).
+  using Invalidator = std::function<void(uint64_t parent, const std::string& name)>;
+
+  HubNamespace(Opener opener, HubNamespaceConfig cfg);
+  ~HubNamespace() override;
+
+  void set_invalidator(Invalidator inv);
+  void set_metrics_provider(std::function<std::string()> f) { metrics_ = std::move(f); }
+  // Drops repos idle for longer than the configured time; returns how many (the reaper thread
+  // calls it every few seconds; tests call it directly).
+  size_t release_idle(std::chrono::steady_clock::time_point now);
+  size_t loaded_repos() const;
+  // Visits every loaded repo (for metrics).
+  void for_each_repo(const std::function<void(const std::string& label, Filesystem&)>& f) const;
+
+  Result<Attr> lookup(uint64_t parent, std::string_view name) override;
+  Result<Attr> getattr(uint64_t ino) override;
+  Result<std::vector<DirEntry>> readdir(uint64_t ino) override;
+  Status open(uint64_t ino, int flags) override;
+  Status opendir(uint64_t ino) override;
+  Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out) override;
+  Result<std::string> getxattr(uint64_t ino, std::string_view name) override;
+  Result<std::vector<std::string>> listxattr(uint64_t ino) override;
+  FsSummary summary() override;
+  void on_open(uint64_t ino) override;
+  void on_release(uint64_t ino) override;
+
+  static constexpr int kSlotShift = 40;
+  static constexpr uint64_t kLocalMask = (uint64_t{1} << kSlotShift) - 1;
+
+ private:
+  struct VDir {
+    uint64_t ino;
+    uint64_t parent;
+    hubapi::RepoType type;
+    std::string org;  // "" for the root and the type folders
+    std::map<std::string, uint64_t> children;  // name -> ino (virtual dirs or repo roots)
+  };
+  struct Slot {
+    hubapi::RepoId repo;
+    std::string revision;
+    std::string name;    // entry name in its org folder ("name" or "name@rev")
+    uint64_t parent;     // org folder inode
+    RepoMount mount;
+    std::atomic<int64_t> last_used{0};
+    std::atomic<int> open_files{0};
+  };
+  struct Negative {
+    Status status;
+    std::chrono::steady_clock::time_point until;
+  };
+
+  Attr vdir_attr(const VDir& d) const;
+  uint64_t add_vdir(uint64_t parent, const std::string& name, hubapi::RepoType type, const std::string& org);
+  std::shared_ptr<Slot> slot_of(uint64_t ino) const;  // nullptr for virtual inodes / released slots
+  Attr translate(const Attr& a, uint64_t slot) const;
+  Result<Attr> open_repo(const VDir& org_dir, std::string_view name);
+  void touch(Slot& s) const;
+  void reaper();
+
+  Opener opener_;
+  HubNamespaceConfig cfg_;
+  Invalidator invalidate_;
+  std::function<std::string()> metrics_;
+  int64_t mount_time_;
+
+  mutable std::shared_mutex mu_;  // guards dirs_, slots_, negative_, next_vdir_
+  std::map<uint64_t, VDir> dirs_;
+  std::vector<std::shared_ptr<Slot>> slots_;  // index = slot number; [0] unused; null = released
+  std::map<std::string, Negative> negative_;
+  uint64_t next_vdir_ = 16;
+  std::mutex open_mu_;  // serializes first opens (network); taken before mu_, never inside it
+
+  std::mutex reaper_mu_;
+  std::condition_variable reaper_cv_;
+  bool stop_ = false;
+  std::thread reaper_;
+};
+
+}  // namespace hffs::fs

@@ -1,0 +1,53 @@
+// What the FUSE adapter calls: one repo's Filesystem, or the HubNamespace of many repos.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace hffs::fs {
+
+struct Attr {
+  uint64_t ino = 0;
+  bool is_dir = false;
+  uint64_t size = 0;
+  uint32_t mode = 0;  // includes S_IFDIR/S_IFREG
+  uint32_t nlink = 1;
+  int64_t mtime = 0;
+  uint32_t uid = 0, gid = 0;
+  uint64_t blocks512 = 0;
+  double entry_timeout = -1;  // < 0: the adapter's default (the pinned tree never changes)
+};
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino;
+  bool is_dir;
+};
+
+struct FsSummary {
+  uint64_t bytes = 0;
+  uint64_t inodes = 0;
+};
+
+class FsOps {
+ public:
+  virtual ~FsOps() = default;
+  virtual Result<Attr> lookup(uint64_t parent, std::string_view name) = 0;
+  virtual Result<Attr> getattr(uint64_t ino) = 0;
+  virtual Result<std::vector<DirEntry>> readdir(uint64_t ino) = 0;
+  virtual Status open(uint64_t ino, int flags) = 0;
+  virtual Status opendir(uint64_t ino) = 0;
+  virtual Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out) = 0;
+  virtual Result<std::string> getxattr(uint64_t ino, std::string_view name) = 0;
+  virtual Result<std::vector<std::string>> listxattr(uint64_t ino) = 0;
+  virtual FsSummary summary() = 0;
+  // Handles: the namespace keeps a repo loaded while any file of it is open.
+  virtual void on_open(uint64_t ino) {}
+  virtual void on_release(uint64_t ino) {}
+};
+
+}  // namespace hffs::fs
