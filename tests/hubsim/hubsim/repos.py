@@ -1,0 +1,156 @@
+"""In-memory view of manifest.json: repos, revisions, per-commit file tables and tree listings."""
+import fnmatch
+import re
+
+SHORT_SHA = re.compile(r"^[0-9a-f]{5,40}$")
+TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
+PLURAL = {v: k for k, v in TYPES.items()}
+PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+
+
+class Commit:
+    def __init__(self, sha, c):
+        self.sha = sha
+        self.title = c["title"]
+        self.message = c.get("message", "")
+        self.date = c["date"]
+        self.parents = c["parents"]
+        self.tree = c["tree"]
+        self.files = {f["path"]: f for f in c["files"]}
+        self.dir_oids = dict(c["dirs"])
+        self.children = {"": ([], [])}  # dir -> (subdir names, file names)
+        for d in sorted(self.dir_oids):
+            self.children.setdefault(d, ([], []))
+        for d in sorted(self.dir_oids):
+            parent, _, name = d.rpartition("/")
+            self.children[parent][0].append(name)
+        for p in sorted(self.files):
+            parent, _, name = p.rpartition("/")
+            self.children[parent][1].append(name)
+        for v in self.children.values():
+            v[0].sort()
+            v[1].sort()
+        self.last_commit = {}  # path -> sha of the commit that last changed it
+        self._listings = {}
+
+    def is_dir(self, path):
+        return path == "" or path in self.dir_oids
+
+    def listing(self, d, recursive):
+        """Paths under directory d, "tree first": at each level the folders (each followed by its
+        content when recursive), then the files; names sorted."""
+        key = (d, recursive)
+        if key in self._listings:
+            return self._listings[key]
+        out = []
+
+        def walk(dd):
+            subs, files = self.children.get(dd, ([], []))
+            pre = dd + "/" if dd else ""
+            for s in subs:
+                out.append(("directory", pre + s))
+                if recursive:
+                    walk(pre + s)
+            for f in files:
+                out.append(("file", pre + f))
+
+        walk(d)
+        self._listings[key] = out
+        return out
+
+
+class Repo:
+    def __init__(self, m):
+        self.type = m["type"]
+        self.id = m["id"]
+        self.private = m["private"]
+        self.gated = m["gated"]
+        self.disabled = m.get("disabled", False)
+        self.aliases = m.get("aliases", [])
+        self.default_branch = m.get("default_branch", "main")
+        self.object_id = m["repo_object_id"]
+        self.created_at = m["created_at"]
+        self.card = m.get("card", {})
+        self.branches = m["branches"]
+        self.tags = m["tags"]
+        self.prs = m["pull_requests"]
+        self.commits = {sha: Commit(sha, c) for sha, c in m["commits"].items()}
+        self._compute_last_commits()
+
+    def _compute_last_commits(self):
+        done = set()
+
+        def visit(sha):
+            if sha in done:
+                return
+            c = self.commits[sha]
+            par = self.commits[c.parents[0]] if c.parents else None
+            if par:
+                visit(par.sha)
+            for p, f in c.files.items():
+                same = par and p in par.files and par.files[p]["oid"] == f["oid"]
+                c.last_commit[p] = par.last_commit[p] if same else sha
+            for d, oid in c.dir_oids.items():
+                same = par and par.dir_oids.get(d) == oid
+                c.last_commit[d] = par.last_commit[d] if same else sha
+            done.add(sha)
+
+        for sha in self.commits:
+            visit(sha)
+
+    def resolve(self, rev):
+        """Commit sha for a branch, tag, refs/pr/N, HEAD, full or short (>= 5 hex) sha; else None."""
+        if rev == "HEAD":
+            rev = self.default_branch
+        if rev in self.branches:
+            return self.branches[rev]
+        if rev.startswith("refs/heads/") and rev[11:] in self.branches:
+            return self.branches[rev[11:]]
+        if rev in self.tags:
+            return self.tags[rev]
+        if rev.startswith("refs/tags/") and rev[10:] in self.tags:
+            return self.tags[rev[10:]]
+        m = re.fullmatch(r"refs/pr/(\d+)", rev)
+        if m and m.group(1) in self.prs:
+            return self.prs[m.group(1)]
+        if SHORT_SHA.match(rev):
+            hits = [s for s in self.commits if s.startswith(rev)]
+            if len(hits) == 1:
+                return hits[0]
+        return None
+
+    def history(self, sha):
+        out = []
+        while sha:
+            out.append(self.commits[sha])
+            p = self.commits[sha].parents
+            sha = p[0] if p else None
+        return out
+
+
+class Registry:
+    def __init__(self, manifest):
+        self.repos = {}
+        self.lower = {}
+        self.alias = {}
+        for m in manifest["repos"]:
+            r = Repo(m)
+            self.repos[(r.type, r.id)] = r
+            self.lower[(r.type, r.id.lower())] = r
+            for a in r.aliases:
+                self.alias[(r.type, a.lower())] = r
+        self.tokens = manifest.get("tokens", {})
+
+    def find(self, rtype, rid):
+        """(repo, exact) for an id: exact match, else an alias or a case-insensitive match."""
+        r = self.repos.get((rtype, rid))
+        if r:
+            return r, True
+        r = self.alias.get((rtype, rid.lower())) or self.lower.get((rtype, rid.lower()))
+        return r, False
+
+    def can_read_private(self, user, repo):
+        return bool(user) and any(fnmatch.fnmatchcase(repo.id, p) for p in user.get("private", []))
+
+    def gated_approved(self, user, repo):
+        return bool(user) and any(fnmatch.fnmatchcase(repo.id, p) for p in user.get("gated", []))
