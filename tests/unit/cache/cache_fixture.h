@@ -1,0 +1,116 @@
+// Shared helpers for cache tests: temp dirs, a deterministic counting BlockSource.
+#pragma once
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cache/block_cache.h"
+#include "common/sha.h"
+
+namespace hffs::cache::test {
+
+// Byte `offset` of generated content `salt`: deterministic, not periodic in block sizes.
+inline char gen_byte(uint64_t offset, uint32_t salt = 0) {
+  uint64_t x = (offset + salt) * 0x9E3779B97F4A7C15ull;
+  x ^= x >> 29;
+  return static_cast<char>(x >> 24);
+}
+
+inline std::string gen_content(uint64_t size, uint32_t salt = 0) {
+  std::string s(size, '\0');
+  for (uint64_t i = 0; i < size; ++i) s[i] = gen_byte(i, salt);
+  return s;
+}
+
+// A FileRef whose key is the real sha256 of the generated content.
+inline FileRef gen_file(uint64_t size, uint32_t salt = 0) {
+  return FileRef{sha256_hex(gen_content(size, salt)), HashKind::kSha256, size};
+}
+
+class GenSource : public BlockSource {
+ public:
+  explicit GenSource(uint64_t size, uint32_t salt = 0) : size_(size), salt_(salt) {}
+  Status fetch(uint64_t offset, std::span<char> out) override {
+    calls.fetch_add(1);
+    bytes.fetch_add(out.size());
+    {
+      std::lock_guard lk(mu);
+      ranges.emplace_back(offset, out.size());
+    }
+    if (hook) {
+      Status s = hook(offset, out.size());
+      if (!s) return s;
+    }
+    if (offset + out.size() > size_) return Status(Errc::kProtocol, "fetch past EOF");
+    for (size_t i = 0; i < out.size(); ++i) out[i] = gen_byte(offset + i, salt_);
+    return Status::ok();
+  }
+  std::atomic<uint64_t> calls{0}, bytes{0};
+  std::mutex mu;
+  std::vector<std::pair<uint64_t, size_t>> ranges;
+  std::function<Status(uint64_t, size_t)> hook;  // runs before generating; may block or fail
+
+ private:
+  uint64_t size_;
+  uint32_t salt_;
+};
+
+// Polls `pred` (no sleeping as synchronisation: yields) until true or the deadline passes.
+inline bool eventually(const std::function<bool()>& pred, std::chrono::seconds deadline = std::chrono::seconds(20)) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+class CacheTest : public ::testing::Test {
+ protected:
+  static constexpr uint32_t kBlock = 4096;
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "hffs-cache-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::unique_ptr<BlockCache> open_cache(uint32_t block = kBlock, bool verify_on_complete = false) {
+    CacheConfig cfg;
+    cfg.dir = dir_;
+    cfg.block_size = block;
+    cfg.verify_on_complete = verify_on_complete;
+    auto c = BlockCache::open(cfg);
+    EXPECT_TRUE(c.ok()) << c.status().to_string();
+    return c ? std::move(*c) : nullptr;
+  }
+  std::filesystem::path data_path(const FileRef& f) const {
+    return dir_ / "hffs-v1" / "data" / f.key.substr(0, 2) / f.key;
+  }
+  std::filesystem::path map_path(const FileRef& f) const {
+    return dir_ / "hffs-v1" / "data" / f.key.substr(0, 2) / (f.key + ".map");
+  }
+  // Reads [off, off+len) and checks the bytes against the generated content.
+  void expect_read(BlockCache& c, const FileRef& f, GenSource& src, uint64_t off, size_t len, uint32_t salt = 0) {
+    std::string buf(len, '\x55');
+    auto r = c.read(f, off, std::span<char>(buf.data(), buf.size()), src);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    size_t want = off >= f.size ? 0 : static_cast<size_t>(std::min<uint64_t>(len, f.size - off));
+    ASSERT_EQ(*r, want) << "read at " << off << " len " << len;
+    for (size_t i = 0; i < want; ++i) ASSERT_EQ(buf[i], gen_byte(off + i, salt)) << "byte " << off + i;
+  }
+
+  std::filesystem::path dir_;
+};
+
+}  // namespace hffs::cache::test
