@@ -44,7 +44,9 @@ void Prefetcher::on_read(uint64_t ino, uint64_t size, uint64_t off, uint64_t len
       s.window = std::min(cfg_.max_window, s.window * 2);
     }
     uint64_t from = std::max(s.issued, s.frontier);
-    uint64_t to = std::min(size, s.frontier + s.window);
+    // End on a part boundary (or EOF) so no tiny tail parts are issued.
+    uint64_t horizon = s.frontier + s.window;
+    uint64_t to = horizon >= size ? size : horizon / cfg_.part_size * cfg_.part_size;
     while (from < to) {
       // Align parts to part_size so concurrent streams on one file request the same ranges.
       uint64_t part_end = std::min(to, (from / cfg_.part_size + 1) * cfg_.part_size);
