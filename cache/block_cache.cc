@@ -143,7 +143,8 @@ class BlockCacheImpl final : public BlockCache {
         while (j < nb && !done[j] && f.map->present(first + j)) ++j;
         uint64_t lo = std::max((first + i) * bs, offset), hi = std::min((first + j) * bs, end);
         if (auto s = f.pread_all(out.subspan(lo - offset, hi - lo), lo); !s) return s;
-        std::atomic_thread_fence(std::memory_order_acquire);
+        // The pread syscall orders the loads below after the data read (the compiler cannot move
+        // them across the call; the kernel entry serialises the CPU).
         bool stable = f.map->generation() == gen;
         for (uint64_t k = i; k < j && stable; ++k) stable = f.map->present(first + k);
         if (stable) {
@@ -318,7 +319,6 @@ class BlockCacheImpl final : public BlockCache {
       off += n;
     }
     std::string digest = h.hex_digest();
-    std::atomic_thread_fence(std::memory_order_acquire);
     if (f.map->generation() != gen || !f.all_present())
       return Status(Errc::kInvalidInput, f.key + " changed while being verified");
     if (digest == f.key) {
