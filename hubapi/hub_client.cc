@@ -544,6 +544,7 @@ Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::s
 
   size_t got = 0;
   int protocol_strikes = 0;
+  int data_hops = 0;
   std::string failed_url;  // set when the last location must not be reused
 
   return m.run(what, start, deadline, [&]() -> Outcome {
@@ -607,6 +608,25 @@ Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::s
       if (r.net == NetError::kTimeout) return Outcome::fail(s);
       Outcome o = Outcome::retry(s);
       o.uncounted = r.span_bytes > 0;  // progress: resume without using up an attempt
+      return o;
+    }
+    if (is_redirect(r.status)) {
+      // The data host moved the object (or the Hub URL redirected): follow by hand, deciding
+      // about Authorization again for the new origin.
+      auto base = parse_url(loc->url);
+      auto target = base ? resolve_reference(*base, r.headers.get("location")) : std::nullopt;
+      auto tu = target ? parse_url(*target) : std::nullopt;
+      if (!tu || ++data_hops > kMaxRedirectHops)
+        return Outcome::fail(Status(Errc::kProtocol, where + " sent an unusable or looping redirect " + what));
+      CachedLocation next;
+      next.url = *target;
+      next.hub = m.ep && same_origin(*tu, *m.ep);
+      next.resolved_at = m.now_epoch();
+      next.expires_at = next.hub ? kNeverExpires : location_expiry(*target, next.resolved_at);
+      m.store_location(key, next);
+      Outcome o = Outcome::retry(Status(Errc::kProtocol, "redirect"));
+      o.immediate = true;
+      o.uncounted = true;
       return o;
     }
     if (!loc->hub && (r.status == 401 || r.status == 403 || r.status == 404 || r.status == 410)) {

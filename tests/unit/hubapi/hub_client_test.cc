@@ -348,6 +348,25 @@ TEST_F(HubClientTest, CdnForbiddenTriggersReResolveThenSuccess) {
   EXPECT_EQ(c.stats().retries, 1u);
 }
 
+TEST_F(HubClientTest, DataHostRedirectIsFollowedWithoutToken) {
+  redirect_to_cdn("");
+  cdn.set_handler([&](const FakeRequest& r) {
+    if (r.path() == "/xet-bridge/abc") return FakeResponse{302, {{"Location", "/moved/abc?Expires=9999999999"}}, ""};
+    if (r.path() == "/moved/abc") return range_response(r, data);
+    return FakeResponse{404, {}, ""};
+  });
+  HubClient c(config());
+  EXPECT_EQ(read(c, 5, 50), data.substr(5, 50));
+  EXPECT_EQ(read(c, 500, 50), data.substr(500, 50));  // the moved location is cached
+  auto reqs = cdn.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_EQ(reqs[1].path(), "/moved/abc");
+  EXPECT_EQ(reqs[2].path(), "/moved/abc");
+  EXPECT_EQ(cdn.count_if(has_auth), 0u);
+  EXPECT_EQ(hub_heads(), 1u);
+  EXPECT_EQ(c.stats().retries, 0u);
+}
+
 TEST_F(HubClientTest, RateLimitedHonoursRetryAfter) {
   redirect_to_cdn("");
   std::atomic<int> n{0};
