@@ -56,14 +56,25 @@ def main():
     api_port = httpd.server_address[1]
     hub.api_base = f"{scheme}://127.0.0.1:{api_port}"
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    internal = httpd
+    if ssl_ctx is not None:
+        # nginx reaches /_sim/cdn-gate and /_sim/cdn-fault over plain HTTP on a loopback-only port.
+        internal = server.Server(("127.0.0.1", 0), server.Handler, hub, None)
+        internal.blobs = cfg["blobs"]
+        threading.Thread(target=internal.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    internal_port = internal.server_address[1]
 
     client_ctx = None
     if tls:
         client_ctx = ssl.create_default_context(cafile=tls["ca"])
+    try:  # counters start from zero on every start
+        os.unlink(os.path.join(state, "cdn", "access.log"))
+    except FileNotFoundError:
+        pass
     nginx = None
     for attempt in range(8):
         cdn_port = cfg.get("cdn_port") or free_port(cfg["cdn_host"])
-        conf = cdn.write_config(state, blobs=cfg["blobs"], host=cfg["cdn_host"], port=cdn_port, api_port=api_port,
+        conf = cdn.write_config(state, blobs=cfg["blobs"], host=cfg["cdn_host"], port=cdn_port, api_port=internal_port,
                                 secret=cfg["secret"], tls=tls, http2=cfg.get("cdn_http2", False))
         nginx = cdn.start_nginx(state, conf)
         base = f"{scheme}://{cfg['cdn_host']}:{cdn_port}"
@@ -109,8 +120,9 @@ def main():
             nginx.wait(5)
         except Exception:
             nginx.kill()
-    httpd.shutdown()
-    httpd.server_close()
+    for srv in {httpd, internal}:
+        srv.shutdown()
+        srv.server_close()
     for n in ("ready.json",):
         try:
             os.unlink(os.path.join(state, n))
