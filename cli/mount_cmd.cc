@@ -285,9 +285,11 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
     // Detach from the terminal now that the parent has its answer.
     int null = ::open("/dev/null", O_RDWR);
     if (null >= 0) {
+      // All three: a caller capturing our output must see EOF once the mount is ready; logs go
+      // to --log-file or syslog, never to a terminal that may be gone.
       ::dup2(null, 0);
       ::dup2(null, 1);
-      if (!a.log_file) ::dup2(null, 2);
+      ::dup2(null, 2);
       if (null > 2) ::close(null);
     }
   }

@@ -645,4 +645,8 @@ Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::s
   });
 }
 
+std::string HubClient::file_url(const RepoId& repo, std::string_view commit, std::string_view path) const {
+  return resolve_url(normalize_endpoint(config().endpoint), repo, commit, path);
+}
+
 }  // namespace hffs::hubapi

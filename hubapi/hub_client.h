@@ -72,6 +72,9 @@ class HubClient {
 
   HubStats stats() const;
 
+  // The /resolve URL of a file (percent-encoded, no credentials, no signature): for xattrs/logs.
+  std::string file_url(const RepoId& repo, std::string_view commit, std::string_view path) const;
+
   // Added (tests only): the wall clock (Unix seconds) used for signed-URL expiry decisions.
   // nullptr restores the system clock. Not thread-safe against concurrent reads.
   void set_wall_clock_for_testing(std::function<int64_t()> now_epoch_seconds);

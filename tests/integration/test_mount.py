@@ -95,10 +95,16 @@ class MountSample(SimTestCase):
             os.stat(self.mnt.path("does-not-exist.bin"))
 
     def test_no_authorization_reached_cdn(self):
-        big = max(self.files.values(), key=lambda f: f["size"])
-        sha256_file(self.mnt.path(big["path"]))
-        st = self.sim.stats()
+        # A fresh mount (empty cache) with a token: every LFS byte comes from the CDN leg, the
+        # token goes to the Hub only.
+        with Mount(self.sim, SAMPLE, token=self.sim.env["HUBSIM_TOKEN"]) as m:
+            self.sim.reset()
+            for p, f in self.files.items():
+                if f["lfs"]:
+                    self.assertEqual(sha256_file(m.path(p)), f["sha256"], p)
+            st = self.sim.stats()
         self.assertGreater(st["by_kind"].get("cdn", 0), 0, st)
+        self.assertGreater(st["api_auth_requests"], 0, st)
         self.assertEqual(st["cdn_auth_requests"], 0, st)
 
     def test_mmap_reads(self):
