@@ -66,6 +66,7 @@ class BlockCacheImpl final : public BlockCache {
     if (offset >= file.size || out.empty()) return size_t{0};
     size_t len = static_cast<size_t>(std::min<uint64_t>(out.size(), file.size - offset));
     auto f = files_.get(file, true);
+    if (!f && f.status().code() == Errc::kNoSpace) return read_uncached(file, offset, out.first(len), src, f.status());
     if (!f) return f.status();
     if (auto s = read_blocks(*f, offset, out.first(len), src); !s) return s;
     return len;
@@ -121,6 +122,17 @@ class BlockCacheImpl final : public BlockCache {
   }
 
  private:
+  // The cache cannot even create the file (disk full): serve straight from the source, keep nothing.
+  Result<size_t> read_uncached(const FileRef& file, uint64_t offset, std::span<char> out, BlockSource& src,
+                               const Status& why) {
+    bump(c_.write_errors);
+    spdlog::warn("cache: serving {} bytes of {} uncached: {}", out.size(), file.key, why.message());
+    bump(c_.fetches);
+    if (auto s = src.fetch(offset, out); !s) return s;
+    bump(c_.miss_bytes, out.size());
+    return out.size();
+  }
+
   // Serves out = [offset, offset + out.size()) of f, which lies within the file.
   Status read_blocks(const std::shared_ptr<CacheFile>& fp, uint64_t offset, std::span<char> out, BlockSource& src) {
     CacheFile& f = *fp;

@@ -15,7 +15,7 @@ namespace hffs::cache {
 namespace fsys = std::filesystem;
 
 Status errno_status(int err, std::string_view what) {
-  Errc c = (err == ENOSPC || err == EDQUOT) ? Errc::kNoSpace : Errc::kIo;
+  Errc c = (err == ENOSPC || err == EDQUOT || err == EFBIG) ? Errc::kNoSpace : Errc::kIo;
   return Status(c, std::string(what) + ": " + std::strerror(err));
 }
 

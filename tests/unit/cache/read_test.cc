@@ -275,5 +275,25 @@ TEST_F(ReadTest, WriteErrorStillServesBytesButDoesNotKeepThem) {
   EXPECT_TRUE(c->contains(f, 2 * kBlock, kBlock));
 }
 
+TEST_F(ReadTest, FileThatCannotBeCreatedIsServedUncached) {
+  auto c = open_cache();
+  FileRef f = gen_file(4 * kBlock);
+  GenSource src(f.size);
+  struct rlimit old {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto prev = ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit lim = old;
+  lim.rlim_cur = kBlock;  // the sparse data file cannot be sized: EFBIG, like a full disk
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &lim), 0);
+  expect_read(*c, f, src, kBlock + 3, 2 * kBlock);
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  ::signal(SIGXFSZ, prev);
+  EXPECT_EQ(c->stats().write_errors, 1u);
+  EXPECT_FALSE(c->contains(f, kBlock + 3, 1));
+  expect_read(*c, f, src, 0, f.size);  // space is back: cached normally
+  EXPECT_TRUE(c->contains(f, 0, f.size));
+  EXPECT_TRUE(c->verify_file(f).is_ok());
+}
+
 }  // namespace
 }  // namespace hffs::cache::test
