@@ -14,7 +14,7 @@ import struct
 import tempfile
 import threading
 
-GEN_VERSION = 3  # bump when any generator's output changes
+GEN_VERSION = 4  # bump when any generator's output changes
 CHUNK = 64 << 20
 MIB = 1 << 20
 
@@ -288,7 +288,7 @@ class BlobStore:
         return entry
 
     def put_bytes(self, key, data):
-        return self.put_stream(key, [data])
+        return self.lookup(key) or self.put_stream(key, [data], len(data))
 
     def get_or_make(self, spec):
         key = spec_key(spec)

@@ -130,9 +130,8 @@ def _make_set(store, fs):
     lo, hi = fs.get("min_size", 16), fs.get("max_size", 256)
     entries = []
     for i, p in enumerate(_set_paths(fs)):
-        size = rnd.randint(lo, hi)
-        head = f"{p} #{i} seed={fs.get('seed', 0)}\n".encode()
-        body = (head + bytes(rnd.choice(b"0123456789abcdef") for _ in range(max(0, size - len(head)))))[:size]
+        head = f"{p} #{i} seed={fs.get('seed', 0)}\n".encode()  # unique per file
+        body = head + bytes(rnd.choice(b"0123456789abcdef") for _ in range(rnd.randint(lo, hi)))
         sha = hashlib.sha256(body).hexdigest()
         bp = store.path(sha)
         if not os.path.exists(bp):
