@@ -87,6 +87,7 @@ http {{
       add_header X-Request-Id $request_id always;
       add_header ETag "\\"$blob\\"";
       add_header Cache-Control "public, max-age=31536000, immutable";
+      add_header X-Cache "Hit from cloudfront";
     }}
     location /_hubsim_gated/ {{
       internal;
@@ -98,6 +99,7 @@ http {{
       add_header X-Request-Id $request_id always;
       add_header ETag "\\"$blob\\"";
       add_header Cache-Control "public, max-age=31536000, immutable";
+      add_header X-Cache "Hit from cloudfront";
     }}
     location = /_hubsim_gate {{
       internal;
