@@ -197,6 +197,7 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   std::filesystem::path cache_dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : env.default_cache_dir();
   cache::CacheConfig cc;
   cc.dir = cache_dir;
+  cc.verify_on_complete = true;  // a complete file is checked against its sha256 / git sha1
   auto cache = cache::BlockCache::open(cc);
   if (!cache) {
     rep.fail({kExitCache, "cannot use cache directory " + cc.dir.string() + ": " + cache.status().message() +

@@ -160,10 +160,15 @@ Result<size_t> Filesystem::read(uint64_t ino, uint64_t offset, std::span<char> o
     return len;
   }
   prefetcher_->on_read(ino, n->size, offset, len);
+  if (auto f = recent_failure(ino, offset, len); !f) {
+    stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
+    return f;
+  }
   cache::FileRef ref{n->content_key, n->hash_kind, n->size};
   InodeSource src(origin_, *n);
   auto r = cache_.read(ref, offset, out.first(len), src);
   if (!r) {
+    remember_failure(ino, offset, len, r.status());
     stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
     auto code = static_cast<size_t>(r.status().code());
     if (code < stats_.errors_by_code.size()) stats_.errors_by_code[code].fetch_add(1, std::memory_order_relaxed);
@@ -171,6 +176,36 @@ Result<size_t> Filesystem::read(uint64_t ino, uint64_t offset, std::span<char> o
   }
   stats_.read_bytes.fetch_add(*r, std::memory_order_relaxed);
   return *r;
+}
+
+namespace {
+uint64_t fail_key(uint64_t ino, uint64_t block) { return (ino << 24) ^ block; }
+bool transient(Errc c) {
+  return c == Errc::kTimeout || c == Errc::kNetwork || c == Errc::kServer || c == Errc::kRateLimited;
+}
+}  // namespace
+
+Status Filesystem::recent_failure(uint64_t ino, uint64_t offset, size_t len) {
+  std::lock_guard lk(fail_mu_);
+  if (failures_.empty()) return Status::ok();
+  auto now = std::chrono::steady_clock::now();
+  uint64_t bs = cache_.block_size();
+  for (uint64_t b = offset / bs; b <= (offset + len - 1) / bs; ++b) {
+    auto it = failures_.find(fail_key(ino, b));
+    if (it == failures_.end()) continue;
+    if (now - it->second.first < cfg_.failure_memory) return it->second.second;
+    failures_.erase(it);
+  }
+  return Status::ok();
+}
+
+void Filesystem::remember_failure(uint64_t ino, uint64_t offset, size_t len, const Status& s) {
+  if (!transient(s.code()) || cfg_.failure_memory.count() <= 0) return;
+  std::lock_guard lk(fail_mu_);
+  if (failures_.size() > 4096) failures_.clear();
+  auto now = std::chrono::steady_clock::now();
+  uint64_t bs = cache_.block_size();
+  for (uint64_t b = offset / bs; b <= (offset + len - 1) / bs; ++b) failures_[fail_key(ino, b)] = {now, s};
 }
 
 Result<std::string> Filesystem::getxattr(uint64_t ino, std::string_view name) {

@@ -3,7 +3,9 @@
 #pragma once
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <functional>
+#include <mutex>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -28,6 +30,8 @@ struct FsConfig {
   std::string repo;      // "model:org/name" style label for xattrs
   std::string revision;  // as asked
   std::string commit;    // 40-hex
+  // How long a range whose fetch failed (network/timeout/5xx) answers the same error at once.
+  std::chrono::milliseconds failure_memory{2000};
 };
 
 struct FsStats {
@@ -87,6 +91,13 @@ class Filesystem : public FsOps {
   FsConfig cfg_;
   FsStats stats_;
   std::function<std::string()> metrics_;
+  // A range whose fetch just failed answers the same error at once for a moment: the kernel
+  // retries a failed read-ahead with a synchronous read, which must not wait out the deadline
+  // a second time.
+  Status recent_failure(uint64_t ino, uint64_t offset, size_t len);
+  void remember_failure(uint64_t ino, uint64_t offset, size_t len, const Status& s);
+  std::mutex fail_mu_;
+  std::unordered_map<uint64_t, std::pair<std::chrono::steady_clock::time_point, Status>> failures_;
   struct LocalCopy {
     std::string path;
     std::atomic<int> fd{-1};

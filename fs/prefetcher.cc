@@ -39,8 +39,11 @@ void Prefetcher::on_read(uint64_t ino, uint64_t size, uint64_t off, uint64_t len
     s.frontier = std::max(s.frontier, end);
     if (s.window == 0) {
       s.window = cfg_.first_window;
-    } else if (s.issued < s.frontier + s.window / 2) {
-      // The reader consumed half the window: grow it (geometrically, capped).
+    } else if (s.frontier + s.window >= s.issued + cfg_.part_size) {
+      // The reader consumed a part's worth of the window: grow it (geometrically, capped). The
+      // test must not be "issued is less than half a window ahead": issuing refills the window
+      // up to its last part boundary, so with a window of two parts that never held and the
+      // window stayed at 16 MiB (two requests in flight) forever.
       s.window = std::min(cfg_.max_window, s.window * 2);
     }
     uint64_t from = std::max(s.issued, s.frontier);

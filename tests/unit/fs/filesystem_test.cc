@@ -45,6 +45,7 @@ class FsTest : public ::testing::Test {
     fs::FsConfig cfg;
     cfg.mtime = 1700000000;
     cfg.commit = std::string(40, 'f');
+    cfg.failure_memory = failure_memory_;
     fs_ = std::make_unique<fs::Filesystem>(std::move(*ns), *cache_, origin_, cfg);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -61,6 +62,7 @@ class FsTest : public ::testing::Test {
       ASSERT_EQ(buf[i], test::byte_at(n->content_key, off + i)) << path << " at " << off + i;
   }
 
+  std::chrono::milliseconds failure_memory_{0};
   std::filesystem::path dir_;
   std::unique_ptr<cache::BlockCache> cache_;
   test::FakeOrigin origin_;
@@ -155,6 +157,23 @@ TEST_F(FsTest, FetchErrorIsEioAndLaterReadRetries) {
   EXPECT_EQ(fs::to_errno(r.status().code()), EIO);
   EXPECT_EQ(fs_->stats().read_errors, 1u);
   expect_bytes("one", 0, 1);
+}
+
+class FsFailureMemoryTest : public FsTest {
+ protected:
+  FsFailureMemoryTest() { failure_memory_ = std::chrono::hours(1); }
+};
+
+TEST_F(FsFailureMemoryTest, KernelRetryOfAFailedRangeFailsAtOnce) {
+  origin_.fail_next = true;
+  std::vector<char> buf(100);
+  ASSERT_FALSE(fs_->read(ino("big.bin"), 10, buf).ok());
+  uint64_t calls = origin_.calls;
+  auto again = fs_->read(ino("big.bin"), 20, buf);  // same block: remembered
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(fs::to_errno(again.status().code()), EIO);
+  EXPECT_EQ(origin_.calls, calls) << "no second wait on the network";
+  expect_bytes("big.bin", kBlock + 5, 10);  // another block is unaffected
 }
 
 TEST_F(FsTest, XattrsDescribeTheFile) {
