@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "cli/fstab.h"
@@ -9,7 +10,13 @@
 using namespace hffs::cli;
 
 int main(int argc, char** argv) {
-  if (argc > 0 && is_mount_helper_name(argv[0])) {
+  // mount(8) runs `mount.fuse.hffs SRC DIR -o OPTS` (a symlink to us), or, through mount.fuse3,
+  // `hffs SRC DIR -o OPTS`: a first argument that is not a subcommand means the helper form.
+  bool helper_form = argc >= 3 && argv[1][0] != '-' &&
+                     std::string_view(argv[1]) != "mount" && std::string_view(argv[1]) != "umount" &&
+                     std::string_view(argv[1]) != "status" && std::string_view(argv[1]) != "cache" &&
+                     std::string_view(argv[1]) != "prefetch" && std::string_view(argv[1]) != "help";
+  if (argc > 0 && (is_mount_helper_name(argv[0]) || helper_form)) {
     bool fake = false;
     auto m = parse_mount_helper_args(std::vector<std::string>(argv + 1, argv + argc), &fake);
     if (!m) {

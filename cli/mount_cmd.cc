@@ -162,7 +162,7 @@ void setup_logging(const MountArgs& a, bool foreground) {
     logger = spdlog::syslog_logger_mt("hffs", "hffs", LOG_PID, LOG_DAEMON);
   }
   logger->set_level(spdlog::level::from_str(a.log_level));
-  logger->flush_on(spdlog::level::warn);
+  logger->flush_on(spdlog::level::info);  // few lines; an operator tailing the log sees them now
   spdlog::set_default_logger(logger);
 }
 
