@@ -15,7 +15,7 @@ source "$STATE/env"
 FILE=model-00001-of-00004.safetensors
 LOC=$(curl -sS -o /dev/null -w '%{redirect_url}' "$HF_ENDPOINT/hffs-test/big-model/resolve/main/$FILE")
 SIZE=$(curl -sSI "$LOC" | tr -d '\r' | awk -F': ' 'tolower($1)=="content-length"{print $2}')
-echo "file: $FILE ($SIZE bytes) from $HUBSIM_CDN"
+echo "file: $FILE ($SIZE bytes) from $HUBSIM_CDN; $(nproc) cpus; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 cat "$(/usr/bin/python3 -c "import json,sys;m=json.load(open('$STATE/manifest.json'));print([f['source'] for r in m['repos'] if r['id']=='hffs-test/big-model' for c in r['commits'].values() for f in c['files'] if f['path']=='$FILE'][0])")" >/dev/null  # warm the page cache
 best=0
 for i in $(seq "$RUNS"); do
@@ -34,4 +34,5 @@ for k in 0 1 2 3; do
 done
 wait
 t1=$(date +%s.%N)
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine lower the numbers)"
 printf 'parallel 4 x 512 MiB ranges: %.2f GB/s\n' "$(echo "2147483648/($t1-$t0)/1000000000" | bc -l)"

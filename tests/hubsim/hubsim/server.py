@@ -398,6 +398,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if segs[1] == "resolve-cache" and len(segs) >= 7 and segs[2] in TYPES:
                 return ("resolve_cache", self.h_resolve_cache, TYPES[segs[2]], segs[3], segs[4], segs[5],
                         "/".join(segs[6:]))
+            if segs[1] in TYPES and len(segs) >= 3 and "%2f" in segs[2].lower():
+                return ("other", self.h_bad_repo_id)  # the Hub answers 400 to an encoded "/" (2025-12)
             if segs[1] in TYPES and len(segs) >= 4:
                 rtype, ns, name, rest = TYPES[segs[1]], segs[2], segs[3], segs[4:]
                 if not rest or rest == [""]:
@@ -486,6 +488,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ API handlers
     def h_not_found(self):
         raise HttpError(404, "Sorry, we can't find the page you are looking for.")
+
+    def h_bad_repo_id(self):
+        raise HttpError(400, "Invalid repo id: the '/' between namespace and name must not be encoded")
 
     def h_whoami(self):
         u = self.user()

@@ -71,6 +71,9 @@ class RepoInfo(SimCase):
             self.assertEqual(r.json()["sha"], sha)
             self.assertEqual(self.sim.get(f"/api/models/{rid}").status, 401)  # wrong type: not found
 
+    def test_encoded_slash_in_repo_id_is_400(self):
+        self.assertEqual(self.sim.get("/api/models/hffs-test%2Ftiny-model").status, 400)
+
     def test_refs(self):
         repo = self.sim.repo(SAMPLE)
         r = self.sim.get(f"/api/models/{SAMPLE}/refs").json()
