@@ -101,7 +101,11 @@ class RuntimeFaults(SimCase):
         self.assertEqual(r.getheader("Content-Range"), f"bytes 1000-2000999/{f['size']}")
         with self.assertRaises(http.client.IncompleteRead) as cm:
             r.read()
-        self.assertEqual(len(cm.exception.partial), 1000000)
+        part = cm.exception.partial  # the API server sent half; nginx relays what it got before closing
+        self.assertTrue(0 < len(part) <= 1000000, len(part))
+        with open(f["source"], "rb") as fh:
+            fh.seek(1000)
+            self.assertEqual(part, fh.read(len(part)))
         c.close()
         self.sim.configure(clear_faults=True, stall_every=1, legs=["cdn"])
         c = self.sim.conn(loc, timeout=0.5)
