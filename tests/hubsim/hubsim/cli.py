@@ -217,6 +217,19 @@ def _stop(state):
             while time.monotonic() < deadline and _group_alive(pgid):
                 time.sleep(0.02)
             stopped = not _group_alive(pgid)
+    # add-ons that daemonize their own nginx next to the simulator (hubsim/plainindex.py) stop with it
+    try:
+        with open(os.path.join(state, "plain", "nginx.pid")) as f:
+            extra = int(f.read().strip())
+        os.kill(extra, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _pid_alive(extra):
+            time.sleep(0.02)
+        if _pid_alive(extra):
+            os.kill(extra, signal.SIGKILL)
+        os.unlink(os.path.join(state, "plain", "nginx.pid"))
+    except (OSError, ValueError):
+        pass
     for n in ("hubsim.pid", "ready.json", "env", os.path.join("cdn", "nginx.pid"), os.path.join("cdn", "gate")):
         try:
             os.unlink(os.path.join(state, n))
