@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -22,21 +23,12 @@ namespace {
 
 std::string abs_path_lexical(const std::string& p) {
   // realpath() would hang or fail on a dead FUSE mount; resolve the parent instead.
-  std::string parent = p, base;
-  while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
-  auto slash = parent.rfind('/');
-  if (slash == std::string::npos) {
-    base = parent;
-    parent = ".";
-  } else {
-    base = parent.substr(slash + 1);
-    parent = slash == 0 ? "/" : parent.substr(0, slash);
-  }
+  std::filesystem::path path = std::filesystem::path(p).lexically_normal();
+  if (!path.has_filename() && path.has_parent_path()) path = path.parent_path();  // "dir/"
+  std::filesystem::path parent = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
   char buf[PATH_MAX];
   if (!::realpath(parent.c_str(), buf)) return p;
-  std::string out = buf;
-  if (out != "/") out += "/";
-  return out + base;
+  return (std::filesystem::path(buf) / path.filename()).string();
 }
 
 bool under(const std::string& link, const std::string& mp) {
