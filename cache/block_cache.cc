@@ -5,16 +5,25 @@
 //   1. single-flight claims on (key, block), taken in block order by the reading thread
 //      (claims are not mutexes; a thread never waits on another's flight while it still leads one)
 //   2. the OFD range lock on the claimed blocks' map bytes (one range at a time, never nested)
-//   3. leaf mutexes, held for a few instructions only: single-flight shard, OpenFiles LRU,
-//      Flight state, verifier queue.
+//   3. evict.lock (flock, never waited for on the read path), then other blocks' OFD locks
+//      taken without waiting (try_lock), then layout.lock (exclusive, to delete a pair)
+//   4. layout.lock shared (opening/creating a pair: nothing else is taken while it is held)
+//   5. leaf mutexes, held for a few instructions only: single-flight shard, OpenFiles LRU,
+//      Flight state, verifier queue, limits.
 #include "cache/block_cache.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <tuple>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -26,7 +35,9 @@
 #include "cache/block_map.h"
 #include "cache/cache_dir.h"
 #include "cache/disk_store.h"
+#include "cache/evict.h"
 #include "cache/single_flight.h"
+#include "cache/usage.h"
 
 namespace hffs::cache {
 
@@ -37,7 +48,7 @@ constexpr size_t kHashChunk = 4u << 20;  // verify_file read size
 
 struct Counters {
   std::atomic<uint64_t> hit_bytes{0}, miss_bytes{0}, fetches{0}, waits{0}, shared_bytes{0}, write_errors{0},
-      lock_waits{0}, verified_files{0}, corrupt_files{0};
+      lock_waits{0}, verified_files{0}, corrupt_files{0}, evicted_bytes{0}, evictions{0}, unkept_bytes{0};
 };
 
 void bump(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
@@ -47,10 +58,24 @@ struct Claimed {
   std::shared_ptr<Flight> flight;
 };
 
+Result<FsSpace> statvfs_space(const std::filesystem::path& p) {
+  struct statvfs v {};
+  if (::statvfs(p.c_str(), &v) != 0) return errno_status(errno, "statvfs " + p.string());
+  return FsSpace{uint64_t{v.f_blocks} * v.f_frsize, uint64_t{v.f_bavail} * v.f_frsize};
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 class BlockCacheImpl final : public BlockCache {
  public:
-  BlockCacheImpl(const CacheConfig& cfg, std::filesystem::path root)
-      : cfg_(cfg), files_(std::move(root), cfg.block_size, cfg.max_open_files) {}
+  BlockCacheImpl(const CacheConfig& cfg, std::filesystem::path root, std::unique_ptr<UsageFile> usage)
+      : cfg_(cfg), root_(root), files_(std::move(root), cfg.block_size, cfg.max_open_files), usage_(std::move(usage)) {
+    if (!cfg_.statfs) cfg_.statfs = statvfs_space;
+    compute_limits();
+  }
 
   ~BlockCacheImpl() override {
     {
@@ -68,6 +93,7 @@ class BlockCacheImpl final : public BlockCache {
     auto f = files_.get(file, true);
     if (!f && f.status().code() == Errc::kNoSpace) return read_uncached(file, offset, out.first(len), src, f.status());
     if (!f) return f.status();
+    touch(**f);
     if (auto s = read_blocks(*f, offset, out.first(len), src); !s) return s;
     return len;
   }
@@ -95,6 +121,9 @@ class BlockCacheImpl final : public BlockCache {
     s.lock_waits = ld(c_.lock_waits);
     s.verified_files = ld(c_.verified_files);
     s.corrupt_files = ld(c_.corrupt_files);
+    s.evicted_bytes = ld(c_.evicted_bytes);
+    s.evictions = ld(c_.evictions);
+    s.unkept_bytes = ld(c_.unkept_bytes);
     return s;
   }
 
@@ -130,6 +159,7 @@ class BlockCacheImpl final : public BlockCache {
     bump(c_.fetches);
     if (auto s = src.fetch(offset, out); !s) return s;
     bump(c_.miss_bytes, out.size());
+    usage_->add(UsageSlot::kMissBytes, out.size());
     return out.size();
   }
 
@@ -163,6 +193,7 @@ class BlockCacheImpl final : public BlockCache {
           std::fill(done.begin() + static_cast<ptrdiff_t>(i), done.begin() + static_cast<ptrdiff_t>(j), 1);
           remaining -= j - i;
           bump(c_.hit_bytes, hi - lo);
+          usage_->add(UsageSlot::kHitBytes, hi - lo);
         }
         i = j;
       }
@@ -253,6 +284,7 @@ class BlockCacheImpl final : public BlockCache {
           continue;
         }
         bump(c_.miss_bytes, fetched->len);
+        usage_->add(UsageSlot::kMissBytes, fetched->len);
         if (store(f, *fetched, b0 + a, b0 + e)) kept_any = true;
         for (size_t k = a; k < e; ++k) {
           uint64_t b = b0 + k;
@@ -265,13 +297,25 @@ class BlockCacheImpl final : public BlockCache {
         a = e;
       }
     }
-    if (kept_any) maybe_verify(fp);
+    if (kept_any) {
+      // Re-check after counting (and after our block locks are gone): if we found another
+      // evictor busy before storing, it may have finished before our bytes were counted.
+      auto [max, floor] = limits();
+      if (usage_->get(UsageSlot::kPresentBytes) > max) run_evictor(0, 0, /*wait=*/false);
+      maybe_verify(fp);
+    }
     return result;
   }
 
   // Data first (fully written, optionally fdatasync'd), then the map bytes: a process killed at
   // any point leaves blocks either absent or correct. Failure to write is not a read failure.
+  // Called under the OFD lock of [b_first, b_end): an evictor or deleter cannot touch them.
   bool store(CacheFile& f, const FetchedRun& r, uint64_t b_first, uint64_t b_end) {
+    if (f.map->retired()) return false;  // the pair is being deleted: serve, keep nothing
+    if (!make_room(r.len)) {
+      bump(c_.unkept_bytes, r.len);
+      return false;
+    }
     Status w = f.pwrite_all(std::span<const char>(r.data.get(), r.len), r.offset);
     if (w && cfg_.durable && ::fdatasync(f.data_fd) != 0) w = errno_status(errno, "fdatasync " + f.paths.data.string());
     if (!w) {
@@ -280,8 +324,95 @@ class BlockCacheImpl final : public BlockCache {
                    w.message());
       return false;
     }
-    for (uint64_t b = b_first; b < b_end; ++b) f.map->set(b, kPresent);
+    // Counted as each byte flips: only a real absent->present transition adds (a failed OFD
+    // lock may let two writers mark the same block).
+    for (uint64_t b = b_first; b < b_end; ++b)
+      if (f.map->promote(b, kAbsent, kPresent)) usage_->add(UsageSlot::kPresentBytes, f.block_len(b));
     return true;
+  }
+
+  void touch(CacheFile& f) {
+    int64_t now = now_ms(), last = f.last_touch_ms.load(std::memory_order_relaxed);
+    if (now - last < static_cast<int64_t>(cfg_.touch_interval_ms) && last != 0) return;
+    if (f.last_touch_ms.compare_exchange_strong(last, now, std::memory_order_relaxed)) f.map->touch();
+  }
+
+  void compute_limits() {
+    auto sp = cfg_.statfs(root_);
+    FsSpace fs = sp ? *sp : FsSpace{};
+    uint64_t floor = cfg_.min_free.is_set() ? cfg_.min_free.resolve(fs.total)
+                                            : std::min<uint64_t>(uint64_t{1} << 30, fs.total / 20);
+    uint64_t max;
+    if (cfg_.max_size.is_set()) {
+      max = cfg_.max_size.resolve(fs.total);
+    } else {
+      uint64_t have = usage_->get(UsageSlot::kPresentBytes) + fs.avail;
+      max = std::min<uint64_t>(fs.total / 2, have > floor ? have - floor : 0);
+      max = std::max<uint64_t>(max, uint64_t{64} * cfg_.block_size);
+    }
+    std::lock_guard lk(lim_mu_);
+    max_bytes_ = std::max<uint64_t>(max, 1);
+    min_free_ = floor;
+  }
+
+  std::pair<uint64_t, uint64_t> limits() {
+    std::lock_guard lk(lim_mu_);
+    return {max_bytes_, min_free_};
+  }
+
+  // Before storing `len` bytes: evicts if the bound or the floor would be crossed. False when
+  // the floor cannot be kept even so (the bytes are then served without being kept).
+  bool make_room(uint64_t len) {
+    auto [max, floor] = limits();
+    if (len > max) return false;  // a run bigger than the whole cache is only served
+    bool over = usage_->get(UsageSlot::kPresentBytes) + len > max;
+    uint64_t short_by = free_shortfall(len, floor);
+    if (!over && short_by == 0) return true;
+    run_evictor(len, short_by, /*wait=*/true);
+    return free_shortfall(len, floor) == 0;
+  }
+
+  uint64_t free_shortfall(uint64_t len, uint64_t floor) {
+    if (floor == 0) return 0;
+    auto sp = cfg_.statfs(root_);
+    if (!sp) return 0;  // cannot tell: keep the bound only
+    return sp->avail >= floor + len ? 0 : floor + len - sp->avail;
+  }
+
+  // One evictor per directory (evict.lock). A storer that would cross the bound waits for the lock
+  // (wait=true) and makes room itself: that is what keeps the sum over all processes within the
+  // bound plus the runs in flight (an evictor cannot evict blocks whose fetch holds their lock).
+  // Re-checks after storing do not wait: the evictor re-checks the counter after releasing the
+  // lock, so an overshoot that raced with its end is caught by the next pass (ours or its own).
+  void run_evictor(uint64_t len, uint64_t short_by, bool wait) {
+    for (int pass = 0; pass < 4; ++pass) {
+      FileLock el(evict_lock_path(root_), true, wait);
+      if (!el.locked()) return;
+      evict_locked(len, short_by);
+      el.unlock();
+      auto [max, floor] = limits();
+      short_by = free_shortfall(0, floor);
+      if (usage_->get(UsageSlot::kPresentBytes) <= max && short_by == 0) return;
+    }
+  }
+
+  // Caller holds evict.lock.
+  EvictTotals evict_locked(uint64_t len, uint64_t short_by) {
+    auto [max, floor] = limits();
+    uint64_t low = max - max / 10;
+    if (len < max) low = std::min(low, max - len);
+    else low = 0;
+    uint64_t now = usage_->get(UsageSlot::kPresentBytes);
+    uint64_t target = low;
+    if (short_by > 0) target = std::min(target, now > short_by ? now - short_by : 0);
+    (void)floor;
+    auto t = evict_lru(root_, cfg_.block_size, *usage_,
+                       [&] { return usage_->get(UsageSlot::kPresentBytes) <= target; });
+    bump(c_.evictions);
+    bump(c_.evicted_bytes, t.bytes);
+    if (t.bytes) spdlog::debug("cache: evicted {} bytes ({} blocks, {} files removed, {} busy)", t.bytes, t.blocks,
+                               t.files_removed, t.busy_blocks);
+    return t;
   }
 
   bool all_verified(CacheFile& f) {
@@ -354,15 +485,207 @@ class BlockCacheImpl final : public BlockCache {
       std::unique_ptr<MapRangeLock> lock;
       if (own) lock = std::make_unique<MapRangeLock>(m, 0, f.nblocks);
       m.bump_generation();
-      for (uint64_t b = 0; b < f.nblocks; ++b) m.set(b, kAbsent);
+      for (uint64_t b = 0; b < f.nblocks; ++b)
+        if (m.exchange(b, kAbsent) != kAbsent) usage_->sub(UsageSlot::kPresentBytes, f.block_len(b));
       if (::fallocate(f.data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(f.size)) != 0)
         spdlog::debug("cache: punching {}: {}", f.paths.data.string(), std::strerror(errno));
     }
     f.scan_hint.store(0);
   }
 
+ public:
+  void enforce_bound() override {
+    auto [max, floor] = limits();
+    if (usage_->get(UsageSlot::kPresentBytes) > max || free_shortfall(0, floor) > 0)
+      run_evictor(0, free_shortfall(0, floor), /*wait=*/true);
+  }
+
+  Result<CacheUsage> usage() override {
+    CacheUsage u;
+    for (const auto& e : list_maps(root_)) {
+      struct stat st {};
+      if (::stat(e.data.c_str(), &st) != 0) continue;
+      uint64_t size = static_cast<uint64_t>(st.st_size);
+      std::string bytes;
+      if (!read_map_bytes(e, bytes)) continue;
+      ++u.files;
+      u.disk_bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+      bool complete = true, verified = true;
+      for (uint64_t b = 0; b < e.nblocks; ++b) {
+        auto v = static_cast<uint8_t>(bytes[b]);
+        if (v == kAbsent) {
+          complete = verified = false;
+          continue;
+        }
+        if (v != kVerified) verified = false;
+        ++u.blocks;
+        u.bytes += std::min<uint64_t>(cfg_.block_size, size - b * cfg_.block_size);
+      }
+      if (complete) ++u.complete_files;
+      if (verified && e.nblocks > 0) ++u.verified_files;
+    }
+    u.counted_bytes = usage_->get(UsageSlot::kPresentBytes);
+    std::tie(u.max_bytes, u.min_free_bytes) = limits();
+    if (auto sp = cfg_.statfs(root_)) u.fs = *sp;
+    u.hit_bytes = usage_->get(UsageSlot::kHitBytes);
+    u.miss_bytes = usage_->get(UsageSlot::kMissBytes);
+    u.evicted_bytes = usage_->get(UsageSlot::kEvictedBytes);
+    return u;
+  }
+
+  Result<GcReport> gc() override {
+    GcReport r;
+    FileLock el(evict_lock_path(root_), true, /*wait=*/true);
+    if (!el.locked()) return Status(Errc::kIo, "cannot lock " + evict_lock_path(root_).string());
+    r.temp_files = remove_stale_temps();
+    remove_orphans(r);
+    // Recount: the counter may have drifted (a process killed between marking a block and
+    // counting it). Marks racing with the scan make the correction approximate by at most what
+    // was stored meanwhile.
+    uint64_t before = usage_->get(UsageSlot::kPresentBytes);
+    EvictTotals t;
+    uint64_t sum = 0;
+    for (const auto& e : list_maps(root_)) {
+      evict_pair(e, cfg_.block_size, *usage_, [] { return true; }, /*remove_empty=*/true, /*punch_unmarked=*/true, t);
+      sum += present_bytes_of(e, cfg_.block_size);
+    }
+    r.empty_files = t.files_removed;
+    r.punched_bytes = t.punched_bytes;
+    r.usage_drift = static_cast<int64_t>(sum) - static_cast<int64_t>(before);
+    usage_->adjust(UsageSlot::kPresentBytes, r.usage_drift);
+    compute_limits();
+    auto [max, floor] = limits();
+    uint64_t short_by = free_shortfall(0, floor);
+    if (usage_->get(UsageSlot::kPresentBytes) > max || short_by > 0) {
+      auto ev = evict_locked(0, short_by);
+      r.evicted_bytes = ev.bytes;
+      r.busy_blocks = ev.busy_blocks;
+    }
+    return r;
+  }
+
+  Result<GcReport> clear() override {
+    GcReport r;
+    FileLock el(evict_lock_path(root_), true, /*wait=*/true);
+    if (!el.locked()) return Status(Errc::kIo, "cannot lock " + evict_lock_path(root_).string());
+    r.temp_files = remove_stale_temps();
+    remove_orphans(r);
+    EvictTotals t;
+    for (const auto& e : list_maps(root_))
+      evict_pair(e, cfg_.block_size, *usage_, [] { return false; }, /*remove_empty=*/true, /*punch_unmarked=*/true, t);
+    r.evicted_bytes = t.bytes;
+    r.empty_files = t.files_removed;
+    r.busy_blocks = t.busy_blocks;
+    // Whatever is left is being fetched right now: recount exactly what remains.
+    uint64_t before = usage_->get(UsageSlot::kPresentBytes);
+    r.usage_drift = static_cast<int64_t>(recount_present(root_, cfg_.block_size)) - static_cast<int64_t>(before);
+    usage_->adjust(UsageSlot::kPresentBytes, r.usage_drift);
+    return r;
+  }
+
+  Result<VerifyReport> verify_all() override {
+    VerifyReport v;
+    for (const auto& e : list_maps(root_)) {
+      struct stat st {};
+      if (::stat(e.data.c_str(), &st) != 0) continue;
+      FileRef ref{e.key, e.key.size() == 40 ? HashKind::kGitSha1 : HashKind::kSha256, static_cast<uint64_t>(st.st_size)};
+      auto f = files_.get(ref, false);
+      if (!f) {
+        ++v.errors;
+        continue;
+      }
+      if (!(*f)->all_present()) {
+        ++v.incomplete;
+        continue;
+      }
+      ++v.checked;
+      Status s = verify_open(**f, ref.kind, /*force=*/true);
+      if (s) {
+        ++v.ok;
+      } else if (s.code() == Errc::kCorrupt) {
+        ++v.corrupt;
+      } else {
+        ++v.errors;
+        spdlog::warn("cache: verifying {}: {}", e.key, s.message());
+      }
+    }
+    return v;
+  }
+
+ private:
+  static bool read_map_bytes(const MapEntry& e, std::string& out) {
+    int fd = ::open(e.map.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    out.assign(e.nblocks, '\0');
+    ssize_t n = e.nblocks ? ::pread(fd, out.data(), out.size(), static_cast<off_t>(kMapHeaderSize)) : 0;
+    ::close(fd);
+    return n == static_cast<ssize_t>(out.size());
+  }
+
+  // "<final>.tmp.<pid>.<n>" of processes that no longer exist (or older than a day).
+  uint64_t remove_stale_temps() {
+    uint64_t n = 0;
+    std::error_code ec;
+    std::vector<std::filesystem::path> dirs{root_};
+    for (std::filesystem::directory_iterator it(root_ / "data", ec), end; !ec && it != end; it.increment(ec))
+      dirs.push_back(it->path());
+    auto now = std::chrono::system_clock::now();
+    for (const auto& d : dirs) {
+      std::error_code ec2;
+      for (std::filesystem::directory_iterator it(d, ec2), end; !ec2 && it != end; it.increment(ec2)) {
+        std::string name = it->path().filename().string();
+        auto pos = name.find(".tmp.");
+        if (pos == std::string::npos) continue;
+        long pid = std::atol(name.c_str() + pos + 5);
+        bool dead = pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH);
+        struct stat st {};
+        bool old = ::stat(it->path().c_str(), &st) == 0 &&
+                   now - std::chrono::system_clock::from_time_t(st.st_mtime) > std::chrono::hours(24);
+        if ((dead || old) && ::unlink(it->path().c_str()) == 0) ++n;
+      }
+    }
+    return n;
+  }
+
+  // Maps without data, unreadable maps, data without maps; under layout.lock (exclusive) so a
+  // pair being created (data first, then map, under the shared lock) is never mistaken for one.
+  void remove_orphans(GcReport& r) {
+    FileLock layout(layout_lock_path(root_), true, true);
+    std::error_code ec;
+    for (std::filesystem::directory_iterator shard(root_ / "data", ec), end; !ec && shard != end; shard.increment(ec)) {
+      std::error_code ec2;
+      for (std::filesystem::directory_iterator it(shard->path(), ec2), e2; !ec2 && it != e2; it.increment(ec2)) {
+        std::string name = it->path().filename().string();
+        if (name.find(".tmp.") != std::string::npos) continue;
+        bool is_map = name.size() > 4 && name.compare(name.size() - 4, 4, ".map") == 0;
+        std::string key = is_map ? name.substr(0, name.size() - 4) : name;
+        if (!valid_key(key)) continue;
+        KeyPaths p = key_paths(root_, key);
+        struct stat ds {}, ms {};
+        bool has_data = ::stat(p.data.c_str(), &ds) == 0, has_map = ::stat(p.map.c_str(), &ms) == 0;
+        if (is_map) {
+          bool bad = !has_data;
+          if (has_data) {
+            uint64_t nb = block_count(static_cast<uint64_t>(ds.st_size), cfg_.block_size);
+            bad = !BlockMap::open(p.map, nb, cfg_.block_size, false).ok();
+          }
+          if (bad && ::unlink(p.map.c_str()) == 0) {
+            ++r.orphan_maps;
+            if (has_data && ::unlink(p.data.c_str()) == 0) ++r.orphan_data;
+          }
+        } else if (!has_map && ::unlink(p.data.c_str()) == 0) {
+          ++r.orphan_data;
+        }
+      }
+    }
+  }
+
   CacheConfig cfg_;
+  std::filesystem::path root_;
   OpenFiles files_;
+  std::unique_ptr<UsageFile> usage_;
+  std::mutex lim_mu_;  // leaf
+  uint64_t max_bytes_ = 0, min_free_ = 0;
   SingleFlight flights_;
   Counters c_;
 
@@ -379,7 +702,35 @@ class BlockCacheImpl final : public BlockCache {
 Result<std::unique_ptr<BlockCache>> BlockCache::open(const CacheConfig& cfg) {
   auto root = open_cache_root(cfg.dir, cfg.block_size);
   if (!root) return root.status();
-  return std::unique_ptr<BlockCache>(std::make_unique<BlockCacheImpl>(cfg, std::move(*root)));
+  auto usage = UsageFile::open(*root, cfg.block_size);
+  if (!usage) return usage.status();
+  return std::unique_ptr<BlockCache>(std::make_unique<BlockCacheImpl>(cfg, std::move(*root), std::move(*usage)));
+}
+
+Result<SizeSpec> parse_size(const std::string& text) {
+  SizeSpec s;
+  if (text.empty()) return Status(Errc::kInvalidInput, "empty size");
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  std::string unit(end);
+  if (end == text.c_str() || !(v > 0)) return Status(Errc::kInvalidInput, "size '" + text + "' is not a positive number");
+  if (unit == "%") {
+    if (v > 100) return Status(Errc::kInvalidInput, "size '" + text + "' is more than 100%");
+    s.percent = v;
+    return s;
+  }
+  if (unit.size() == 3 && (unit[1] == 'i' || unit[1] == 'I') && (unit[2] == 'B' || unit[2] == 'b')) unit.resize(1);
+  if (unit.size() == 2 && (unit[1] == 'B' || unit[1] == 'b')) unit.resize(1);
+  double mul = 1;
+  if (unit.empty() || unit == "B" || unit == "b") mul = 1;
+  else if (unit == "K" || unit == "k") mul = 1024.0;
+  else if (unit == "M" || unit == "m") mul = 1024.0 * 1024;
+  else if (unit == "G" || unit == "g") mul = 1024.0 * 1024 * 1024;
+  else if (unit == "T" || unit == "t") mul = 1024.0 * 1024 * 1024 * 1024;
+  else return Status(Errc::kInvalidInput, "size '" + text + "': unknown unit (use K, M, G, T or %)");
+  s.bytes = static_cast<uint64_t>(v * mul);
+  if (s.bytes == 0) return Status(Errc::kInvalidInput, "size '" + text + "' is zero");
+  return s;
 }
 
 }  // namespace hffs::cache

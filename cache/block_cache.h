@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -12,6 +13,24 @@
 #include "common/status.h"
 
 namespace hffs::cache {
+
+// Space on the cache's filesystem (statvfs: f_blocks and f_bavail times f_frsize).
+struct FsSpace {
+  uint64_t total = 0;
+  uint64_t avail = 0;
+};
+
+// A size given as bytes or as a percentage of the cache filesystem's total size.
+struct SizeSpec {
+  uint64_t bytes = 0;
+  double percent = 0;  // used when > 0
+  bool is_set() const { return bytes > 0 || percent > 0; }
+  uint64_t resolve(uint64_t fs_total) const {
+    return percent > 0 ? static_cast<uint64_t>(static_cast<double>(fs_total) * percent / 100.0) : bytes;
+  }
+};
+// "500M", "20G", "1.5T", "4096", "4K", "10%" (binary units: K = 1024). Zero is invalid.
+Result<SizeSpec> parse_size(const std::string& text);
 
 struct CacheConfig {
   std::filesystem::path dir;          // root; created if missing
@@ -26,6 +45,19 @@ struct CacheConfig {
   bool verify_on_complete = false;
   // Bound on per-file open state kept around (2 fds + 1 mmap each), least recently used evicted.
   size_t max_open_files = 256;
+
+  // Bound on the bytes of blocks kept (summed over every process sharing `dir`). Unset: 50% of
+  // the filesystem's total size, capped by (bytes kept now + free space - min_free), and never
+  // below 64 blocks. Above it, least recently used files' blocks are evicted down to the low-water
+  // mark: 90% of the bound (or bound - the run being stored, if lower).
+  SizeSpec max_size;
+  // Free-space floor on the cache filesystem. Unset: min(1 GiB, 5% of the total). Below it blocks
+  // are evicted; if that cannot free enough, fetched bytes are served without being kept.
+  SizeSpec min_free;
+  // A file's last-use time (its map's mtime) is refreshed at most this often per process.
+  uint32_t touch_interval_ms = 1000;
+  // statvfs of the cache directory; injectable for tests. Unset: statvfs(2).
+  std::function<Result<FsSpace>(const std::filesystem::path&)> statfs;
 };
 
 struct FileRef {
@@ -44,6 +76,45 @@ struct CacheStats {
   uint64_t lock_waits = 0;     // fetched runs whose blocks another process filled while we waited
   uint64_t verified_files = 0; // verify_file successes
   uint64_t corrupt_files = 0;  // verify_file mismatches (blocks dropped)
+  uint64_t evicted_bytes = 0;  // bytes this instance evicted to keep the bound / the floor
+  uint64_t evictions = 0;      // eviction passes run by this instance
+  uint64_t unkept_bytes = 0;   // fetched bytes not kept because the free-space floor was reached
+};
+
+// The whole cache directory (every process's blocks), from a scan of the maps.
+struct CacheUsage {
+  uint64_t bytes = 0;           // bytes of present blocks (from the maps)
+  uint64_t counted_bytes = 0;   // the shared counter the bound is enforced on (== bytes unless it drifted)
+  uint64_t disk_bytes = 0;      // space the data files take on disk (st_blocks)
+  uint64_t files = 0;           // (data, map) pairs
+  uint64_t complete_files = 0;  // every block present
+  uint64_t verified_files = 0;  // every block verified against the content hash
+  uint64_t blocks = 0;          // present blocks
+  uint64_t max_bytes = 0;       // the bound this instance enforces
+  uint64_t min_free_bytes = 0;  // the floor this instance enforces
+  FsSpace fs;                   // the cache filesystem now
+  uint64_t hit_bytes = 0;       // cumulative over all processes (usage file)
+  uint64_t miss_bytes = 0;
+  uint64_t evicted_bytes = 0;
+};
+
+struct VerifyReport {
+  uint64_t checked = 0;     // complete files hashed
+  uint64_t ok = 0;
+  uint64_t corrupt = 0;     // mismatches: their blocks were dropped
+  uint64_t incomplete = 0;  // not every block present: skipped
+  uint64_t errors = 0;      // could not be read / changed while hashed
+};
+
+struct GcReport {
+  uint64_t temp_files = 0;      // leftover temp files of dead processes removed
+  uint64_t orphan_maps = 0;     // maps without data (or unreadable maps) removed
+  uint64_t orphan_data = 0;     // data files without a map removed
+  uint64_t empty_files = 0;     // pairs with no block left removed
+  uint64_t punched_bytes = 0;   // space of unmarked blocks (written, never marked) given back
+  int64_t usage_drift = 0;      // correction applied to the shared counter
+  uint64_t evicted_bytes = 0;   // evicted to get back under the bound
+  uint64_t busy_blocks = 0;     // blocks skipped because a reader was fetching them
 };
 
 class BlockCache {
@@ -68,6 +139,19 @@ class BlockCache {
   virtual Status verify_file(const FileRef& file) = 0;
   // Waits until background work queued so far (verify_on_complete) has finished.
   virtual void quiesce() = 0;
+
+  // Maintenance; every one is safe while other processes read through the same directory.
+  virtual Result<CacheUsage> usage() = 0;
+  // Removes leftovers (temp files, maps without data, data without maps, empty pairs, space of
+  // written but unmarked blocks), recounts the shared counter and evicts down to the bound.
+  virtual Result<GcReport> gc() = 0;
+  // Evicts every block and removes every pair, except blocks being fetched at that moment
+  // (counted in busy_blocks; their readers are never disturbed). Readers refetch afterwards.
+  virtual Result<GcReport> clear() = 0;
+  // verify_file for every complete file in the directory; corrupt ones are dropped.
+  virtual Result<VerifyReport> verify_all() = 0;
+  // Runs eviction now if the bound or the floor is exceeded (normally done before each store).
+  virtual void enforce_bound() = 0;
 };
 
 }  // namespace hffs::cache

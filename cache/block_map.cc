@@ -19,6 +19,7 @@ namespace {
 
 constexpr char kMagic[8] = {'H', 'F', 'F', 'S', 'M', 'A', 'P', '1'};
 constexpr uint32_t kGenerationShift = 8;
+constexpr uint32_t kRetiredFlag = 1;
 
 // Writes a complete, zeroed map under a private name and publishes it without replacing a map
 // another process published first.
@@ -101,6 +102,23 @@ bool BlockMap::promote(uint64_t block, uint8_t from, uint8_t to) {
                                                                                         std::memory_order_acq_rel);
 }
 
+uint8_t BlockMap::exchange(uint64_t block, uint8_t v) {
+  return std::atomic_ref<uint8_t>(base_[kMapHeaderSize + block]).exchange(v, std::memory_order_acq_rel);
+}
+
+bool BlockMap::retired() const {
+  auto* flags = reinterpret_cast<uint32_t*>(base_ + 12);
+  return (std::atomic_ref<uint32_t>(*flags).load(std::memory_order_acquire) & kRetiredFlag) != 0;
+}
+
+void BlockMap::retire() {
+  auto* flags = reinterpret_cast<uint32_t*>(base_ + 12);
+  std::atomic_ref<uint32_t>(*flags).fetch_add(1u << kGenerationShift, std::memory_order_acq_rel);
+  std::atomic_ref<uint32_t>(*flags).fetch_or(kRetiredFlag, std::memory_order_acq_rel);
+}
+
+void BlockMap::touch() { ::futimens(fd_, nullptr); }
+
 uint32_t BlockMap::generation() const {
   auto* flags = reinterpret_cast<uint32_t*>(base_ + 12);
   return std::atomic_ref<uint32_t>(*flags).load(std::memory_order_acquire) >> kGenerationShift;
@@ -122,6 +140,19 @@ Status BlockMap::lock(uint64_t first, uint64_t count) {
     return errno_status(errno, "locking block map");
   }
   return Status::ok();
+}
+
+bool BlockMap::try_lock(uint64_t first, uint64_t count) {
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = static_cast<off_t>(kMapHeaderSize + first);
+  fl.l_len = static_cast<off_t>(count);
+  while (::fcntl(fd_, F_OFD_SETLK, &fl) != 0) {
+    if (errno == EINTR) continue;
+    return false;
+  }
+  return true;
 }
 
 void BlockMap::unlock(uint64_t first, uint64_t count) {

@@ -4,7 +4,8 @@
 //
 //   offset 0  char[8] magic "HFFSMAP1"
 //   offset 8  u32     block size (host byte order)
-//   offset 12 u32     flags; bits 8..31 = drop generation (bumped whenever blocks are dropped)
+//   offset 12 u32     flags; bit 0 = retired (the pair is being deleted: reopen, store nothing);
+//                     bits 8..31 = drop generation (bumped whenever blocks are dropped or evicted)
 //   offset 16 u8[n]   per block: 0 absent, 1 present, 2 present and verified (whole-file hash)
 //
 // Cross-process exclusion for fetching block i is an OFD write lock on byte 16 + i of the file.
@@ -38,14 +39,21 @@ class BlockMap {
   bool present(uint64_t block) const { return state(block) != kAbsent; }
   void set(uint64_t block, uint8_t v);           // release
   bool promote(uint64_t block, uint8_t from, uint8_t to);  // compare-exchange
+  uint8_t exchange(uint64_t block, uint8_t v);   // acq_rel; returns the previous state
   uint32_t generation() const;                   // acquire
   void bump_generation();
+  bool retired() const;                          // acquire
+  void retire();                                 // sets the retired flag and bumps the generation
+  // Sets the map file's mtime to now: the file's last-use time for LRU eviction.
+  void touch();
 
   // OFD write lock on the map bytes of blocks [first, first+count), waiting (F_OFD_SETLKW).
   // Locks belong to this open file description: threads sharing this BlockMap do not exclude
   // each other (in-process single-flight does that); other opens of the file, in this process
   // or another, do. A killed process's locks are released by the kernel.
   Status lock(uint64_t first, uint64_t count);
+  // Same without waiting: false when another open file description holds any of the bytes.
+  bool try_lock(uint64_t first, uint64_t count);
   void unlock(uint64_t first, uint64_t count);
 
  private:

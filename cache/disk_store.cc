@@ -1,5 +1,7 @@
 #include "cache/disk_store.h"
 
+#include "cache/usage.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,11 +23,20 @@ uint64_t CacheFile::block_len(uint64_t b) const {
 }
 
 bool CacheFile::all_present() {
-  uint64_t i = scan_hint.load(std::memory_order_relaxed);
+  // Blocks are dropped (verify, eviction, by any process) only after a generation bump: a hint
+  // from another generation is worthless.
+  uint32_t gen = map->generation();
+  bool same = hint_gen.load(std::memory_order_relaxed) == gen;
+  uint64_t i = same ? scan_hint.load(std::memory_order_relaxed) : 0;
   while (i < nblocks && map->present(i)) ++i;
-  // Only ever raise the hint; a dropped file resets it explicitly.
-  uint64_t cur = scan_hint.load(std::memory_order_relaxed);
-  while (cur < i && !scan_hint.compare_exchange_weak(cur, i, std::memory_order_relaxed)) {
+  if (map->generation() != gen) return false;
+  if (!same) {
+    scan_hint.store(i, std::memory_order_relaxed);
+    hint_gen.store(gen, std::memory_order_relaxed);
+  } else {
+    uint64_t cur = scan_hint.load(std::memory_order_relaxed);
+    while (cur < i && !scan_hint.compare_exchange_weak(cur, i, std::memory_order_relaxed)) {
+    }
   }
   return i == nblocks;
 }
@@ -64,7 +75,9 @@ Result<std::shared_ptr<CacheFile>> OpenFiles::open_file(const FileRef& ref, bool
   f->paths = key_paths(root_, ref.key);
 
   // Creation order: data file (sized) first, then the map. A published map therefore always has
-  // its data file; whoever deletes entries must unlink the map first.
+  // its data file; whoever deletes entries must unlink the map first. Deleters hold layout.lock
+  // exclusively: holding it shared here, we see the pair whole or not at all.
+  FileLock layout(layout_lock_path(root_), /*exclusive=*/false, /*wait=*/true);
   if (!create) {
     auto m = BlockMap::open(f->paths.map, f->nblocks, block_size_, false);
     if (!m) return m.status();
@@ -94,10 +107,34 @@ Result<std::shared_ptr<CacheFile>> OpenFiles::open_file(const FileRef& ref, bool
     if (!m) return m.status();
     f->map = std::move(*m);
   }
+  if (f->map->retired()) return Status(Errc::kIo, f->paths.map.string() + " is being removed");
   return f;
 }
 
+void OpenFiles::forget(const std::shared_ptr<CacheFile>& f) {
+  std::shared_ptr<CacheFile> gone;  // closed after the mutex is released
+  std::lock_guard lk(mu_);
+  if (auto it = index_.find(f->key); it != index_.end() && *it->second == f) {
+    gone = std::move(*it->second);
+    lru_.erase(it->second);
+    index_.erase(it);
+  }
+}
+
 Result<std::shared_ptr<CacheFile>> OpenFiles::get(const FileRef& ref, bool create) {
+  for (int attempt = 0;; ++attempt) {
+    auto r = get_once(ref, create);
+    if (!r || !(*r)->map->retired()) {
+      // A pair retired between our open and our check: the deleter finishes under layout.lock.
+      if (r || attempt >= 8 || r.status().message().find("is being removed") == std::string::npos) return r;
+      continue;
+    }
+    forget(*r);
+    if (attempt >= 8) return Status(Errc::kIo, "cache entry " + ref.key + " keeps being removed");
+  }
+}
+
+Result<std::shared_ptr<CacheFile>> OpenFiles::get_once(const FileRef& ref, bool create) {
   {
     std::lock_guard lk(mu_);
     if (auto it = index_.find(ref.key); it != index_.end()) {

@@ -29,6 +29,8 @@ struct CacheFile {
   int data_fd = -1;
   std::unique_ptr<BlockMap> map;
   std::atomic<uint64_t> scan_hint{0};          // blocks below are known present (in this process)
+  std::atomic<uint32_t> hint_gen{0};           // map generation scan_hint was computed at
+  std::atomic<int64_t> last_touch_ms{0};       // steady clock of the last map->touch()
   std::atomic<bool> verify_pending{false};     // a completion check is queued
 
   ~CacheFile();
@@ -49,11 +51,15 @@ class OpenFiles {
   // The open file for `ref`, opening (and with `create`, creating) it on a miss. Without
   // `create` a file that is not in the cache is kEntryNotFound. Never holds the table mutex
   // across a syscall.
+  // A retired handle (its pair was deleted) is replaced by a fresh open.
   Result<std::shared_ptr<CacheFile>> get(const FileRef& ref, bool create);
+  // Drops `f` from the table if it is still the entry for its key.
+  void forget(const std::shared_ptr<CacheFile>& f);
   const std::filesystem::path& root() const { return root_; }
 
  private:
   Result<std::shared_ptr<CacheFile>> open_file(const FileRef& ref, bool create);
+  Result<std::shared_ptr<CacheFile>> get_once(const FileRef& ref, bool create);
 
   std::filesystem::path root_;
   uint32_t block_size_;
