@@ -27,6 +27,8 @@ struct MountArgs {
   std::optional<std::string> token;
   std::optional<std::string> token_file;  // read at mount (fstab: a root-only file)
   std::optional<std::string> cache_dir;
+  std::optional<std::string> cache_size;      // bound: "20G", "500M", "10%" (cache::parse_size)
+  std::optional<std::string> cache_min_free;  // free-space floor, same syntax
   std::optional<std::string> ca_file;
   std::vector<std::string> fuse_options;
   bool foreground = false;
@@ -57,5 +59,13 @@ struct StatusArgs {
   bool prometheus = false;
 };
 int cmd_status(const StatusArgs& a);
+
+struct CacheArgs {
+  std::string action;  // stats | verify | gc | clear
+  std::optional<std::string> cache_dir;
+  std::optional<std::string> cache_size;
+  std::optional<std::string> cache_min_free;
+};
+int cmd_cache(const CacheArgs& a);  // 0 ok, 1 corruption found (verify), 8 cache unusable
 
 }  // namespace hffs::cli

@@ -94,6 +94,12 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
     } else if (key == "cache_dir") {
       if (auto s = need(); !s) return s;
       m.cache_dir = val;
+    } else if (key == "cache_size") {
+      if (auto s = need(); !s) return s;
+      m.cache_size = val;
+    } else if (key == "cache_min_free") {
+      if (auto s = need(); !s) return s;
+      m.cache_min_free = val;
     } else if (key == "ca_file") {
       if (auto s = need(); !s) return s;
       m.ca_file = val;
@@ -119,7 +125,7 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
     } else if (!sloppy) {
       return Status(Errc::kInvalidInput,
                     "unknown mount option '" + o +
-                        "' (hffs takes revision=, repo_type=, endpoint=, token_file=, cache_dir=, ca_file=, "
+                        "' (hffs takes revision=, repo_type=, endpoint=, token_file=, cache_dir=, cache_size=, cache_min_free=, ca_file=, "
                         "log_level=, log_file=, metrics_file=, deadline=, hub, offline, no_prefetch, allow_other, allow_root, "
                         "default_permissions, auto_unmount)");
     }

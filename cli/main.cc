@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
   mount->add_option("--token", m.token, "Access token (default: $HF_TOKEN, then the saved token file)");
   mount->add_option("--token-file", m.token_file, "Read the access token from this file");
   mount->add_option("--cache-dir", m.cache_dir, "Block cache directory (default: $HF_HOME/hffs)");
+  mount->add_option("--cache-size", m.cache_size, "Bound on the cache, shared by every mount using it: 20G, 500M, 10% (default 50% of its filesystem)");
+  mount->add_option("--cache-min-free", m.cache_min_free, "Free space to leave on the cache filesystem (default min(1G, 5%))");
   mount->add_option("--ca-file", m.ca_file, "Extra CA bundle to verify the Hub/CDN certificates with");
   mount->add_option("-o", m.fuse_options, "FUSE mount options, comma separated (allow_other, ...)")
       ->delimiter(',');
@@ -76,6 +78,20 @@ int main(int argc, char** argv) {
   status->add_option("mountpoint", st.mountpoint, "One mount (default: all)");
   status->add_flag("--prometheus", st.prometheus, "Print the raw Prometheus metrics");
 
+  CacheArgs ca;
+  auto* cache = app.add_subcommand("cache", "Inspect or maintain the block cache: stats, verify, gc, clear");
+  cache->require_subcommand(1);
+  for (const char* action : {"stats", "verify", "gc", "clear"}) {
+    auto* sc = cache->add_subcommand(action, std::string(action) == "stats"    ? "Size, files, bound and hit rate"
+                                             : std::string(action) == "verify" ? "Hash every complete file; drop corrupt ones (exit 1)"
+                                             : std::string(action) == "gc"     ? "Remove leftovers, recount, evict to the bound"
+                                                                               : "Remove every cached block (safe while mounted)");
+    sc->add_option("--cache-dir", ca.cache_dir, "Block cache directory (default: $HF_HOME/hffs)");
+    sc->add_option("--cache-size", ca.cache_size, "Bound to enforce/show (default: 50% of the filesystem)");
+    sc->add_option("--cache-min-free", ca.cache_min_free, "Free-space floor (default min(1G, 5%))");
+    sc->callback([&ca, action] { ca.action = action; });
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -84,5 +100,6 @@ int main(int argc, char** argv) {
   if (*mount) return cmd_mount(m);
   if (*umount) return cmd_umount(u);
   if (*status) return cmd_status(st);
+  if (*cache) return cmd_cache(ca);
   return kExitUsage;
 }

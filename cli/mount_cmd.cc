@@ -20,6 +20,7 @@
 #include <sstream>
 #include <iostream>
 #include <string>
+#include <tuple>
 
 #ifdef HFFS_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -197,6 +198,16 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   std::filesystem::path cache_dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : env.default_cache_dir();
   cache::CacheConfig cc;
   cc.dir = cache_dir;
+  for (auto [opt, val, dst] : {std::tuple{"--cache-size", &a.cache_size, &cc.max_size},
+                               std::tuple{"--cache-min-free", &a.cache_min_free, &cc.min_free}}) {
+    if (!*val) continue;
+    auto size = cache::parse_size(**val);
+    if (!size) {
+      rep.fail({kExitUsage, std::string(opt) + ": " + size.status().message()});
+      return 1;
+    }
+    *dst = *size;
+  }
   cc.verify_on_complete = true;  // a complete file is checked against its sha256 / git sha1
   auto cache = cache::BlockCache::open(cc);
   if (!cache) {

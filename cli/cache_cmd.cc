@@ -1,0 +1,145 @@
+// `hffs cache stats|verify|gc|clear [--cache-dir DIR]`: inspect and maintain the block cache
+// directory, safely while mounts are using it (see docs/CACHE.md).
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "cache/block_cache.h"
+#include "cli/commands.h"
+#include "cli/env.h"
+
+namespace hffs::cli {
+
+namespace {
+
+std::string human(uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[64];
+  if (u == 0)
+    std::snprintf(buf, sizeof buf, "%" PRIu64 " B", b);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f %s (%" PRIu64 " bytes)", v, units[u], b);
+  return buf;
+}
+
+// The block size the directory was created with (its format file), else the default.
+uint32_t recorded_block_size(const std::filesystem::path& dir) {
+  std::ifstream f(dir / "hffs-v1" / "format");
+  std::string word;
+  unsigned long long bs = 0;
+  while (f >> word)
+    if (word == "block_size" && (f >> bs) && bs > 0 && bs <= (1u << 30)) return static_cast<uint32_t>(bs);
+  return cache::CacheConfig{}.block_size;
+}
+
+}  // namespace
+
+int cmd_cache(const CacheArgs& a) {
+  std::filesystem::path dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : read_hf_env().default_cache_dir();
+  std::error_code ec;
+  if (!std::filesystem::exists(dir / "hffs-v1" / "format", ec)) {
+    std::cout << "no hffs cache at " << dir.string() << "\n";
+    return kExitOk;
+  }
+  cache::CacheConfig cc;
+  cc.dir = dir;
+  cc.block_size = recorded_block_size(dir);
+  if (a.cache_size) {
+    auto s = cache::parse_size(*a.cache_size);
+    if (!s) {
+      std::cerr << "hffs cache: --cache-size: " << s.status().message() << "\n";
+      return kExitUsage;
+    }
+    cc.max_size = *s;
+  }
+  if (a.cache_min_free) {
+    auto s = cache::parse_size(*a.cache_min_free);
+    if (!s) {
+      std::cerr << "hffs cache: --cache-min-free: " << s.status().message() << "\n";
+      return kExitUsage;
+    }
+    cc.min_free = *s;
+  }
+  auto opened = cache::BlockCache::open(cc);
+  if (!opened) {
+    std::cerr << "hffs cache: cannot use cache directory " << dir.string() << ": " << opened.status().message() << "\n";
+    return kExitCache;
+  }
+  cache::BlockCache& c = **opened;
+  std::cout << "cache directory: " << dir.string() << "\n";
+
+  if (a.action == "stats") {
+    auto u = c.usage();
+    if (!u) {
+      std::cerr << "hffs cache: " << u.status().message() << "\n";
+      return kExitCache;
+    }
+    std::cout << "cached: " << human(u->bytes) << "\n";
+    std::cout << "files: " << u->files << " (" << u->complete_files << " complete, " << u->verified_files
+              << " verified)\n";
+    std::cout << "blocks: " << u->blocks << " of " << human(c.block_size()) << "\n";
+    std::cout << "on disk: " << human(u->disk_bytes) << "\n";
+    if (u->counted_bytes != u->bytes)
+      std::cout << "counted: " << human(u->counted_bytes) << " (drifted; `hffs cache gc` recounts)\n";
+    std::cout << "bound: " << human(u->max_bytes) << (a.cache_size ? "" : " (default; mounts may set --cache-size)")
+              << "\n";
+    std::cout << "free-space floor: " << human(u->min_free_bytes) << "\n";
+    std::cout << "filesystem: " << human(u->fs.avail) << " free of " << human(u->fs.total) << "\n";
+    uint64_t total = u->hit_bytes + u->miss_bytes;
+    char rate[32];
+    std::snprintf(rate, sizeof rate, "%.1f%%", total ? 100.0 * static_cast<double>(u->hit_bytes) / static_cast<double>(total) : 0.0);
+    std::cout << "hit rate: " << rate << " (" << human(u->hit_bytes) << " from cache, " << human(u->miss_bytes)
+              << " fetched, all processes)\n";
+    std::cout << "evicted: " << human(u->evicted_bytes) << "\n";
+    return kExitOk;
+  }
+  if (a.action == "verify") {
+    auto v = c.verify_all();
+    if (!v) {
+      std::cerr << "hffs cache: " << v.status().message() << "\n";
+      return kExitCache;
+    }
+    std::cout << "checked: " << v->checked << " complete files\n";
+    std::cout << "ok: " << v->ok << "\n";
+    std::cout << "corrupt: " << v->corrupt << (v->corrupt ? " (dropped; they will be fetched again)" : "") << "\n";
+    std::cout << "incomplete: " << v->incomplete << " (skipped)\n";
+    if (v->errors) std::cout << "errors: " << v->errors << " (could not be checked)\n";
+    if (v->corrupt) return kExitError;
+    return v->errors ? kExitCache : kExitOk;
+  }
+  if (a.action == "gc" || a.action == "clear") {
+    auto r = a.action == "gc" ? c.gc() : c.clear();
+    if (!r) {
+      std::cerr << "hffs cache: " << r.status().message() << "\n";
+      return kExitCache;
+    }
+    if (a.action == "clear") {
+      std::cout << "removed: " << human(r->evicted_bytes) << " in " << r->empty_files << " files\n";
+      if (r->busy_blocks)
+        std::cout << "kept: " << r->busy_blocks << " blocks being fetched right now (run again later)\n";
+    } else {
+      std::cout << "temp files removed: " << r->temp_files << "\n";
+      std::cout << "orphan maps removed: " << r->orphan_maps << "\n";
+      std::cout << "orphan data files removed: " << r->orphan_data << "\n";
+      std::cout << "empty entries removed: " << r->empty_files << "\n";
+      std::cout << "unmarked space freed: " << human(r->punched_bytes) << "\n";
+      std::cout << "usage recount correction: " << r->usage_drift << " bytes\n";
+      std::cout << "evicted to the bound: " << human(r->evicted_bytes) << "\n";
+    }
+    auto u = c.usage();
+    if (u) std::cout << "cached now: " << human(u->bytes) << " in " << u->files << " files\n";
+    return kExitOk;
+  }
+  std::cerr << "hffs cache: unknown action '" << a.action << "' (stats, verify, gc, clear)\n";
+  return kExitUsage;
+}
+
+}  // namespace hffs::cli
