@@ -126,9 +126,15 @@ class Mount:
         return self.result
 
     def __enter__(self):
-        r = self.run()
+        try:
+            r = self.run()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         if r.returncode != 0:
-            raise AssertionError(f"hffs mount failed ({r.returncode}): {r.stderr}\nlog: {self.log()}")
+            log = self.log()
+            self.__exit__(None, None, None)
+            raise AssertionError(f"hffs mount failed ({r.returncode}): {r.stderr}\nlog: {log}")
         return self
 
     def log(self):
@@ -180,11 +186,10 @@ class SimTestCase(unittest.TestCase):
     def setUpClass(cls):
         if not os.path.exists("/dev/fuse"):
             raise unittest.SkipTest("/dev/fuse is not available")
-        cls.sim = Simulator(cls.__name__.lower(), *cls.SIM_ARGS).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sim.cleanup()
+        cls.sim = Simulator(cls.__name__.lower(), *cls.SIM_ARGS)
+        # Registered before start: even a failing setUpClass leaves no simulator running.
+        cls.addClassCleanup(cls.sim.cleanup)
+        cls.sim.start()
 
     def assert_tree_matches(self, mnt, files):
         got, _ = listing(mnt.dir)

@@ -20,11 +20,7 @@ class MountSample(SimTestCase):
         super().setUpClass()
         cls.files, cls.sha = cls.sim.files(SAMPLE)
         cls.mnt = Mount(cls.sim, SAMPLE, token=cls.sim.env.get("HUBSIM_TOKEN")).__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mnt.__exit__(None, None, None)
-        super().tearDownClass()
+        cls.addClassCleanup(cls.mnt.__exit__, None, None, None)
 
     def test_listing_equals_fixture(self):
         self.assert_tree_matches(self.mnt, self.files)

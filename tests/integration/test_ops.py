@@ -40,11 +40,8 @@ class FstabMount(SimTestCase):
         elif os.path.realpath(HELPER) != os.path.realpath(HFFS):
             raise unittest.SkipTest(f"{HELPER} belongs to another hffs installation")
 
-    @classmethod
-    def tearDownClass(cls):
         if cls.made_helper:
-            os.unlink(HELPER)
-        super().tearDownClass()
+            cls.addClassCleanup(os.unlink, HELPER)
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="hffs-fstab-")
