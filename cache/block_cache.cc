@@ -442,6 +442,7 @@ class BlockCacheImpl final : public BlockCache {
       Status s = verify_open(*f, f->kind, /*force=*/false);
       if (!s && s.code() != Errc::kCorrupt) spdlog::warn("cache: verifying {}: {}", f->key, s.message());
       f->verify_pending.store(false);
+      if (s && cfg_.on_verified) cfg_.on_verified(FileRef{f->key, f->kind, f->size});
       f.reset();
       lk.lock();
       vbusy_ = false;

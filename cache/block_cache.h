@@ -32,6 +32,8 @@ struct SizeSpec {
 // "500M", "20G", "1.5T", "4096", "4K", "10%" (binary units: K = 1024). Zero is invalid.
 Result<SizeSpec> parse_size(const std::string& text);
 
+struct FileRef;
+
 struct CacheConfig {
   std::filesystem::path dir;          // root; created if missing
   uint32_t block_size = 1u << 20;     // 1 MiB; fixed per cache dir (recorded on first open)
@@ -58,6 +60,10 @@ struct CacheConfig {
   uint32_t touch_interval_ms = 1000;
   // statvfs of the cache directory; injectable for tests. Unset: statvfs(2).
   std::function<Result<FsSpace>(const std::filesystem::path&)> statfs;
+  // Called on the verifier thread (verify_on_complete) right after a complete file was hashed
+  // and marked verified. Must not call back into the cache's verification; keep it short or hand
+  // the work to a thread of its own (the cli publishes into the HF cache from here).
+  std::function<void(const FileRef&)> on_verified;
 };
 
 struct FileRef {
