@@ -44,6 +44,7 @@ struct MountArgs {
   unsigned idle_release_s = 600;
   std::optional<std::string> metrics_file;  // Prometheus text, rewritten every 10 s
   unsigned read_ahead_kb = 16384;
+  bool publish_hf_cache = false;  // verified files are also written into $HF_HUB_CACHE
 };
 
 int cmd_mount(const MountArgs& a);
@@ -66,6 +67,22 @@ struct CacheArgs {
   std::optional<std::string> cache_size;
   std::optional<std::string> cache_min_free;
 };
-int cmd_cache(const CacheArgs& a);  // 0 ok, 1 corruption found (verify), 8 cache unusable
+int cmd_cache(const CacheArgs& a);
+
+struct PrefetchArgs {
+  std::string repo;
+  std::vector<std::string> patterns;  // positional globs, same as --include
+  std::vector<std::string> include, exclude;
+  std::string revision = "main";
+  std::optional<std::string> repo_type;
+  std::optional<std::string> endpoint;
+  std::optional<std::string> token;
+  std::optional<std::string> cache_dir;
+  unsigned jobs = 8;      // parts fetched in parallel
+  unsigned part_mib = 8;  // size of one part
+  bool publish_hf_cache = false;
+  bool quiet = false;
+};
+int cmd_prefetch(const PrefetchArgs& a);  // 0 every file cached, 1 some failed, else as mount  // 0 ok, 1 corruption found (verify), 8 cache unusable
 
 }  // namespace hffs::cli

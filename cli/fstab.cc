@@ -122,11 +122,13 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
       m.offline = true;
     } else if (key == "no_prefetch" && !has_val) {
       m.no_prefetch = true;
+    } else if (key == "publish_hf_cache" && !has_val) {
+      m.publish_hf_cache = true;
     } else if (!sloppy) {
       return Status(Errc::kInvalidInput,
                     "unknown mount option '" + o +
                         "' (hffs takes revision=, repo_type=, endpoint=, token_file=, cache_dir=, cache_size=, cache_min_free=, ca_file=, "
-                        "log_level=, log_file=, metrics_file=, deadline=, hub, offline, no_prefetch, allow_other, allow_root, "
+                        "log_level=, log_file=, metrics_file=, deadline=, hub, offline, no_prefetch, publish_hf_cache, allow_other, allow_root, "
                         "default_permissions, auto_unmount)");
     }
   }

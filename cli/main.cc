@@ -67,6 +67,8 @@ int main(int argc, char** argv) {
   mount->add_option("--metrics-file", m.metrics_file, "Write Prometheus metrics to this file every 10 s");
   mount->add_flag("--no-prefetch", m.no_prefetch, "Fetch only what is read (no read-ahead)");
   mount->add_option("--read-ahead-kb", m.read_ahead_kb, "Kernel read-ahead for the mount, as root (default 16384)");
+  mount->add_flag("--publish-hf-cache", m.publish_hf_cache,
+                  "Also write every fully fetched, verified file into $HF_HUB_CACHE (blobs, snapshots, refs)");
 
   UmountArgs u;
   auto* umount = app.add_subcommand("umount", "Unmount an hffs mount (also a dead one)");
@@ -92,6 +94,23 @@ int main(int argc, char** argv) {
     sc->callback([&ca, action] { ca.action = action; });
   }
 
+  PrefetchArgs pf;
+  auto* prefetch = app.add_subcommand("prefetch", "Fetch files of REPO into the cache without mounting");
+  prefetch->add_option("repo", pf.repo, "Repository id: org/name, datasets/org/name or spaces/org/name")->required();
+  prefetch->add_option("patterns", pf.patterns, "Glob patterns of paths to fetch, as `hf download --include` (default: all)");
+  prefetch->add_option("--include", pf.include, "Glob pattern of paths to fetch (repeatable)");
+  prefetch->add_option("--exclude", pf.exclude, "Glob pattern of paths to skip (repeatable)");
+  prefetch->add_option("-r,--revision", pf.revision, "Branch, tag, commit sha or refs/pr/N (default: main)");
+  prefetch->add_option("--repo-type", pf.repo_type, "model | dataset | space (default: from REPO, else model)")
+      ->check(CLI::IsMember({"model", "dataset", "space"}));
+  prefetch->add_option("--endpoint", pf.endpoint, "Hub endpoint URL (default: $HF_ENDPOINT or https://huggingface.co)");
+  prefetch->add_option("--token", pf.token, "Access token (default: $HF_TOKEN, then the saved token file)");
+  prefetch->add_option("--cache-dir", pf.cache_dir, "Block cache directory (default: $HF_HOME/hffs)");
+  prefetch->add_option("-j,--jobs", pf.jobs, "Parts fetched in parallel (default 8)")->check(CLI::Range(1, 64));
+  prefetch->add_option("--part-size", pf.part_mib, "MiB per range request (default 8)")->check(CLI::Range(1, 256));
+  prefetch->add_flag("--publish-hf-cache", pf.publish_hf_cache, "Also write the verified files into $HF_HUB_CACHE");
+  prefetch->add_flag("-q,--quiet", pf.quiet, "No progress, only the summary");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -101,5 +120,6 @@ int main(int argc, char** argv) {
   if (*umount) return cmd_umount(u);
   if (*status) return cmd_status(st);
   if (*cache) return cmd_cache(ca);
+  if (*prefetch) return cmd_prefetch(pf);
   return kExitUsage;
 }

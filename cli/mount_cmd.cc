@@ -209,6 +209,12 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
     *dst = *size;
   }
   cc.verify_on_complete = true;  // a complete file is checked against its sha256 / git sha1
+  // Declared before the cache: its verifier thread calls the publisher until the cache is gone.
+  std::unique_ptr<HfPublisher> publisher;
+  if (a.publish_hf_cache) {
+    publisher = std::make_unique<HfPublisher>(env.hub_cache, cache_dir);
+    cc.on_verified = [p = publisher.get()](const cache::FileRef& f) { p->on_verified(f); };
+  }
   auto cache = cache::BlockCache::open(cc);
   if (!cache) {
     rep.fail({kExitCache, "cannot use cache directory " + cc.dir.string() + ": " + cache.status().message() +
@@ -222,6 +228,7 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   ctx.views = &views;
   ctx.cache = cache->get();
   ctx.hub_cache = env.hub_cache;
+  ctx.publish = publisher.get();
   ctx.uid = ::getuid();
   ctx.gid = ::getgid();
   ctx.prefetch.enabled = !a.no_prefetch;

@@ -69,6 +69,7 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
   fc.commit = view.info.sha;
   m.fs = std::make_unique<fs::Filesystem>(std::move(*ns), *ctx.cache, *m.origin, fc, ctx.prefetch);
   for (auto& [ino, path] : local) m.fs->add_local_copy(ino, std::move(path));
+  if (ctx.publish) ctx.publish->add_repo(repo, view.info.sha, revision, m.fs->ns(), ctx.cache);
   if (!local.empty())
     spdlog::info("{} files of {} served from the Hugging Face cache at {}", local.size(), hubapi::repo_display(repo),
                  ctx.hub_cache.string());

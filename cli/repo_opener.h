@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cache/block_cache.h"
+#include "cli/hf_publish.h"
 #include "cli/snapshot_store.h"
 #include "fs/hub_namespace.h"
 #include "fs/prefetcher.h"
@@ -17,6 +18,7 @@ struct OpenContext {
   SnapshotStore* views = nullptr;
   cache::BlockCache* cache = nullptr;
   std::filesystem::path hub_cache;      // the standard HF cache, served without network
+  HfPublisher* publish = nullptr;       // --publish-hf-cache: verified files go into hub_cache
   fs::PrefetchConfig prefetch;
   uint32_t uid = 0, gid = 0;
 };
