@@ -102,6 +102,10 @@ http {{
   fastcgi_temp_path {d}/tmp/fastcgi;
   uwsgi_temp_path {d}/tmp/uwsgi;
   scgi_temp_path {d}/tmp/scgi;
+  # nginx leaves Accept-Ranges out of 206 answers (its range filter runs after add_header, so
+  # $status cannot select them); CDNs send it, and httpdirfs refuses a server
+  # whose ranged answer lacks it ("does not support HTTP range requests").
+  map $http_range $hubsim_accept_ranges {{ "" ""; default bytes; }}
   upstream hubsim_gate {{ server {_gate_upstream(state, ready)}; keepalive 16; }}
   server {{
     listen {host}:{port}{" ssl" if tls else ""} backlog=4096;
@@ -112,6 +116,7 @@ http {{
       auth_request /_hubsim_gate;
       auth_request_set $hubsim_rate $upstream_http_x_hubsim_rate;
       limit_rate $hubsim_rate;
+      add_header Accept-Ranges $hubsim_accept_ranges;
       error_page 401 =502 /_hubsim_fault;
     }}
     location = /_hubsim_fault {{ internal; auth_request off; return 502 "fault\\n"; }}
