@@ -80,6 +80,7 @@ struct PrefetchArgs {
   std::optional<std::string> cache_dir;
   unsigned jobs = 8;      // parts fetched in parallel
   unsigned part_mib = 8;  // size of one part
+  double op_deadline_s = 60;  // a part not fetched by then fails
   bool publish_hf_cache = false;
   bool quiet = false;
 };

@@ -108,6 +108,8 @@ int main(int argc, char** argv) {
   prefetch->add_option("--cache-dir", pf.cache_dir, "Block cache directory (default: $HF_HOME/hffs)");
   prefetch->add_option("-j,--jobs", pf.jobs, "Parts fetched in parallel (default 8)")->check(CLI::Range(1, 64));
   prefetch->add_option("--part-size", pf.part_mib, "MiB per range request (default 8)")->check(CLI::Range(1, 256));
+  prefetch->add_option("--deadline", pf.op_deadline_s, "Seconds after which a part that cannot be fetched fails")
+      ->check(CLI::PositiveNumber);
   prefetch->add_flag("--publish-hf-cache", pf.publish_hf_cache, "Also write the verified files into $HF_HUB_CACHE");
   prefetch->add_flag("-q,--quiet", pf.quiet, "No progress, only the summary");
 

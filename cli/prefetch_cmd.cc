@@ -114,6 +114,7 @@ int cmd_prefetch(const PrefetchArgs& a) {
   hc.endpoint = a.endpoint.value_or(env.endpoint);
   while (!hc.endpoint.empty() && hc.endpoint.back() == '/') hc.endpoint.pop_back();
   hc.token = a.token ? clean_token(*a.token) : env.token;
+  hc.op_deadline = std::chrono::milliseconds(static_cast<int64_t>(a.op_deadline_s * 1000));
   hubapi::HubClient client(hc);
 
   std::filesystem::path cache_dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : env.default_cache_dir();
