@@ -281,7 +281,11 @@ Status HfPublisher::ensure_blob(const fsys::path& repo_dir, const std::string& f
   Fd out(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
   if (out.get() < 0) return sys_error("create " + tmp.string());
   Status s = copy_bytes(in.get(), out.get(), f.size);
-  if (s) s = hash_check(out.get(), f);
+  if (s) {
+    s = hash_check(out.get(), f);
+    if (!s && s.code() == Errc::kCorrupt)
+      s = Status(Errc::kCorrupt, s.message() + ": not published (if the block cache itself is damaged, `hffs cache verify` drops it)");
+  }
   if (s && ::rename(tmp.c_str(), blob.c_str()) != 0) s = sys_error("rename onto " + blob.string());
   if (!s) ::unlink(tmp.c_str());
   return s;

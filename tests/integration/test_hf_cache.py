@@ -155,6 +155,28 @@ class HfCache(SimTestCase):
         # Unread files are not published.
         self.assertIsNone(try_to_load_from_cache(self.hub, SAMPLE, "model-00001-of-00002.safetensors", "v1.0"))
 
+    def test_corrupt_cached_bytes_are_never_published(self):
+        files, sha = self.sim.files(SAMPLE)
+        p = "model-00002-of-00002.safetensors"
+        key = files[p]["sha256"]
+        cache_dir = os.path.join(self.hub, "blockcache")
+        with Mount(self.sim, SAMPLE, cache_dir=cache_dir) as mnt:  # cached, not published
+            self.assertEqual(sha256_file(mnt.path(p)), key)
+            mapf = os.path.join(cache_dir, "hffs-v1", "data", key[:2], key + ".map")
+            poll(lambda: all(b == 2 for b in open(mapf, "rb").read()[16:]), what="the file to be verified")
+        with open(os.path.join(cache_dir, "hffs-v1", "data", key[:2], key), "r+b") as f:
+            f.seek(3 << 20)
+            f.write(b"rot")
+        # A mount publishes what the block cache already holds: the damaged copy is refused.
+        with Mount(self.sim, SAMPLE, "--publish-hf-cache", cache_dir=cache_dir,
+                   env={"HF_HUB_CACHE": self.hub}) as mnt:
+            poll(lambda: "publish-hf-cache: " + p in mnt.log(), what="the refusal in the log")
+            self.assertIn("not published", mnt.log())
+        repo_dir = os.path.join(self.hub, FOLDER)
+        self.assertFalse(os.path.exists(os.path.join(repo_dir, "blobs", key)))
+        self.assertIsNone(try_to_load_from_cache(self.hub, SAMPLE, p))
+        self.assertEqual([b for b in os.listdir(os.path.join(repo_dir, "blobs")) if b.endswith(".incomplete")], [])
+
 
 if __name__ == "__main__":
     unittest.main()
