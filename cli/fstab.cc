@@ -67,70 +67,70 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
   if (auto hash = m.repo.find('#'); hash != std::string::npos) m.repo = m.repo.substr(hash + 1);
   m.mountpoint = positional[1];
 
+  // key=value options, each with the field it sets (aliases share a field).
+  using Str = std::string MountArgs::*;
+  using OptStr = std::optional<std::string> MountArgs::*;
+  struct ValueOpt {
+    const char* key;
+    Str str;
+    OptStr opt;
+  };
+  static const ValueOpt kValues[] = {
+      {"revision", &MountArgs::revision, nullptr},     {"rev", &MountArgs::revision, nullptr},
+      {"repo_type", nullptr, &MountArgs::repo_type},   {"type", nullptr, &MountArgs::repo_type},
+      {"endpoint", nullptr, &MountArgs::endpoint},     {"token_file", nullptr, &MountArgs::token_file},
+      {"cache_dir", nullptr, &MountArgs::cache_dir},   {"cache_size", nullptr, &MountArgs::cache_size},
+      {"cache_min_free", nullptr, &MountArgs::cache_min_free}, {"ca_file", nullptr, &MountArgs::ca_file},
+      {"log_level", &MountArgs::log_level, nullptr},   {"log_file", nullptr, &MountArgs::log_file},
+      {"metrics_file", nullptr, &MountArgs::metrics_file}, {"deadline", nullptr, nullptr},
+  };
+  // Flags without a value. "hub": fstab "hub /mnt/hf fuse.hffs ro,allow_other,hub 0 0" (source ignored).
+  static const std::pair<const char*, bool MountArgs::*> kFlags[] = {
+      {"hub", &MountArgs::hub},
+      {"offline", &MountArgs::offline},
+      {"no_prefetch", &MountArgs::no_prefetch},
+      {"publish_hf_cache", &MountArgs::publish_hf_cache},
+  };
+  auto accepted = [&] {
+    std::string list;
+    for (const auto& v : kValues) list += std::string(list.empty() ? "" : ", ") + v.key + "=";
+    for (const auto& [k, _] : kFlags) list += std::string(", ") + k;
+    return list + ", allow_other, allow_root, default_permissions, auto_unmount";
+  };
+
   std::stringstream ss(opts);
   std::string o;
   while (std::getline(ss, o, ',')) {
     if (o.empty() || ignored_generic(o)) continue;
+    if (fuse_passthrough(o)) {
+      m.fuse_options.push_back(o);
+      continue;
+    }
     auto eq = o.find('=');
     std::string key = o.substr(0, eq), val = eq == std::string::npos ? "" : o.substr(eq + 1);
     bool has_val = eq != std::string::npos && !val.empty();
-    auto need = [&]() -> Status {
-      return has_val ? Status::ok() : Status(Errc::kInvalidInput, "mount option '" + key + "' needs a value");
-    };
-    if (fuse_passthrough(o)) {
-      m.fuse_options.push_back(o);
-    } else if (key == "revision" || key == "rev") {
-      if (auto s = need(); !s) return s;
-      m.revision = val;
-    } else if (key == "repo_type" || key == "type") {
-      if (auto s = need(); !s) return s;
-      m.repo_type = val;
-    } else if (key == "endpoint") {
-      if (auto s = need(); !s) return s;
-      m.endpoint = val;
-    } else if (key == "token_file") {
-      if (auto s = need(); !s) return s;
-      m.token_file = val;
-    } else if (key == "cache_dir") {
-      if (auto s = need(); !s) return s;
-      m.cache_dir = val;
-    } else if (key == "cache_size") {
-      if (auto s = need(); !s) return s;
-      m.cache_size = val;
-    } else if (key == "cache_min_free") {
-      if (auto s = need(); !s) return s;
-      m.cache_min_free = val;
-    } else if (key == "ca_file") {
-      if (auto s = need(); !s) return s;
-      m.ca_file = val;
-    } else if (key == "log_level") {
-      if (auto s = need(); !s) return s;
-      m.log_level = val;
-    } else if (key == "log_file") {
-      if (auto s = need(); !s) return s;
-      m.log_file = val;
-    } else if (key == "metrics_file") {
-      if (auto s = need(); !s) return s;
-      m.metrics_file = val;
-    } else if (key == "deadline") {
-      if (auto s = need(); !s) return s;
-      m.op_deadline_s = std::atof(val.c_str());
-      if (m.op_deadline_s <= 0) return Status(Errc::kInvalidInput, "deadline must be a positive number of seconds");
-    } else if (key == "hub" && !has_val) {
-      m.hub = true;  // fstab: "hub /mnt/hf fuse.hffs ro,allow_other,hub 0 0" (the source is ignored)
-    } else if (key == "offline" && !has_val) {
-      m.offline = true;
-    } else if (key == "no_prefetch" && !has_val) {
-      m.no_prefetch = true;
-    } else if (key == "publish_hf_cache" && !has_val) {
-      m.publish_hf_cache = true;
-    } else if (!sloppy) {
-      return Status(Errc::kInvalidInput,
-                    "unknown mount option '" + o +
-                        "' (hffs takes revision=, repo_type=, endpoint=, token_file=, cache_dir=, cache_size=, cache_min_free=, ca_file=, "
-                        "log_level=, log_file=, metrics_file=, deadline=, hub, offline, no_prefetch, publish_hf_cache, allow_other, allow_root, "
-                        "default_permissions, auto_unmount)");
+    bool known = false;
+    for (const auto& v : kValues) {
+      if (key != v.key) continue;
+      known = true;
+      if (!has_val) return Status(Errc::kInvalidInput, "mount option '" + key + "' needs a value");
+      if (v.str) {
+        m.*(v.str) = val;
+      } else if (v.opt) {
+        m.*(v.opt) = val;
+      } else {  // deadline
+        m.op_deadline_s = std::atof(val.c_str());
+        if (m.op_deadline_s <= 0) return Status(Errc::kInvalidInput, "deadline must be a positive number of seconds");
+      }
     }
+    for (const auto& [k, field] : kFlags) {
+      if (key == k && eq == std::string::npos) {
+        m.*field = true;
+        known = true;
+      }
+    }
+    if (!known && !sloppy)
+      return Status(Errc::kInvalidInput, "unknown mount option '" + o + "' (hffs takes " + accepted() + ")");
   }
   if (m.hub) m.repo.clear();
   return m;
