@@ -29,6 +29,7 @@
 #include "cache/block_cache.h"
 #include "cli/commands.h"
 #include "cli/env.h"
+#include "cli/hub_setup.h"
 #include "cli/repo_opener.h"
 #include "cli/metrics.h"
 #include "cli/snapshot_store.h"
@@ -172,27 +173,15 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
         bool foreground) {
   setup_logging(a, foreground);
   HfEnv env = read_hf_env();
-  hubapi::HubConfig hc;
-  hc.endpoint = a.endpoint.value_or(env.endpoint);
-  while (!hc.endpoint.empty() && hc.endpoint.back() == '/') hc.endpoint.pop_back();
-  if (a.token) {
-    hc.token = clean_token(*a.token);
-  } else if (a.token_file) {
-    std::ifstream tf(*a.token_file);
-    if (!tf) {
-      rep.fail({kExitUsage, "cannot read token file " + *a.token_file});
-      return 1;
-    }
-    std::stringstream ts;
-    ts << tf.rdbuf();
-    hc.token = clean_token(ts.str());
-  } else {
-    hc.token = env.token;
+  std::string token_source;
+  auto hcr = make_hub_config({a.endpoint, a.token, a.token_file, a.ca_file, a.op_deadline_s}, env, &token_source);
+  if (!hcr) {
+    rep.fail({kExitUsage, hcr.status().message()});
+    return 1;
   }
-  if (a.ca_file) hc.ca_file = *a.ca_file;
-  hc.op_deadline = std::chrono::milliseconds(static_cast<int64_t>(a.op_deadline_s * 1000));
+  const hubapi::HubConfig& hc = *hcr;
   spdlog::info("mounting {} at revision '{}' from {} (token: {})", a.hub ? "the Hub namespace" : repo_display(repo),
-               a.revision, hc.endpoint, hc.token ? (a.token ? "--token" : a.token_file ? *a.token_file : env.token_source) : "none");
+               a.revision, hc.endpoint, token_source);
 
   hubapi::HubClient client(hc);
   std::filesystem::path cache_dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : env.default_cache_dir();
@@ -333,18 +322,9 @@ int cmd_mount(const MountArgs& args) {
     std::cerr << "hffs: mount needs REPO and MOUNTPOINT (or --hub MOUNTPOINT)\n";
     return kExitUsage;
   }
-  std::optional<hubapi::RepoType> type;
-  if (a.repo_type) {
-    auto t = hubapi::parse_repo_type(*a.repo_type);
-    if (!t) {
-      std::cerr << "hffs: " << t.status().message() << "\n";
-      return kExitUsage;
-    }
-    type = *t;
-  }
-  auto repo = a.hub ? Result<hubapi::RepoId>(hubapi::RepoId{}) : hubapi::parse_repo_arg(a.repo, type);
+  auto repo = a.hub ? Result<hubapi::RepoId>(hubapi::RepoId{}) : parse_repo_cli(a.repo, a.repo_type);
   if (!repo) {
-    std::cerr << "hffs: invalid repository '" << a.repo << "': " << repo.status().message() << "\n";
+    std::cerr << "hffs: " << repo.status().message() << "\n";
     return kExitUsage;
   }
   std::string mp;

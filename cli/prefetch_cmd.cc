@@ -23,6 +23,7 @@
 #include "cache/block_cache.h"
 #include "cli/commands.h"
 #include "cli/env.h"
+#include "cli/hub_setup.h"
 #include "cli/hf_cache.h"
 #include "cli/hf_publish.h"
 #include "cli/repo_opener.h"
@@ -95,26 +96,18 @@ int cmd_prefetch(const PrefetchArgs& a) {
   logger->set_level(spdlog::level::warn);
   spdlog::set_default_logger(logger);
 
-  std::optional<hubapi::RepoType> type;
-  if (a.repo_type) {
-    auto t = hubapi::parse_repo_type(*a.repo_type);
-    if (!t) {
-      std::cerr << "hffs: " << t.status().message() << "\n";
-      return kExitUsage;
-    }
-    type = *t;
-  }
-  auto repo = hubapi::parse_repo_arg(a.repo, type);
+  auto repo = parse_repo_cli(a.repo, a.repo_type);
   if (!repo) {
-    std::cerr << "hffs: invalid repository '" << a.repo << "': " << repo.status().message() << "\n";
+    std::cerr << "hffs: " << repo.status().message() << "\n";
     return kExitUsage;
   }
   HfEnv env = read_hf_env();
-  hubapi::HubConfig hc;
-  hc.endpoint = a.endpoint.value_or(env.endpoint);
-  while (!hc.endpoint.empty() && hc.endpoint.back() == '/') hc.endpoint.pop_back();
-  hc.token = a.token ? clean_token(*a.token) : env.token;
-  hc.op_deadline = std::chrono::milliseconds(static_cast<int64_t>(a.op_deadline_s * 1000));
+  auto hcr = make_hub_config({a.endpoint, a.token, std::nullopt, std::nullopt, a.op_deadline_s}, env, nullptr);
+  if (!hcr) {
+    std::cerr << "hffs: " << hcr.status().message() << "\n";
+    return kExitUsage;
+  }
+  const hubapi::HubConfig& hc = *hcr;
   hubapi::HubClient client(hc);
 
   std::filesystem::path cache_dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : env.default_cache_dir();

@@ -23,5 +23,6 @@ echo "+ ls -la $MNT"; ls -la "$MNT"
 echo "+ head -c 300 $MNT/config.json"; head -c 300 "$MNT/config.json"; echo
 echo "+ sha256sum $MNT/*.safetensors"; sha256sum "$MNT"/*.safetensors
 echo "+ getfattr -d $MNT/config.json"; getfattr -d "$MNT/config.json" 2>/dev/null || true
+echo "+ hffs status $MNT"; build/cli/hffs status "$MNT"
 echo
 echo "Mounted $HFFS_SAMPLE_REPO at $MNT. Tear down with: scripts/demo.sh stop"
