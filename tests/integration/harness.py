@@ -165,6 +165,17 @@ class Mount:
         return pids[0] if pids else None
 
 
+def wait_for(cond, timeout=20.0, what="condition"):
+    """Polls `cond` until it returns something truthy (returned), or fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def listing(root):
     """{relative path: size} for every file, and the set of directories, walking the mount."""
     files, dirs = {}, set()

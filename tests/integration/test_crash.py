@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from harness import HFFS, Mount, SimTestCase, sha256_file
+from harness import HFFS, Mount, SimTestCase, sha256_file, wait_for
 
 SAMPLE = "hffs-test/tiny-model"
 BIG = ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
@@ -21,13 +21,8 @@ ROUNDS = 20
 
 
 def poll(cond, timeout=30, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(cond, timeout, what)
+
 
 
 class Readers:

@@ -8,19 +8,10 @@ import tempfile
 import time
 import unittest
 
-from harness import HFFS, Mount, SimTestCase, sha256_file
+from harness import HFFS, Mount, SimTestCase, sha256_file, wait_for
 
 SAMPLE = "hffs-test/tiny-model"
 
-
-def wait_for(pred, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 HELPER = "/sbin/mount.fuse.hffs"
