@@ -7,11 +7,14 @@
 #
 # Usage: bench/run.sh [--rate BYTES_PER_S] [--delay-ms N] [--cap S] [--fio-runtime S] [--no-tls]
 #                     [--no-apt] [--no-build] [--out FILE] [--purge-content] [--no-prefault]
+#                     [--rows LIST]
 #   --rate         per-connection CDN rate cap (default 100000000 = 100 MB/s)
 #   --delay-ms     first-byte delay of every CDN response (default 20)
 #   --cap          seconds after which a slow peer's sequential read is stopped (default 30); its
 #                  figure is then bytes read / time, marked with *
 #   --fio-runtime  seconds per fio run (default 10)
+#   --rows         comma-separated subset of: seq,warm,numpy,par4,ttfb,findstat,fio,https
+#                  (default: all). warm needs seq (it reads seq's block cache).
 #   --no-prefault  skip touching the free RAM once before the rows. On this Firecracker VM the
 #                  first touch of never-used guest RAM costs ~2 s of system time per GiB; whichever
 #                  process first fills new page-cache pages (hffs's block cache) pays it, so
@@ -23,6 +26,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RATE=100000000 DELAY=20 CAP=30 FIO_RT=10 TLS=1 APT=1 BUILD=1 PURGE=0 PREFAULT=1
+ROWS=seq,warm,numpy,par4,ttfb,findstat,fio,https
 OUT=/var/tmp/hffs-bench/last-run.md
 CMDLINE="bench/run.sh $*"
 while [ $# -gt 0 ]; do
@@ -37,7 +41,8 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --purge-content) PURGE=1; shift ;;
     --no-prefault) PREFAULT=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --rows) ROWS=$2; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -380,16 +385,18 @@ if [ "$PREFAULT" = 1 ]; then
   note "pre-touched ${avail_gib} GiB of free RAM in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.0f", b-a}') s before the rows (see --no-prefault)"
 fi
 note "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every row)"
+want() { [[ ",$ROWS," == *",$1,"* ]]; }
+if want warm && ! want seq; then echo "--rows: warm needs seq" >&2; exit 2; fi
 start_sim
-cold_sequential http
-local_and_warm
-numpy_row
-parallel4
-ttfb_row
-findstat_row
-fio_rows
+if want seq; then cold_sequential http; fi
+if want warm; then local_and_warm; fi
+if want numpy; then numpy_row; fi
+if want par4; then parallel4; fi
+if want ttfb; then ttfb_row; fi
+if want findstat; then findstat_row; fi
+if want fio; then fio_rows; fi
 stop_sim
-if [ "$TLS" = 1 ]; then
+if [ "$TLS" = 1 ] && want https; then
   start_sim --tls
   cold_sequential https
   stop_sim

@@ -94,8 +94,19 @@ class BlockCacheImpl final : public BlockCache {
     if (!f && f.status().code() == Errc::kNoSpace) return read_uncached(file, offset, out.first(len), src, f.status());
     if (!f) return f.status();
     touch(**f);
-    if (auto s = read_blocks(*f, offset, out.first(len), src); !s) return s;
+    if (auto s = read_blocks(*f, offset, len, out.data(), src); !s) return s;
     return len;
+  }
+
+  Status prefetch(const FileRef& file, uint64_t offset, uint64_t len, BlockSource& src) override {
+    if (!valid_key(file.key)) return Status(Errc::kInvalidInput, "invalid content key '" + file.key + "'");
+    if (offset >= file.size || len == 0) return Status::ok();
+    len = std::min<uint64_t>(len, file.size - offset);
+    auto f = files_.get(file, true);
+    if (!f && f.status().code() == Errc::kNoSpace) return Status::ok();  // nothing can be kept: a read fetches
+    if (!f) return f.status();
+    touch(**f);
+    return read_blocks(*f, offset, len, nullptr, src);
   }
 
   bool contains(const FileRef& file, uint64_t offset, uint64_t len) override {
@@ -163,10 +174,13 @@ class BlockCacheImpl final : public BlockCache {
     return out.size();
   }
 
-  // Serves out = [offset, offset + out.size()) of f, which lies within the file.
-  Status read_blocks(const std::shared_ptr<CacheFile>& fp, uint64_t offset, std::span<char> out, BlockSource& src) {
+  // Serves [offset, offset + len) of f, which lies within the file, into out. out == nullptr
+  // (prefetch): makes the range present without copying a byte out: present blocks are skipped,
+  // blocks another reader is fetching are left to it, missing ones are fetched and stored.
+  Status read_blocks(const std::shared_ptr<CacheFile>& fp, uint64_t offset, uint64_t len, char* out,
+                     BlockSource& src) {
     CacheFile& f = *fp;
-    const uint64_t bs = cfg_.block_size, end = offset + out.size();
+    const uint64_t bs = cfg_.block_size, end = offset + len;
     const uint64_t first = offset / bs, nb = (end - 1) / bs - first + 1;
     std::vector<char> done(nb, 0);
     uint64_t remaining = nb;
@@ -184,7 +198,13 @@ class BlockCacheImpl final : public BlockCache {
         uint64_t j = i + 1;
         while (j < nb && !done[j] && f.map->present(first + j)) ++j;
         uint64_t lo = std::max((first + i) * bs, offset), hi = std::min((first + j) * bs, end);
-        if (auto s = f.pread_all(out.subspan(lo - offset, hi - lo), lo); !s) return s;
+        if (!out) {  // prefetch: present is all it needs
+          std::fill(done.begin() + static_cast<ptrdiff_t>(i), done.begin() + static_cast<ptrdiff_t>(j), 1);
+          remaining -= j - i;
+          i = j;
+          continue;
+        }
+        if (auto s = f.pread_all(std::span<char>(out + (lo - offset), hi - lo), lo); !s) return s;
         // The pread syscall orders the loads below after the data read (the compiler cannot move
         // them across the call; the kernel entry serialises the CPU).
         bool stable = f.map->generation() == gen;
@@ -206,6 +226,9 @@ class BlockCacheImpl final : public BlockCache {
         auto c = flights_.claim(f.key, first + i);
         if (c.leader) {
           leads.push_back({i, std::move(c.flight)});
+        } else if (!out) {
+          done[i] = 1;  // prefetch: another reader is fetching it; nothing to wait for
+          --remaining;
         } else {
           bump(c_.waits);
           follows.push_back({i, std::move(c.flight)});
@@ -219,7 +242,7 @@ class BlockCacheImpl final : public BlockCache {
         while (b < leads.size() && leads[b].i == leads[b - 1].i + 1) ++b;
         std::span<Claimed> run(leads.data() + a, b - a);
         if (err.is_ok()) {
-          err = fetch_run(fp, src, first, run, offset, out, done, remaining);
+          err = fetch_run(fp, src, first, run, offset, len, out, done, remaining);
         } else {
           for (auto& c : run) flights_.complete(f.key, first + c.i, c.flight, {FlightOutcome::kAbandoned, {}, {}});
         }
@@ -234,7 +257,7 @@ class BlockCacheImpl final : public BlockCache {
         } else if (o.kind == FlightOutcome::kFilled && o.run) {
           uint64_t b = first + c.i;
           uint64_t lo = std::max(b * bs, offset), hi = std::min((b + 1) * bs, end);
-          std::memcpy(out.data() + (lo - offset), o.run->data.get() + (lo - o.run->offset), hi - lo);
+          std::memcpy(out + (lo - offset), o.run->data.get() + (lo - o.run->offset), hi - lo);
           done[c.i] = 1;
           --remaining;
           bump(c_.shared_bytes, hi - lo);
@@ -249,9 +272,9 @@ class BlockCacheImpl final : public BlockCache {
   // Fetches the led blocks `run` (consecutive) under the OFD lock on their map bytes, skipping
   // any another process filled meanwhile. Copies into `out`, completes every flight.
   Status fetch_run(const std::shared_ptr<CacheFile>& fp, BlockSource& src, uint64_t first, std::span<Claimed> run,
-                   uint64_t offset, std::span<char> out, std::vector<char>& done, uint64_t& remaining) {
+                   uint64_t offset, uint64_t len, char* out, std::vector<char>& done, uint64_t& remaining) {
     CacheFile& f = *fp;
-    const uint64_t bs = cfg_.block_size, end = offset + out.size(), b0 = first + run[0].i, n = run.size();
+    const uint64_t bs = cfg_.block_size, end = offset + len, b0 = first + run[0].i, n = run.size();
     Status result;
     bool kept_any = false;
     {
@@ -289,7 +312,7 @@ class BlockCacheImpl final : public BlockCache {
         for (size_t k = a; k < e; ++k) {
           uint64_t b = b0 + k;
           uint64_t lo = std::max(b * bs, offset), hi = std::min((b + 1) * bs, end);
-          std::memcpy(out.data() + (lo - offset), fetched->data.get() + (lo - fetched->offset), hi - lo);
+          if (out) std::memcpy(out + (lo - offset), fetched->data.get() + (lo - fetched->offset), hi - lo);
           done[run[k].i] = 1;
           --remaining;
           flights_.complete(f.key, b, run[k].flight, {FlightOutcome::kFilled, {}, fetched});

@@ -133,6 +133,10 @@ class BlockCache {
   // it. Returns the number of bytes read.
   virtual Result<size_t> read(const FileRef& file, uint64_t offset, std::span<char> out,
                               BlockSource& src) = 0;
+  // Makes [offset, offset+len) present like read() does, without copying a byte out: present
+  // blocks are skipped, blocks another reader of this process is fetching are left to it (no
+  // wait), the rest are fetched (one fetch per run of missing blocks) and stored. Used by read-ahead.
+  virtual Status prefetch(const FileRef& file, uint64_t offset, uint64_t len, BlockSource& src) = 0;
   // True when every byte of [offset, offset+len) is on disk (no fetch needed).
   virtual bool contains(const FileRef& file, uint64_t offset, uint64_t len) = 0;
   virtual CacheStats stats() const = 0;

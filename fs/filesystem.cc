@@ -68,10 +68,7 @@ Status Filesystem::warm(uint64_t ino, uint64_t offset, uint64_t len) {
   cache::FileRef ref{n->content_key, n->hash_kind, n->size};
   if (local_fd(ino) >= 0 || cache_.contains(ref, offset, len)) return Status::ok();
   InodeSource src(origin_, *n);
-  thread_local std::vector<char> scratch;
-  if (scratch.size() < len) scratch.resize(len);
-  auto r = cache_.read(ref, offset, std::span<char>(scratch.data(), len), src);
-  return r ? Status::ok() : r.status();
+  return cache_.prefetch(ref, offset, len, src);
 }
 
 Attr Filesystem::attr_of(const Inode& n) const {
