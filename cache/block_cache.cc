@@ -43,6 +43,17 @@ namespace hffs::cache {
 
 namespace {
 
+// Throws away the first n bytes waiting in the pipe.
+void drain_pipe(const PipeFds& p, size_t n) {
+  char buf[16384];
+  while (n > 0) {
+    ssize_t r = ::read(p.rd, buf, std::min(n, sizeof buf));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return;
+    n -= static_cast<size_t>(r);
+  }
+}
+
 constexpr int kMaxRounds = 32;           // a block dropped under a reader this often is an error
 constexpr size_t kHashChunk = 4u << 20;  // verify_file read size
 
@@ -107,6 +118,41 @@ class BlockCacheImpl final : public BlockCache {
     if (!f) return f.status();
     touch(**f);
     return read_blocks(*f, offset, len, nullptr, src);
+  }
+
+  Result<size_t> splice_present(const FileRef& file, uint64_t offset, size_t len, const PipeFds& pipe) override {
+    if (!valid_key(file.key) || offset >= file.size || len == 0) return size_t{0};
+    len = static_cast<size_t>(std::min<uint64_t>(len, file.size - offset));
+    auto fr = files_.get(file, false);
+    if (!fr) return size_t{0};
+    CacheFile& f = **fr;
+    const uint64_t bs = cfg_.block_size, first = offset / bs, last = (offset + len - 1) / bs;
+    auto all_present = [&] {
+      for (uint64_t b = first; b <= last; ++b)
+        if (!f.map->present(b)) return false;
+      return true;
+    };
+    uint32_t gen = f.map->generation();
+    if (!all_present()) return size_t{0};
+    size_t done = 0;
+    while (done < len) {
+      loff_t pos = static_cast<loff_t>(offset + done);
+      ssize_t n = ::splice(f.data_fd, &pos, pipe.wr, nullptr, len - done, SPLICE_F_MOVE);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    // The pipe holds references to the pages that were in the file: a later hole punch removes
+    // them from the file but does not change them, so only a drop that began before they were
+    // taken can have put holes in the pipe, and it bumps the generation first.
+    if (done < len || f.map->generation() != gen || !all_present()) {
+      drain_pipe(pipe, done);
+      return size_t{0};
+    }
+    touch(f);
+    bump(c_.hit_bytes, len);
+    usage_->add(UsageSlot::kHitBytes, len);
+    return len;
   }
 
   bool contains(const FileRef& file, uint64_t offset, uint64_t len) override {

@@ -34,6 +34,12 @@ Result<SizeSpec> parse_size(const std::string& text);
 
 struct FileRef;
 
+// Both ends of a pipe (pipe2): what splice_present writes into and drains on a failed check.
+struct PipeFds {
+  int rd = -1;
+  int wr = -1;
+};
+
 struct CacheConfig {
   std::filesystem::path dir;          // root; created if missing
   uint32_t block_size = 1u << 20;     // 1 MiB; fixed per cache dir (recorded on first open)
@@ -137,6 +143,13 @@ class BlockCache {
   // blocks are skipped, blocks another reader of this process is fetching are left to it (no
   // wait), the rest are fetched (one fetch per run of missing blocks) and stored. Used by read-ahead.
   virtual Status prefetch(const FileRef& file, uint64_t offset, uint64_t len, BlockSource& src) = 0;
+  // Zero-copy serving: when every block of [offset, offset+len) (clamped at EOF) is present,
+  // splices those bytes of the data file into `pipe` (page references, no copy) and
+  // returns how many. Returns 0, with the pipe untouched, when a block is missing (the caller
+  // reads instead). A block dropped while it was spliced is detected with the same drop-generation
+  // check read() uses; the pipe is then drained again and 0 is returned. The pipe must have room
+  // for len bytes (F_SETPIPE_SZ).
+  virtual Result<size_t> splice_present(const FileRef& file, uint64_t offset, size_t len, const PipeFds& pipe) = 0;
   // True when every byte of [offset, offset+len) is on disk (no fetch needed).
   virtual bool contains(const FileRef& file, uint64_t offset, uint64_t len) = 0;
   virtual CacheStats stats() const = 0;

@@ -175,6 +175,20 @@ Result<size_t> Filesystem::read(uint64_t ino, uint64_t offset, std::span<char> o
   return *r;
 }
 
+Result<size_t> Filesystem::read_splice(uint64_t ino, uint64_t offset, size_t len, const cache::PipeFds& pipe) {
+  const Inode* n = ns_.get(ino);
+  if (!n || n->is_dir || offset >= n->size || len == 0 || local_fd(ino) >= 0) return size_t{0};
+  cache::FileRef ref{n->content_key, n->hash_kind, n->size};
+  auto r = cache_.splice_present(ref, offset, len, pipe);
+  if (!r || *r == 0) return size_t{0};
+  // Only a served read counts for read-ahead: on 0 the caller's read() reports the access.
+  prefetcher_->on_read(ino, n->size, offset, *r);
+  stats_.reads.fetch_add(1, std::memory_order_relaxed);
+  stats_.read_bytes.fetch_add(*r, std::memory_order_relaxed);
+  stats_.spliced_bytes.fetch_add(*r, std::memory_order_relaxed);
+  return *r;
+}
+
 namespace {
 uint64_t fail_key(uint64_t ino, uint64_t block) { return (ino << 24) ^ block; }
 bool transient(Errc c) {

@@ -1,8 +1,10 @@
 #define FUSE_USE_VERSION 314
 #include "fs/fuse_adapter.h"
 
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
@@ -11,6 +13,8 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include <unistd.h>
 
 #include "fs/errno_map.h"
 
@@ -66,6 +70,9 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;  // always plus: one round trip for ls -l
+  // Cached reads are answered with fuse_reply_data from a pipe holding the cache file's pages:
+  // libfuse then splices pipe -> /dev/fuse instead of write()ing a buffer we pread into.
+  if (impl->opts.splice_reads && (conn->capable & FUSE_CAP_SPLICE_WRITE)) conn->want |= FUSE_CAP_SPLICE_WRITE;
   conn->time_gran = 1'000'000'000;
 }
 
@@ -100,7 +107,67 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fuse_reply_open(req, fi);
 }
 
+// One pipe per FUSE worker thread for spliced replies, sized for the largest request.
+class ThreadPipe {
+ public:
+  ~ThreadPipe() {
+    if (p_.rd >= 0) ::close(p_.rd);
+    if (p_.wr >= 0) ::close(p_.wr);
+  }
+  // Null when pipes cannot be made or grown (then reads are served from a buffer).
+  const cache::PipeFds* get(size_t need) {
+    if (broken_) return nullptr;
+    if (p_.rd < 0) {
+      int fds[2];
+      if (::pipe2(fds, O_CLOEXEC) != 0) return fail("pipe2");
+      p_ = {fds[0], fds[1]};
+    }
+    if (cap_ < need) {
+      int r = ::fcntl(p_.wr, F_SETPIPE_SZ, static_cast<int>(need));
+      if (r < 0 || static_cast<size_t>(r) < need) return fail("F_SETPIPE_SZ");
+      cap_ = static_cast<size_t>(r);
+    }
+    return &p_;
+  }
+  // After a reply: whatever libfuse did not take (an error reply) must not reach the next one.
+  void discard_leftovers() {
+    int n = 0;
+    if (::ioctl(p_.rd, FIONREAD, &n) != 0 || n <= 0) return;
+    char buf[16384];
+    while (n > 0) {
+      ssize_t r = ::read(p_.rd, buf, std::min(sizeof buf, static_cast<size_t>(n)));
+      if (r <= 0) break;
+      n -= static_cast<int>(r);
+    }
+  }
+
+ private:
+  const cache::PipeFds* fail(const char* what) {
+    spdlog::debug("splice replies off for this thread: {}: {}", what, std::strerror(errno));
+    broken_ = true;
+    return nullptr;
+  }
+  cache::PipeFds p_;
+  size_t cap_ = 0;
+  bool broken_ = false;
+};
+
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  if (options(req).splice_reads) {
+    thread_local ThreadPipe pipe;
+    if (const cache::PipeFds* p = pipe.get(size)) {
+      auto r = core(req).read_splice(ino, static_cast<uint64_t>(off), size, *p);
+      if (r && *r > 0) {
+        fuse_bufvec bv = FUSE_BUFVEC_INIT(*r);
+        bv.buf[0].flags = FUSE_BUF_IS_FD;
+        bv.buf[0].fd = p->rd;
+        if (int e = fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE); e != 0)
+          spdlog::debug("read ino={} off={}: spliced reply: {}", ino, off, std::strerror(-e));
+        pipe.discard_leftovers();
+        return;
+      }
+    }
+  }
   thread_local std::vector<char> buf;
   if (buf.size() < size) buf.resize(size);
   auto r = core(req).read(ino, static_cast<uint64_t>(off), std::span<char>(buf.data(), size));

@@ -19,6 +19,8 @@ struct FuseOptions {
   double timeout_s = 86400.0 * 365;  // entry/attr timeouts: the pinned tree never changes
   unsigned read_ahead_kb = 16384;  // written to the mount's bdi after mounting (root only)
   bool debug = false;
+  // Reply to reads of cached data by splicing the cache file's pages (no copy in the daemon).
+  bool splice_reads = true;
 };
 
 class FuseServer {

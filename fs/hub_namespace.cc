@@ -281,6 +281,13 @@ Result<size_t> HubNamespace::read(uint64_t ino, uint64_t offset, std::span<char>
   return s->mount.fs->read(ino & kLocalMask, offset, out);
 }
 
+Result<size_t> HubNamespace::read_splice(uint64_t ino, uint64_t offset, size_t len, const cache::PipeFds& pipe) {
+  auto s = slot_of(ino);
+  if (!s) return size_t{0};  // read() reports it
+  touch(*s);
+  return s->mount.fs->read_splice(ino & kLocalMask, offset, len, pipe);
+}
+
 Result<std::string> HubNamespace::getxattr(uint64_t ino, std::string_view name) {
   if (auto s = slot_of(ino)) return s->mount.fs->getxattr(ino & kLocalMask, name);
   if (ino == kRoot && name == "user.hffs.metrics" && metrics_) return metrics_();

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/block_cache.h"
 #include "common/status.h"
 
 namespace hffs::fs {
@@ -42,6 +43,11 @@ class FsOps {
   virtual Status open(uint64_t ino, int flags) = 0;
   virtual Status opendir(uint64_t ino) = 0;
   virtual Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out) = 0;
+  // Zero-copy read: when the bytes are already on local disk, splices up to len of them into
+  // `pipe` and returns how many. 0 means "not this way": the caller then calls read().
+  virtual Result<size_t> read_splice(uint64_t ino, uint64_t offset, size_t len, const cache::PipeFds& pipe) {
+    return size_t{0};
+  }
   virtual Result<std::string> getxattr(uint64_t ino, std::string_view name) = 0;
   virtual Result<std::vector<std::string>> listxattr(uint64_t ino) = 0;
   virtual FsSummary summary() = 0;

@@ -177,5 +177,35 @@ class Observability(SimTestCase):
         os.unlink(metrics_file)
 
 
+def metrics_of(mnt):
+    vals = {}
+    for line in os.getxattr(mnt, "user.hffs.metrics").decode().splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            vals[k] = float(v)
+    return vals
+
+
+class SplicedReads(SimTestCase):
+    def test_cached_bytes_are_spliced_and_exact(self):
+        """A re-read of cached data, after the kernel forgot its pages, is answered by splicing the
+        cache file's pages: every byte is right and the spliced-bytes counter covers the file."""
+        files, _ = self.sim.files(SAMPLE)
+        path, f = max(files.items(), key=lambda kv: kv[1]["size"])
+        with Mount(self.sim, SAMPLE) as m:
+            self.assertEqual(sha256_file(m.path(path)), f["sha256"])  # cold: fetched, stored
+            key = f'hffs_read_spliced_bytes_total{{mount="{m.dir}"}}'
+            before = metrics_of(m.dir)[key]
+            fd = os.open(m.path(path), os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # the mount's page cache only
+            finally:
+                os.close(fd)
+            self.sim.reset()
+            self.assertEqual(sha256_file(m.path(path), bufsize=(1 << 20) + 4097), f["sha256"])
+            self.assertEqual(metrics_of(m.dir)[key] - before, f["size"])
+            self.assertEqual(self.sim.stats()["by_kind"].get("cdn", 0), 0, "served without the network")
+
+
 if __name__ == "__main__":
     unittest.main()

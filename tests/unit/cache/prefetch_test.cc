@@ -1,5 +1,9 @@
 // BlockCache::prefetch: makes ranges present without copying out, fetches only what is missing,
 // and never waits on (or duplicates) another reader's fetch.
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include "cache_fixture.h"
@@ -82,6 +86,88 @@ TEST_F(PrefetchTest, FailureIsReportedAndNothingIsMarked) {
   EXPECT_FALSE(c->contains(f, 0, 1));
   src.hook = nullptr;
   expect_read(*c, f, src, 0, f.size);
+}
+
+}  // namespace
+}  // namespace hffs::cache::test
+
+namespace hffs::cache::test {
+namespace {
+
+// A pipe big enough for the test's reads.
+struct TestPipe {
+  PipeFds p;
+  TestPipe() {
+    int fds[2];
+    EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    p = {fds[0], fds[1]};
+    EXPECT_GE(::fcntl(p.wr, F_SETPIPE_SZ, 1 << 20), 1 << 20);
+  }
+  ~TestPipe() {
+    ::close(p.rd);
+    ::close(p.wr);
+  }
+  size_t pending() const {
+    int n = 0;
+    EXPECT_EQ(::ioctl(p.rd, FIONREAD, &n), 0);
+    return static_cast<size_t>(n);
+  }
+  std::string take(size_t n) const {
+    std::string s(n, '\0');
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::read(p.rd, s.data() + got, n - got);
+      if (r <= 0) break;
+      got += static_cast<size_t>(r);
+    }
+    s.resize(got);
+    return s;
+  }
+};
+
+using SpliceTest = CacheTest;
+
+TEST_F(SpliceTest, PresentRangesArriveByteExactMissingOnesAreLeftToRead) {
+  auto c = open_cache();
+  FileRef f = gen_file(6 * kBlock + 500);
+  GenSource src(f.size);
+  TestPipe pipe;
+  auto r = c->splice_present(f, 0, kBlock, pipe.p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 0u) << "nothing cached yet";
+  ASSERT_TRUE(c->prefetch(f, 0, 3 * kBlock, src).is_ok());
+  r = c->splice_present(f, 2 * kBlock + 7, 2 * kBlock, pipe.p);  // block 3 missing
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 0u);
+  EXPECT_EQ(pipe.pending(), 0u) << "a refused splice leaves the pipe empty";
+  r = c->splice_present(f, 100, 2 * kBlock + 3, pipe.p);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(*r, 2 * kBlock + 3);
+  std::string got = pipe.take(*r);
+  ASSERT_EQ(got.size(), *r);
+  EXPECT_EQ(sha256_hex(got), sha256_hex(gen_content(f.size).substr(100, *r)));
+  // The tail, clamped at EOF.
+  ASSERT_TRUE(c->prefetch(f, 0, f.size, src).is_ok());
+  r = c->splice_present(f, 6 * kBlock, 1 << 20, pipe.p);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(*r, 500u);
+  EXPECT_EQ(pipe.take(500), gen_content(f.size).substr(6 * kBlock));
+  EXPECT_EQ(src.bytes.load(), f.size);
+  EXPECT_EQ(c->stats().hit_bytes, 2 * kBlock + 3 + 500);
+}
+
+TEST_F(SpliceTest, DroppedBlocksAreNotSpliced) {
+  auto c = open_cache();
+  std::string content = gen_content(4 * kBlock);
+  FileRef f{sha256_hex("not this content"), HashKind::kSha256, content.size()};  // key will not match
+  GenSource src(f.size);
+  ASSERT_TRUE(c->prefetch(f, 0, f.size, src).is_ok());
+  EXPECT_EQ(c->verify_file(f).code(), Errc::kCorrupt);  // drops every block
+  TestPipe pipe;
+  auto r = c->splice_present(f, 0, f.size, pipe.p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 0u);
+  EXPECT_EQ(pipe.pending(), 0u);
 }
 
 }  // namespace
