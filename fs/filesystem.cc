@@ -66,7 +66,8 @@ Status Filesystem::warm(uint64_t ino, uint64_t offset, uint64_t len) {
   if (!n || n->is_dir || offset >= n->size) return Status::ok();
   len = std::min<uint64_t>(len, n->size - offset);
   cache::FileRef ref{n->content_key, n->hash_kind, n->size};
-  if (local_fd(ino) >= 0 || cache_.contains(ref, offset, len)) return Status::ok();
+  if (local_fd(ino) >= 0) return Status::ok();
+  // Cached ranges too: prefetch() then starts reading them from the cache file's disk.
   InodeSource src(origin_, *n);
   return cache_.prefetch(ref, offset, len, src);
 }
