@@ -81,6 +81,17 @@ int64_t now_ms() {
       .count();
 }
 
+class Pin final : public FilePin {
+ public:
+  Pin(std::unique_ptr<BlockMap> map, int fd) : map_(std::move(map)), fd_(fd) {}
+  ~Pin() override { ::close(fd_); }
+  int data_fd() const override { return fd_; }
+
+ private:
+  std::unique_ptr<BlockMap> map_;  // holds the shared pin lock until closed
+  int fd_;
+};
+
 class BlockCacheImpl final : public BlockCache {
  public:
   BlockCacheImpl(const CacheConfig& cfg, std::filesystem::path root, std::unique_ptr<UsageFile> usage)
@@ -154,6 +165,24 @@ class BlockCacheImpl final : public BlockCache {
     bump(c_.hit_bytes, len);
     usage_->add(UsageSlot::kHitBytes, len);
     return len;
+  }
+
+  std::unique_ptr<FilePin> pin_complete(const FileRef& file) override {
+    if (!valid_key(file.key) || file.size == 0) return nullptr;
+    auto fr = files_.get(file, false);
+    if (!fr || !(*fr)->all_present()) return nullptr;
+    CacheFile& f = **fr;
+    // Our own open of the map: its OFD lock is ours alone, released when the pin closes it.
+    auto own = BlockMap::open(f.paths.map, f.nblocks, cfg_.block_size, false);
+    if (!own || (*own)->retired() || !(*own)->try_pin(false)) return nullptr;
+    // Checked under the pin: from here nothing clears a block of this file.
+    for (uint64_t b = 0; b < f.nblocks; ++b)
+      if (!(*own)->present(b)) return nullptr;
+    int fd = ::open(f.paths.data.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return nullptr;
+    touch(f);
+    maybe_verify(*fr);
+    return std::make_unique<Pin>(std::move(*own), fd);
   }
 
   bool contains(const FileRef& file, uint64_t offset, uint64_t len) override {
@@ -555,6 +584,11 @@ class BlockCacheImpl final : public BlockCache {
   // first so readers that raced with us re-read.
   void drop(CacheFile& f) {
     auto own = BlockMap::open(f.paths.map, f.nblocks, cfg_.block_size, false);
+    if (own && !(*own)->try_pin(true)) {
+      spdlog::error("cache: {} is open for kernel passthrough; its blocks are dropped once it is closed and "
+                    "verified again (hffs cache verify)", f.key);
+      return;
+    }
     BlockMap& m = own ? **own : *f.map;
     {
       std::unique_ptr<MapRangeLock> lock;

@@ -129,6 +129,14 @@ struct GcReport {
   uint64_t busy_blocks = 0;     // blocks skipped because a reader was fetching them
 };
 
+// A complete file handed to the kernel to read directly (FUSE passthrough). While it lives, no
+// process evicts, clears or drops the file's blocks (they count as busy).
+class FilePin {
+ public:
+  virtual ~FilePin() = default;
+  virtual int data_fd() const = 0;  // read-only fd of the whole content
+};
+
 class BlockCache {
  public:
   static Result<std::unique_ptr<BlockCache>> open(const CacheConfig& cfg);
@@ -150,6 +158,9 @@ class BlockCache {
   // check read() uses; the pipe is then drained again and 0 is returned. The pipe must have room
   // for len bytes (F_SETPIPE_SZ).
   virtual Result<size_t> splice_present(const FileRef& file, uint64_t offset, size_t len, const PipeFds& pipe) = 0;
+  // Pins `file` when every block is present (and nobody is evicting it): null otherwise. An
+  // unverified complete file is queued for verification (verify_on_complete).
+  virtual std::unique_ptr<FilePin> pin_complete(const FileRef& file) = 0;
   // True when every byte of [offset, offset+len) is on disk (no fetch needed).
   virtual bool contains(const FileRef& file, uint64_t offset, uint64_t len) = 0;
   virtual CacheStats stats() const = 0;

@@ -155,6 +155,19 @@ bool BlockMap::try_lock(uint64_t first, uint64_t count) {
   return true;
 }
 
+bool BlockMap::try_pin(bool exclusive) {
+  struct flock fl {};
+  fl.l_type = exclusive ? F_WRLCK : F_RDLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = static_cast<off_t>(kMapHeaderSize + nblocks_);
+  fl.l_len = 1;
+  while (::fcntl(fd_, F_OFD_SETLK, &fl) != 0) {
+    if (errno == EINTR) continue;
+    return false;
+  }
+  return true;
+}
+
 void BlockMap::unlock(uint64_t first, uint64_t count) {
   struct flock fl {};
   fl.l_type = F_UNLCK;

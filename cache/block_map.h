@@ -55,6 +55,10 @@ class BlockMap {
   // Same without waiting: false when another open file description holds any of the bytes.
   bool try_lock(uint64_t first, uint64_t count);
   void unlock(uint64_t first, uint64_t count);
+  // The pin byte (one past the block bytes): an OFD read lock on it is held by whoever hands the
+  // whole data file to the kernel to read directly (FUSE passthrough); evicting or dropping any
+  // block of the file first takes it exclusively. Never waits.
+  bool try_pin(bool exclusive);
 
  private:
   BlockMap(int fd, uint8_t* base, size_t len, uint64_t nblocks)

@@ -26,6 +26,11 @@ void evict_pair(const MapEntry& e, uint32_t bs, UsageFile& usage, const std::fun
   if (!mr) return;
   BlockMap& m = **mr;
   if (m.retired()) return;
+  // Open for kernel passthrough somewhere: every block is in use (released when our map closes).
+  if (!m.try_pin(true)) {
+    for (uint64_t b = 0; b < e.nblocks; ++b) t.busy_blocks += m.state(b) != kAbsent;
+    return;
+  }
   int fd = ::open(e.data.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return;
   struct stat st {};

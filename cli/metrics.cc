@@ -41,6 +41,9 @@ std::string render_metrics(const MountIdentity& id, const fs::Filesystem& fs, co
   metric("hffs_read_spliced_bytes_total", "counter",
          "Block-cache bytes answered by splicing the cache file's pages (no copy in the daemon).");
   o << "hffs_read_spliced_bytes_total{" << m << "} " << s.spliced_bytes.load() << "\n";
+  metric("hffs_passthrough_opens_total", "counter",
+         "Opens of fully local files handed to the kernel to read directly (FUSE passthrough).");
+  o << "hffs_passthrough_opens_total{" << m << "} " << s.passthrough_pins.load() << "\n";
   metric("hffs_cache_fetches_total", "counter", "Block cache misses fetched from the origin.");
   o << "hffs_cache_fetches_total{" << m << "} " << cs.fetches << "\n";
   metric("hffs_cache_waits_total", "counter", "Readers that waited for a fetch already in flight.");

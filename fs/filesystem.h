@@ -39,7 +39,8 @@ struct FsStats {
   std::atomic<uint64_t> read_bytes{0};
   std::atomic<uint64_t> read_errors{0};
   std::atomic<uint64_t> local_bytes{0};  // served from the Hugging Face cache
-  std::atomic<uint64_t> spliced_bytes{0};  // block-cache bytes handed to the kernel as page references
+  std::atomic<uint64_t> spliced_bytes{0};
+  std::atomic<uint64_t> passthrough_pins{0};  // opens handed to the kernel to read directly  // block-cache bytes handed to the kernel as page references
   std::array<std::atomic<uint64_t>, 32> errors_by_code{};  // indexed by Errc
 };
 
@@ -62,6 +63,8 @@ class Filesystem : public FsOps {
   Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out) override;
   // Present blocks of the block cache only (local copies and misses go through read()).
   Result<size_t> read_splice(uint64_t ino, uint64_t offset, size_t len, const cache::PipeFds& pipe) override;
+  // Complete block-cache files and local Hugging Face cache copies.
+  std::unique_ptr<cache::FilePin> pin_for_passthrough(uint64_t ino) override;
   FsSummary summary() override { return {ns_.total_bytes(), ns_.inode_count()}; }
 
   // Serves `ino` from a complete local copy (a blob of the standard Hugging Face cache) instead of

@@ -12,20 +12,40 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <unordered_map>
 
 #include <unistd.h>
 
 #include "fs/errno_map.h"
+#include "fs/passthrough.h"
 
 namespace hffs::fs {
 
+// The kernel reads an inode either through its page cache (we answer READs) or from one backing
+// file for all its opens (passthrough); an open in the other mode fails with EIO. So the mode is
+// per inode and follows the opens already there: pass through only a file nobody has open in
+// caching mode, and keep doing so, with one backing id, while any passthrough open remains.
+struct InodeOpens {
+  std::unique_ptr<cache::FilePin> pin;
+  int backing_id = 0;
+  uint32_t passthrough = 0;  // open files in passthrough mode
+  uint32_t cached = 0;       // open files in caching mode
+};
 struct FuseServer::Impl {
+  Impl(FsOps& f, FuseOptions o) : fs(f), opts(std::move(o)) {}
   FsOps& fs;
   FuseOptions opts;
   fuse_session* se = nullptr;
   bool mounted = false;
   bool signals = false;
+  // FUSE passthrough (Linux >= 6.9), which libfuse 3.14 does not know: negotiated by amending
+  // the INIT reply in our writev hook when the kernel offered it (see passthrough.h).
+  std::atomic<uint64_t> init_unique{0};   // the INIT request, when the kernel offered passthrough
+  std::atomic<bool> passthrough{false};   // negotiated; cleared if the kernel refuses a backing file
+  std::mutex opens_mu;                                   // leaf
+  std::unordered_map<uint64_t, InodeOpens> opens;  // inodes with open files
 };
 
 namespace {
@@ -99,12 +119,100 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   fuse_reply_attr(req, &st, r->entry_timeout >= 0 ? r->entry_timeout : options(req).timeout_s);
 }
 
+// Our I/O on the session's fd: plain read/writev/splice, plus the passthrough amendments.
+ssize_t io_read(int fd, void* buf, size_t len, void* userdata) {
+  ssize_t n = ::read(fd, buf, len);
+  auto* impl = static_cast<FuseServer::Impl*>(userdata);
+  uint64_t unique = 0;
+  if (n > 0 && impl->init_unique.load(std::memory_order_relaxed) == 0 && !impl->passthrough.load() &&
+      init_offers_passthrough(buf, static_cast<size_t>(n), &unique))
+    impl->init_unique.store(unique);
+  return n;
+}
+
+ssize_t io_writev(int fd, struct iovec* iov, int count, void* userdata) {
+  auto* impl = static_cast<FuseServer::Impl*>(userdata);
+  if (uint64_t u = impl->init_unique.load(std::memory_order_relaxed); u != 0 && amend_init_reply(iov, count, u)) {
+    impl->init_unique.store(0);
+    impl->passthrough.store(true);
+    spdlog::info("FUSE passthrough negotiated: complete cached files are read by the kernel directly");
+  }
+  if (int id = take_pending_backing_id()) amend_open_reply(iov, count, id);
+  return ::writev(fd, iov, count);
+}
+
+ssize_t io_splice_send(int fdin, off_t* offin, int fdout, off_t* offout, size_t len, unsigned flags, void*) {
+  return ::splice(fdin, offin, fdout, offout, len, flags);
+}
+
+fuse_custom_io passthrough_io() {
+  fuse_custom_io io{};
+  io.read = io_read;
+  io.writev = io_writev;
+  io.splice_send = io_splice_send;
+  return io;
+}
+
+constexpr uint64_t kFhPassthrough = 1;  // fi->fh of a passthrough open
+
+// Decides the mode of a new open of `ino`; returns the backing id for passthrough, else 0.
+int passthrough_for_open(FuseServer::Impl& impl, uint64_t ino) {
+  std::lock_guard lk(impl.opens_mu);
+  InodeOpens& o = impl.opens[ino];
+  if (o.passthrough > 0) {
+    ++o.passthrough;
+    return o.backing_id;
+  }
+  if (o.cached == 0 && impl.passthrough.load(std::memory_order_relaxed)) {
+    // A pin can open a file and queue verification: short, and never waits on a fetch.
+    if (auto pin = impl.fs.pin_for_passthrough(ino)) {
+      int id = passthrough_backing_open(fuse_session_fd(impl.se), pin->data_fd());
+      if (id > 0) {
+        o.pin = std::move(pin);
+        o.backing_id = id;
+        o.passthrough = 1;
+        return id;
+      }
+      spdlog::warn("FUSE passthrough unavailable ({}); cached files are served by the daemon", std::strerror(-id));
+      impl.passthrough = false;
+    }
+  }
+  ++o.cached;
+  return 0;
+}
+
+void release_open(FuseServer::Impl& impl, uint64_t ino, bool passthrough) {
+  std::lock_guard lk(impl.opens_mu);
+  auto it = impl.opens.find(ino);
+  if (it == impl.opens.end()) return;
+  InodeOpens& o = it->second;
+  if (passthrough && o.passthrough > 0 && --o.passthrough == 0) {
+    passthrough_backing_close(fuse_session_fd(impl.se), o.backing_id);
+    o.pin.reset();
+    o.backing_id = 0;
+  } else if (!passthrough && o.cached > 0) {
+    --o.cached;
+  }
+  if (o.passthrough == 0 && o.cached == 0) impl.opens.erase(it);
+}
+
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (auto s = core(req).open(ino, fi->flags); !s) return reply_status(req, s);
   fi->keep_cache = 1;  // immutable content: keep the page cache across opens
   fi->noflush = 1;
   core(req).on_open(ino);
-  fuse_reply_open(req, fi);
+  auto& impl = *static_cast<FuseServer::Impl*>(fuse_req_userdata(req));
+  int id = passthrough_for_open(impl, ino);
+  if (id > 0) {
+    fi->fh = kFhPassthrough;
+    fi->keep_cache = 0;  // the kernel refuses passthrough opens with any flag but NOFLUSH/DIRECT_IO
+    set_pending_backing_id(id);  // our writev hook adds it to this thread's open reply
+  }
+  if (fuse_reply_open(req, fi) != 0) {  // the opener was interrupted: no release will come
+    set_pending_backing_id(0);
+    release_open(impl, ino, id > 0);
+    core(req).on_release(ino);
+  }
 }
 
 // One pipe per FUSE worker thread for spliced replies, sized for the largest request.
@@ -178,7 +286,8 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
   fuse_reply_buf(req, buf.data(), *r);
 }
 
-void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  release_open(*static_cast<FuseServer::Impl*>(fuse_req_userdata(req)), ino, fi && fi->fh == kFhPassthrough);
   core(req).on_release(ino);
   fuse_reply_err(req, 0);
 }
@@ -346,7 +455,7 @@ void raise_read_ahead(const std::string& mountpoint, unsigned kb) {
 }  // namespace
 
 FuseServer::FuseServer(FsOps& fs, FuseOptions opts)
-    : impl_(std::make_unique<Impl>(Impl{fs, std::move(opts)})) {}
+    : impl_(std::make_unique<Impl>(fs, std::move(opts))) {}
 
 FuseServer::~FuseServer() {
   if (impl_->se) {
@@ -380,6 +489,12 @@ Status FuseServer::mount(const std::string& mountpoint) {
     return Status(Errc::kIo, "cannot mount FUSE at " + mountpoint +
                                  " (is /dev/fuse available, and allow_other permitted in /etc/fuse.conf?)");
   impl_->mounted = true;
+  if (impl_->opts.passthrough) {
+    // Same fd, our read/writev: lets INIT (and open replies) be amended for passthrough.
+    static const fuse_custom_io io = passthrough_io();
+    if (fuse_session_custom_io(impl_->se, &io, fuse_session_fd(impl_->se)) != 0)
+      spdlog::debug("custom FUSE I/O refused; no passthrough");
+  }
   raise_read_ahead(mountpoint, impl_->opts.read_ahead_kb);
   return Status::ok();
 }

@@ -21,6 +21,9 @@ struct FuseOptions {
   bool debug = false;
   // Reply to reads of cached data by splicing the cache file's pages (no copy in the daemon).
   bool splice_reads = true;
+  // Hand complete cached files to the kernel to read directly (FUSE passthrough, Linux >= 6.9,
+  // needs CAP_SYS_ADMIN); silently off where unsupported.
+  bool passthrough = true;
 };
 
 class FuseServer {

@@ -281,6 +281,12 @@ Result<size_t> HubNamespace::read(uint64_t ino, uint64_t offset, std::span<char>
   return s->mount.fs->read(ino & kLocalMask, offset, out);
 }
 
+std::unique_ptr<cache::FilePin> HubNamespace::pin_for_passthrough(uint64_t ino) {
+  auto s = slot_of(ino);
+  if (!s) return nullptr;
+  return s->mount.fs->pin_for_passthrough(ino & kLocalMask);
+}
+
 Result<size_t> HubNamespace::read_splice(uint64_t ino, uint64_t offset, size_t len, const cache::PipeFds& pipe) {
   auto s = slot_of(ino);
   if (!s) return size_t{0};  // read() reports it

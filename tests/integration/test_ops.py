@@ -1,6 +1,8 @@
 """Operating hffs on a shared server: fstab-style mounts through mount(8), the --hub namespace,
 xattrs, `hffs status` and metrics that match the simulator's request counts."""
 import errno
+import hashlib
+import mmap
 import os
 import shutil
 import subprocess
@@ -193,18 +195,51 @@ class SplicedReads(SimTestCase):
         files, _ = self.sim.files(SAMPLE)
         path, f = max(files.items(), key=lambda kv: kv[1]["size"])
         with Mount(self.sim, SAMPLE) as m:
+            # Held open from before the file is complete: the inode stays in the kernel's caching
+            # mode (no passthrough), so the re-read below goes through the daemon.
+            holder = os.open(m.path(path), os.O_RDONLY)
+            self.addCleanup(os.close, holder)
             self.assertEqual(sha256_file(m.path(path)), f["sha256"])  # cold: fetched, stored
             key = f'hffs_read_spliced_bytes_total{{mount="{m.dir}"}}'
             before = metrics_of(m.dir)[key]
-            fd = os.open(m.path(path), os.O_RDONLY)
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # the mount's page cache only
-            finally:
-                os.close(fd)
+            os.posix_fadvise(holder, 0, 0, os.POSIX_FADV_DONTNEED)  # the mount's page cache only
             self.sim.reset()
             self.assertEqual(sha256_file(m.path(path), bufsize=(1 << 20) + 4097), f["sha256"])
             self.assertEqual(metrics_of(m.dir)[key] - before, f["size"])
             self.assertEqual(self.sim.stats()["by_kind"].get("cdn", 0), 0, "served without the network")
+
+
+
+class Passthrough(SimTestCase):
+    def test_complete_files_are_read_by_the_kernel_directly(self):
+        """Once a file is complete in the block cache, a new open hands it to the kernel (FUSE
+        passthrough): every byte right, by read() and by mmap, no read request reaches the daemon,
+        concurrent opens share it, and the cache cannot evict or clear it while it is open."""
+        files, _ = self.sim.files(SAMPLE)
+        path, f = max(files.items(), key=lambda kv: kv[1]["size"])
+        cache = tempfile.mkdtemp(prefix="hffs-pt-cache-")
+        self.addCleanup(shutil.rmtree, cache, True)
+        with Mount(self.sim, SAMPLE, cache_dir=cache) as m:
+            if "FUSE passthrough negotiated" not in m.log():
+                self.skipTest("this kernel does not offer FUSE passthrough")
+            self.assertEqual(sha256_file(m.path(path)), f["sha256"])  # cold, through the daemon
+            wait_for(lambda: os.getxattr(m.path(path), "user.hffs.cached_bytes").decode() == str(f["size"]), 20,
+                     "the file to be complete")
+            vals = metrics_of(m.dir)
+            reads = vals[f'hffs_read_requests_total{{mount="{m.dir}"}}']
+            opens = vals[f'hffs_passthrough_opens_total{{mount="{m.dir}"}}']
+            with open(m.path(path), "rb") as a, open(m.path(path), "rb") as b:
+                os.posix_fadvise(a.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                self.assertEqual(hashlib.sha256(a.read()).hexdigest(), f["sha256"])
+                with mmap.mmap(b.fileno(), 0, prot=mmap.PROT_READ) as mm:
+                    self.assertEqual(hashlib.sha256(mm).hexdigest(), f["sha256"])
+                out = subprocess.run([HFFS, "cache", "clear", "--cache-dir", cache], capture_output=True, text=True)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                a.seek(0)
+                self.assertEqual(hashlib.sha256(a.read()).hexdigest(), f["sha256"], "cleared under the kernel")
+            vals = metrics_of(m.dir)
+            self.assertEqual(vals[f'hffs_read_requests_total{{mount="{m.dir}"}}'], reads, "no read reached the daemon")
+            self.assertEqual(vals[f'hffs_passthrough_opens_total{{mount="{m.dir}"}}'], opens + 1, "one pin, shared")
 
 
 if __name__ == "__main__":

@@ -172,3 +172,55 @@ TEST_F(SpliceTest, DroppedBlocksAreNotSpliced) {
 
 }  // namespace
 }  // namespace hffs::cache::test
+
+namespace hffs::cache::test {
+namespace {
+
+using PinTest = CacheTest;
+
+TEST_F(PinTest, OnlyCompleteFilesArePinnedAndPinnedFilesSurviveClearAndDrop) {
+  auto c = open_cache();
+  FileRef f = gen_file(3 * kBlock + 9);
+  GenSource src(f.size);
+  ASSERT_TRUE(c->prefetch(f, 0, 2 * kBlock, src).is_ok());
+  EXPECT_EQ(c->pin_complete(f), nullptr) << "incomplete";
+  ASSERT_TRUE(c->prefetch(f, 0, f.size, src).is_ok());
+  auto pin = c->pin_complete(f);
+  ASSERT_NE(pin, nullptr);
+  auto again = c->pin_complete(f);
+  ASSERT_NE(again, nullptr) << "pins are shared";
+  // The pinned fd reads the whole content.
+  std::string got(f.size, '\0');
+  ASSERT_EQ(::pread(pin->data_fd(), got.data(), got.size(), 0), static_cast<ssize_t>(f.size));
+  EXPECT_EQ(sha256_hex(got), f.key);
+  auto r = c->clear();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->busy_blocks, 4u) << "every block of the pinned file is in use";
+  EXPECT_TRUE(c->contains(f, 0, f.size));
+  pin.reset();
+  EXPECT_TRUE(c->clear().ok());
+  EXPECT_TRUE(c->contains(f, 0, f.size)) << "still pinned once";
+  again.reset();
+  r = c->clear();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->busy_blocks, 0u);
+  EXPECT_FALSE(c->contains(f, 0, 1)) << "unpinned: cleared";
+}
+
+TEST_F(PinTest, APinnedCorruptFileIsNotDroppedUnderTheKernel) {
+  auto c = open_cache();
+  std::string content = gen_content(2 * kBlock);
+  FileRef f{sha256_hex("something else"), HashKind::kSha256, content.size()};
+  GenSource src(f.size);
+  ASSERT_TRUE(c->prefetch(f, 0, f.size, src).is_ok());
+  auto pin = c->pin_complete(f);
+  ASSERT_NE(pin, nullptr);
+  EXPECT_EQ(c->verify_file(f).code(), Errc::kCorrupt);
+  EXPECT_TRUE(c->contains(f, 0, f.size)) << "blocks stay while the kernel may read them";
+  pin.reset();
+  EXPECT_EQ(c->verify_file(f).code(), Errc::kCorrupt);
+  EXPECT_FALSE(c->contains(f, 0, 1)) << "dropped once unpinned";
+}
+
+}  // namespace
+}  // namespace hffs::cache::test
