@@ -39,6 +39,7 @@ struct MountArgs {
   unsigned part_mib = 8;          // size of one prefetch range request
   unsigned max_inflight_mib = 128;  // global read-ahead budget
   bool no_prefetch = false;
+  bool no_passthrough = false;
   bool offline = false;  // also HF_HUB_OFFLINE=1
   bool hub = false;      // serve every repo under MOUNTPOINT/<org>/<name>
   unsigned idle_release_s = 600;

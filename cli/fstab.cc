@@ -89,6 +89,7 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
       {"hub", &MountArgs::hub},
       {"offline", &MountArgs::offline},
       {"no_prefetch", &MountArgs::no_prefetch},
+      {"no_passthrough", &MountArgs::no_passthrough},
       {"publish_hf_cache", &MountArgs::publish_hf_cache},
   };
   auto accepted = [&] {

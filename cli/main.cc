@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
   mount->add_flag("--offline", m.offline, "Mount a repo seen before from its kept view; serve only cached data");
   mount->add_option("--metrics-file", m.metrics_file, "Write Prometheus metrics to this file every 10 s");
   mount->add_flag("--no-prefetch", m.no_prefetch, "Fetch only what is read (no read-ahead)");
+  mount->add_flag("--no-passthrough", m.no_passthrough,
+                  "Serve complete cached files through the daemon instead of FUSE passthrough (Linux >= 6.9)");
   mount->add_option("--read-ahead-kb", m.read_ahead_kb, "Kernel read-ahead for the mount, as root (default 16384)");
   mount->add_flag("--publish-hf-cache", m.publish_hf_cache,
                   "Also write every fully fetched, verified file into $HF_HUB_CACHE (blobs, snapshots, refs)");

@@ -278,6 +278,7 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   fo.fsname = "hffs:" + label;
   fo.debug = a.debug_fuse;
   fo.read_ahead_kb = a.read_ahead_kb;
+  fo.passthrough = !a.no_passthrough;
   fs::FuseServer server(*ops, fo);
   if (hub_ns) hub_ns->set_invalidator([&server](uint64_t p, const std::string& n) { server.invalidate_entry(p, n); });
   if (auto s = server.mount(mountpoint); !s) {
