@@ -124,7 +124,7 @@ int cmd_cache(const CacheArgs& a) {
     if (a.action == "clear") {
       std::cout << "removed: " << human(r->evicted_bytes) << " in " << r->empty_files << " files\n";
       if (r->busy_blocks)
-        std::cout << "kept: " << r->busy_blocks << " blocks being fetched right now (run again later)\n";
+        std::cout << "kept: " << r->busy_blocks << " blocks in use right now (being fetched, or open for passthrough; run again later)\n";
     } else {
       std::cout << "temp files removed: " << r->temp_files << "\n";
       std::cout << "orphan maps removed: " << r->orphan_maps << "\n";
