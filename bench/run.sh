@@ -250,6 +250,7 @@ local_and_warm() {
   out=$(seqread "$MNT/$f"); rec_read warm.hffs "$out"
   out=$(seqread "$MNT/$f"); rec_read hot.hffs "$out"
   "$HFFS" status --prometheus "$MNT" >"$W/metrics-warm.txt" 2>/dev/null || true
+  note "warm + hot through hffs: $(awk '/^hffs_passthrough_opens_total/{p=$2} /^hffs_read_requests_total/{r=$2} END{printf "%d passthrough opens (the kernel read the cache file directly), %d FUSE reads reached the daemon", p, r}' "$W/metrics-warm.txt")"
   umount_hffs
   rm -rf "$HOTCACHE"
 }

@@ -587,7 +587,9 @@ Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::s
       m.drop_location(key, loc->url);
       failed_url = loc->url;
       Status s(Errc::kProtocol, where + " answered " + bad_reply + " " + what);
-      if (++protocol_strikes >= 2) return Outcome::fail(s);
+      // A misbehaving cache node is retried (on a fresh location); a third strike within one
+      // range means the server cannot do ranges: fail, never guess.
+      if (++protocol_strikes >= 3) return Outcome::fail(s);
       Outcome o = Outcome::retry(s);
       o.immediate = true;
       return o;

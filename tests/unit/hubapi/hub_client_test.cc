@@ -451,7 +451,7 @@ TEST_F(HubClientTest, FullBodyInsteadOfPartialIsAnErrorNotData) {
   std::string buf = read(c, 0, 100, &s);
   EXPECT_EQ(s.code(), Errc::kProtocol) << s.to_string();
   EXPECT_EQ(buf, std::string(100, 'Z'));  // nothing written
-  EXPECT_EQ(cdn.request_count(), 2u);     // retried once, then failed
+  EXPECT_EQ(cdn.request_count(), 3u);     // retried twice (fresh locations), then failed
   EXPECT_EQ(c.stats().bytes_received, 0u);
 }
 
