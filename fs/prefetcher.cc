@@ -29,7 +29,11 @@ void Prefetcher::on_read(uint64_t ino, uint64_t size, uint64_t off, uint64_t len
     auto [it, fresh] = streams_.try_emplace(ino);
     Stream& s = it->second;
     uint64_t end = std::min(size, off + len);
-    bool sequential = !fresh && off + cfg_.slack >= s.frontier && off <= std::max(s.frontier, s.issued) + cfg_.slack;
+    // Reads a little behind the frontier belong to the stream too: page faults on an mmap make the
+    // kernel read *around* the faulting page (half of read_ahead_kb behind it), and readahead
+    // requests complete out of order. Only a read beyond what was issued, or far behind, is a seek.
+    uint64_t behind = std::max({cfg_.slack, s.window, 2 * cfg_.part_size});
+    bool sequential = !fresh && off + behind >= s.frontier && off <= std::max(s.frontier, s.issued) + cfg_.slack;
     if (fresh && off == 0) sequential = true;  // most files are read from the start
     if (!sequential) {
       // A far seek: a new stream, no read-ahead until the next read confirms a pattern.

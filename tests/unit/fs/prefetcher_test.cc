@@ -5,7 +5,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <chrono>
 #include <set>
+#include <thread>
 
 using namespace hffs;
 using fs::PrefetchConfig;
@@ -87,6 +89,34 @@ TEST(Prefetcher, FarSeekFetchesNothingAhead) {
     EXPECT_GE(o, 900 * MiB);
     EXPECT_LE(o + l, 900 * MiB + 8192 + 8 * MiB);
   }
+}
+
+TEST(Prefetcher, MmapReadAroundKeepsTheStreamAndItsWindow) {
+  // What page faults on a mapping look like: each miss reads 16 MiB centred on the fault, so most
+  // requests start up to 8 MiB behind the frontier, and arrive in no particular order.
+  Recorder rec;
+  Prefetcher p(cfg(1024 * MiB), [&](uint64_t i, uint64_t o, uint64_t l) { return rec.warm(i, o, l); });
+  p.on_read(5, 1024 * MiB, 0, MiB);
+  for (uint64_t fault = 8 * MiB; fault < 256 * MiB; fault += 8 * MiB) {
+    for (uint64_t off = fault; off < fault + 8 * MiB; off += MiB) p.on_read(5, 1024 * MiB, off, MiB);
+    for (uint64_t off = fault - 8 * MiB; off < fault; off += 2 * MiB) p.on_read(5, 1024 * MiB, off, MiB);
+  }
+  // Workers record a part when they run it: wait (yielding, with a deadline) for all issued parts.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (;;) {
+    {
+      std::lock_guard lk(rec.mu);
+      if (rec.parts.size() >= p.stats().parts_issued) break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "workers did not run the issued parts";
+    std::this_thread::yield();
+  }
+  std::lock_guard lk(rec.mu);
+  uint64_t furthest = 0;
+  for (auto& [o, l] : rec.parts) furthest = std::max(furthest, o + l);
+  EXPECT_GE(furthest, 256 * MiB + 32 * MiB) << "the window grew although reads went back and forth";
+  std::set<uint64_t> starts;
+  for (auto& [o, l] : rec.parts) EXPECT_TRUE(starts.insert(o).second) << "part at " << o << " issued twice";
 }
 
 TEST(Prefetcher, StaysWithinBudgetAndClampsAtEof) {
