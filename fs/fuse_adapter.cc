@@ -452,6 +452,24 @@ void raise_read_ahead(const std::string& mountpoint, unsigned kb) {
   if (ra) spdlog::debug("read_ahead_kb of {} set to {}", devno, kb);
 }
 
+// libfuse splices a reply through a pipe of its own that must hold the reply plus a few pages;
+// without CAP_SYS_RESOURCE no pipe may exceed /proc/sys/fs/pipe-max-size (1 MiB by default), and
+// libfuse then falls back to copying. So requests are kept just small enough to splice.
+unsigned spliceable_max_write(unsigned want) {
+  constexpr unsigned kPage = 4096, kSlack = 4 * kPage;  // header + libfuse's page estimate
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return want;
+  int r = ::fcntl(p[1], F_SETPIPE_SZ, static_cast<int>(want + kSlack));
+  ::close(p[0]);
+  ::close(p[1]);
+  if (r >= static_cast<int>(want + kSlack)) return want;
+  unsigned max = 0;
+  std::ifstream("/proc/sys/fs/pipe-max-size") >> max;
+  if (max < 2 * kSlack + 128 * 1024) return want;  // tiny pipes: keep big requests, copy
+  unsigned fit = (max - kSlack) / kPage * kPage;
+  return std::min(want, fit);
+}
+
 }  // namespace
 
 FuseServer::FuseServer(FsOps& fs, FuseOptions opts)
@@ -466,6 +484,12 @@ FuseServer::~FuseServer() {
 }
 
 Status FuseServer::mount(const std::string& mountpoint) {
+  if (impl_->opts.splice_reads) {
+    unsigned mw = spliceable_max_write(impl_->opts.max_write);
+    if (mw != impl_->opts.max_write)
+      spdlog::debug("FUSE requests of {} bytes instead of {}, so replies can be spliced", mw, impl_->opts.max_write);
+    impl_->opts.max_write = mw;
+  }
   std::vector<std::string> argv_s{"hffs"};
   if (impl_->opts.debug) argv_s.push_back("-d");
   std::string o = "ro,default_permissions,subtype=hffs";
