@@ -42,9 +42,6 @@
 
 namespace hffs::cache {
 
-namespace {
-
-// Throws away the first n bytes waiting in the pipe.
 void drain_pipe(const PipeFds& p, size_t n) {
   char buf[16384];
   while (n > 0) {
@@ -54,6 +51,8 @@ void drain_pipe(const PipeFds& p, size_t n) {
     n -= static_cast<size_t>(r);
   }
 }
+
+namespace {
 
 constexpr int kMaxRounds = 32;           // a block dropped under a reader this often is an error
 constexpr size_t kHashChunk = 4u << 20;  // verify_file read size
@@ -139,13 +138,8 @@ class BlockCacheImpl final : public BlockCache {
     if (!fr) return size_t{0};
     CacheFile& f = **fr;
     const uint64_t bs = cfg_.block_size, first = offset / bs, last = (offset + len - 1) / bs;
-    auto all_present = [&] {
-      for (uint64_t b = first; b <= last; ++b)
-        if (!f.map->present(b)) return false;
-      return true;
-    };
     uint32_t gen = f.map->generation();
-    if (!all_present()) return size_t{0};
+    if (!f.blocks_present(first, last)) return size_t{0};
     size_t done = 0;
     while (done < len) {
       loff_t pos = static_cast<loff_t>(offset + done);
@@ -157,7 +151,7 @@ class BlockCacheImpl final : public BlockCache {
     // The pipe holds references to the pages that were in the file: a later hole punch removes
     // them from the file but does not change them, so only a drop that began before they were
     // taken can have put holes in the pipe, and it bumps the generation first.
-    if (done < len || f.map->generation() != gen || !all_present()) {
+    if (done < len || f.map->generation() != gen || !f.blocks_present(first, last)) {
       drain_pipe(pipe, done);
       return size_t{0};
     }
@@ -191,9 +185,7 @@ class BlockCacheImpl final : public BlockCache {
     auto f = files_.get(file, false);
     if (!f) return false;
     const uint64_t bs = cfg_.block_size;
-    for (uint64_t b = offset / bs; b <= (offset + len - 1) / bs; ++b)
-      if (!(*f)->map->present(b)) return false;
-    return true;
+    return (*f)->blocks_present(offset / bs, (offset + len - 1) / bs);
   }
 
   CacheStats stats() const override {

@@ -39,6 +39,8 @@ struct PipeFds {
   int rd = -1;
   int wr = -1;
 };
+// Reads and throws away up to n bytes waiting in the pipe.
+void drain_pipe(const PipeFds& p, size_t n);
 
 struct CacheConfig {
   std::filesystem::path dir;          // root; created if missing

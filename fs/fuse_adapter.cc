@@ -240,13 +240,7 @@ class ThreadPipe {
   // After a reply: whatever libfuse did not take (an error reply) must not reach the next one.
   void discard_leftovers() {
     int n = 0;
-    if (::ioctl(p_.rd, FIONREAD, &n) != 0 || n <= 0) return;
-    char buf[16384];
-    while (n > 0) {
-      ssize_t r = ::read(p_.rd, buf, std::min(sizeof buf, static_cast<size_t>(n)));
-      if (r <= 0) break;
-      n -= static_cast<int>(r);
-    }
+    if (::ioctl(p_.rd, FIONREAD, &n) == 0 && n > 0) cache::drain_pipe(p_, static_cast<size_t>(n));
   }
 
  private:
