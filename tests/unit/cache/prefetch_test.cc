@@ -1,5 +1,5 @@
-// BlockCache::prefetch: makes ranges present without copying out, fetches only what is missing,
-// and never waits on (or duplicates) another reader's fetch.
+// BlockCache::prefetch (ranges made present without copying out, only what is missing fetched,
+// never waiting on another reader's fetch), splice_present and pin_complete.
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -88,11 +88,6 @@ TEST_F(PrefetchTest, FailureIsReportedAndNothingIsMarked) {
   expect_read(*c, f, src, 0, f.size);
 }
 
-}  // namespace
-}  // namespace hffs::cache::test
-
-namespace hffs::cache::test {
-namespace {
 
 // A pipe big enough for the test's reads.
 struct TestPipe {
@@ -170,11 +165,6 @@ TEST_F(SpliceTest, DroppedBlocksAreNotSpliced) {
   EXPECT_EQ(pipe.pending(), 0u);
 }
 
-}  // namespace
-}  // namespace hffs::cache::test
-
-namespace hffs::cache::test {
-namespace {
 
 using PinTest = CacheTest;
 
