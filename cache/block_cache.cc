@@ -170,8 +170,7 @@ class BlockCacheImpl final : public BlockCache {
     auto own = BlockMap::open(f.paths.map, f.nblocks, cfg_.block_size, false);
     if (!own || (*own)->retired() || !(*own)->try_pin(false)) return nullptr;
     // Checked under the pin: from here nothing clears a block of this file.
-    for (uint64_t b = 0; b < f.nblocks; ++b)
-      if (!(*own)->present(b)) return nullptr;
+    if (!(*own)->present_range(0, f.nblocks - 1)) return nullptr;
     int fd = ::open(f.paths.data.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return nullptr;
     touch(f);

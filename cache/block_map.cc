@@ -155,6 +155,12 @@ bool BlockMap::try_lock(uint64_t first, uint64_t count) {
   return true;
 }
 
+bool BlockMap::present_range(uint64_t first, uint64_t last) const {
+  for (uint64_t b = first; b <= last; ++b)
+    if (!present(b)) return false;
+  return true;
+}
+
 bool BlockMap::try_pin(bool exclusive) {
   struct flock fl {};
   fl.l_type = exclusive ? F_WRLCK : F_RDLCK;

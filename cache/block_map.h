@@ -37,6 +37,7 @@ class BlockMap {
   uint64_t nblocks() const { return nblocks_; }
   uint8_t state(uint64_t block) const;           // acquire
   bool present(uint64_t block) const { return state(block) != kAbsent; }
+  bool present_range(uint64_t first, uint64_t last) const;  // every block in [first, last]
   void set(uint64_t block, uint8_t v);           // release
   bool promote(uint64_t block, uint8_t from, uint8_t to);  // compare-exchange
   uint8_t exchange(uint64_t block, uint8_t v);   // acq_rel; returns the previous state

@@ -22,12 +22,6 @@ uint64_t CacheFile::block_len(uint64_t b) const {
   return std::min<uint64_t>(block_size, size - block_offset(b));
 }
 
-bool CacheFile::blocks_present(uint64_t first, uint64_t last) const {
-  for (uint64_t b = first; b <= last; ++b)
-    if (!map->present(b)) return false;
-  return true;
-}
-
 bool CacheFile::all_present() {
   // Blocks are dropped (verify, eviction, by any process) only after a generation bump: a hint
   // from another generation is worthless.

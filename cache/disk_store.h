@@ -37,7 +37,7 @@ struct CacheFile {
   uint64_t block_offset(uint64_t b) const { return b * block_size; }
   uint64_t block_len(uint64_t b) const;        // block_size, or less for the last block
   bool all_present();                           // advances scan_hint
-  bool blocks_present(uint64_t first, uint64_t last) const;  // every block in [first, last]
+  bool blocks_present(uint64_t first, uint64_t last) const { return map->present_range(first, last); }
   // Whole-range positional I/O; errors are errno_status (short reads of a sparse file are kIo).
   Status pread_all(std::span<char> out, uint64_t offset) const;
   Status pwrite_all(std::span<const char> in, uint64_t offset) const;

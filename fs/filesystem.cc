@@ -64,10 +64,10 @@ int Filesystem::local_fd(uint64_t ino) {
 Status Filesystem::warm(uint64_t ino, uint64_t offset, uint64_t len) {
   const Inode* n = ns_.get(ino);
   if (!n || n->is_dir || offset >= n->size) return Status::ok();
-  len = std::min<uint64_t>(len, n->size - offset);
-  cache::FileRef ref{n->content_key, n->hash_kind, n->size};
   if (local_fd(ino) >= 0) return Status::ok();
+  len = std::min<uint64_t>(len, n->size - offset);
   // Cached ranges too: prefetch() then starts reading them from the cache file's disk.
+  cache::FileRef ref{n->content_key, n->hash_kind, n->size};
   InodeSource src(origin_, *n);
   return cache_.prefetch(ref, offset, len, src);
 }

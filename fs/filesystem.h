@@ -39,8 +39,8 @@ struct FsStats {
   std::atomic<uint64_t> read_bytes{0};
   std::atomic<uint64_t> read_errors{0};
   std::atomic<uint64_t> local_bytes{0};  // served from the Hugging Face cache
-  std::atomic<uint64_t> spliced_bytes{0};
-  std::atomic<uint64_t> passthrough_pins{0};  // opens handed to the kernel to read directly  // block-cache bytes handed to the kernel as page references
+  std::atomic<uint64_t> spliced_bytes{0};     // block-cache bytes handed to the kernel as page references
+  std::atomic<uint64_t> passthrough_pins{0};  // opens handed to the kernel to read directly
   std::array<std::atomic<uint64_t>, 32> errors_by_code{};  // indexed by Errc
 };
 

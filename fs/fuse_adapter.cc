@@ -44,7 +44,7 @@ struct FuseServer::Impl {
   // the INIT reply in our writev hook when the kernel offered it (see passthrough.h).
   std::atomic<uint64_t> init_unique{0};   // the INIT request, when the kernel offered passthrough
   std::atomic<bool> passthrough{false};   // negotiated; cleared if the kernel refuses a backing file
-  std::mutex opens_mu;                                   // leaf
+  std::mutex opens_mu;  // outermost: a pin is taken under it (docs/ARCHITECTURE.md, lock order)
   std::unordered_map<uint64_t, InodeOpens> opens;  // inodes with open files
 };
 
