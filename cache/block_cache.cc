@@ -37,6 +37,7 @@
 #include "cache/cache_dir.h"
 #include "cache/disk_store.h"
 #include "cache/evict.h"
+#include "cache/run_writer.h"
 #include "cache/single_flight.h"
 #include "cache/usage.h"
 
@@ -362,27 +363,47 @@ class BlockCacheImpl final : public BlockCache {
           a = e;
           continue;
         }
-        auto fetched = std::make_shared<FetchedRun>();
-        fetched->offset = f.block_offset(b0 + a);
-        fetched->len = static_cast<size_t>(f.block_offset(b0 + e - 1) + f.block_len(b0 + e - 1) - fetched->offset);
-        fetched->data.reset(new char[fetched->len]);
+        const uint64_t run_off = f.block_offset(b0 + a);
+        const uint64_t run_len = f.block_offset(b0 + e - 1) + f.block_len(b0 + e - 1) - run_off;
         bump(c_.fetches);
-        Status s = src.fetch(fetched->offset, std::span<char>(fetched->data.get(), fetched->len));
+        // Straight into the file when it can keep the run; through memory (served, maybe not
+        // kept) when it cannot, or when writing it failed.
+        std::shared_ptr<FetchedRun> fetched;
+        Status s;
+        Direct d = fetch_into_file(f, src, run_off, run_len, offset, len, out, s);
+        if (d == Direct::kFetched) {
+          if (s) {
+            // Data first (written, synced when durable), then the map bytes: a process killed at
+            // any point leaves blocks either absent or correct. Counted as each byte flips: only
+            // a real absent->present transition adds (a failed OFD lock may let two writers mark
+            // the same block).
+            for (uint64_t b = b0 + a; b < b0 + e; ++b)
+              if (f.map->promote(b, kAbsent, kPresent)) usage_->add(UsageSlot::kPresentBytes, f.block_len(b));
+            kept_any = true;
+          }
+        } else {
+          fetched = std::make_shared<FetchedRun>();
+          fetched->offset = run_off;
+          fetched->len = static_cast<size_t>(run_len);
+          fetched->data.reset(new char[fetched->len]);
+          s = src.fetch(run_off, std::span<char>(fetched->data.get(), fetched->len));
+
+        }
         if (!s) {
           result = s;
           for (size_t k = a; k < e; ++k) flights_.complete(f.key, b0 + k, run[k].flight, {FlightOutcome::kFailed, s, {}});
           a = e;
           continue;
         }
-        bump(c_.miss_bytes, fetched->len);
-        usage_->add(UsageSlot::kMissBytes, fetched->len);
-        if (store(f, *fetched, b0 + a, b0 + e)) kept_any = true;
+        bump(c_.miss_bytes, run_len);
+        usage_->add(UsageSlot::kMissBytes, run_len);
         for (size_t k = a; k < e; ++k) {
           uint64_t b = b0 + k;
           uint64_t lo = std::max(b * bs, offset), hi = std::min((b + 1) * bs, end);
-          if (out) std::memcpy(out + (lo - offset), fetched->data.get() + (lo - fetched->offset), hi - lo);
+          if (out && fetched) std::memcpy(out + (lo - offset), fetched->data.get() + (lo - fetched->offset), hi - lo);
           done[run[k].i] = 1;
           --remaining;
+          // Without `fetched` the blocks are on disk: waiters read them from there.
           flights_.complete(f.key, b, run[k].flight, {FlightOutcome::kFilled, {}, fetched});
         }
         a = e;
@@ -398,28 +419,35 @@ class BlockCacheImpl final : public BlockCache {
     return result;
   }
 
-  // Data first (fully written, optionally fdatasync'd), then the map bytes: a process killed at
-  // any point leaves blocks either absent or correct. Failure to write is not a read failure.
-  // Called under the OFD lock of [b_first, b_end): an evictor or deleter cannot touch them.
-  bool store(CacheFile& f, const FetchedRun& r, uint64_t b_first, uint64_t b_end) {
-    if (f.map->retired()) return false;  // the pair is being deleted: serve, keep nothing
-    if (!make_room(r.len)) {
-      bump(c_.unkept_bytes, r.len);
-      return false;
+  // Fetches the run [run_off, run_off + run_len) of f straight into its data file (RunWriter),
+  // copying the part of [offset, offset + len) it covers into `out`. kFetched: `s` is the
+  // fetch's outcome; on success the data is written (and synced when durable) and the caller
+  // marks the blocks present. kCannotKeep (no room, pair deleted: nothing fetched) and
+  // kWriteFailed (logged; counted): the caller fetches the run through memory and serves it,
+  // keeping nothing (failure to keep is not a read failure). Called under the OFD lock of the
+  // run's blocks: an evictor or deleter cannot touch them.
+  enum class Direct { kFetched, kCannotKeep, kWriteFailed };
+  Direct fetch_into_file(CacheFile& f, BlockSource& src, uint64_t run_off, uint64_t run_len, uint64_t offset,
+                       uint64_t len, char* out, Status& s) {
+    if (f.map->retired()) return Direct::kCannotKeep;  // the pair is being deleted
+    if (!make_room(run_len)) {
+      bump(c_.unkept_bytes, run_len);
+      return Direct::kCannotKeep;
     }
-    Status w = f.pwrite_all(std::span<const char>(r.data.get(), r.len), r.offset);
-    if (w && cfg_.durable && ::fdatasync(f.data_fd) != 0) w = errno_status(errno, "fdatasync " + f.paths.data.string());
-    if (!w) {
-      bump(c_.write_errors);
-      spdlog::warn("cache: serving {} bytes of {} at {} without keeping them: {}", r.len, f.key, r.offset,
-                   w.message());
-      return false;
-    }
-    // Counted as each byte flips: only a real absent->present transition adds (a failed OFD
-    // lock may let two writers mark the same block).
-    for (uint64_t b = b_first; b < b_end; ++b)
-      if (f.map->promote(b, kAbsent, kPresent)) usage_->add(UsageSlot::kPresentBytes, f.block_len(b));
-    return true;
+    RunWriter w(f, run_off, run_len, out, offset, len);
+    s = src.fetch_to(run_off, run_len, w);
+    if (s && !w.finish()) s = w.error();
+    if (s && cfg_.durable && ::fdatasync(f.data_fd) != 0) s = errno_status(errno, "fdatasync " + f.paths.data.string());
+    if (s) return Direct::kFetched;
+    // Bytes written for blocks that stay absent would take space nobody counts: give it back.
+    (void)::fallocate(f.data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(run_off),
+                      static_cast<off_t>(run_len));
+    if (w.error().is_ok()) return Direct::kFetched;  // the source failed
+    bump(c_.write_errors);
+    spdlog::warn("cache: serving {} bytes of {} at {} without keeping them: {}", run_len, f.key, run_off,
+                 w.error().message());
+    s = Status::ok();
+    return Direct::kWriteFailed;
   }
 
   void touch(CacheFile& f) {

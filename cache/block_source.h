@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <span>
 
+#include "common/byte_sink.h"
 #include "common/status.h"
 
 namespace hffs::cache {
@@ -13,6 +14,11 @@ class BlockSource {
   virtual ~BlockSource() = default;
   // Fill `out` with the file's bytes at [offset, offset + out.size()). Must be thread-safe.
   virtual Status fetch(uint64_t offset, std::span<char> out) = 0;
+  // The same bytes handed to `sink` as they arrive (see ByteSink), so that the cache can write
+  // them into its file without a buffer of the range's size. The default goes through one.
+  virtual Status fetch_to(uint64_t offset, uint64_t len, ByteSink& sink) {
+    return fetch_through_buffer(len, sink, [&](std::span<char> out) { return fetch(offset, out); });
+  }
 };
 
 }  // namespace hffs::cache

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <span>
 
+#include "common/byte_sink.h"
 #include "common/status.h"
 #include "fs/namespace.h"
 
@@ -13,6 +14,11 @@ class FileOrigin {
   virtual ~FileOrigin() = default;
   // Fill `out` with bytes [offset, offset+out.size()) of `file`. Thread-safe.
   virtual Status fetch(const Inode& file, uint64_t offset, std::span<char> out) = 0;
+  // The same bytes handed to `sink` as they arrive (see ByteSink). The default goes through a
+  // buffer of the range's size; an origin that streams overrides it.
+  virtual Status fetch_to(const Inode& file, uint64_t offset, uint64_t len, ByteSink& sink) {
+    return fetch_through_buffer(len, sink, [&](std::span<char> out) { return fetch(file, offset, out); });
+  }
   // Where the bytes come from, for xattrs/status (no secrets, no signatures).
   virtual std::string describe(const Inode& file) const = 0;
 };

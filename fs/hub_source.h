@@ -12,6 +12,7 @@ class HubOrigin : public FileOrigin {
   HubOrigin(hubapi::HubClient& client, hubapi::RepoId repo, std::string commit)
       : client_(client), repo_(std::move(repo)), commit_(std::move(commit)) {}
   Status fetch(const Inode& file, uint64_t offset, std::span<char> out) override;
+  Status fetch_to(const Inode& file, uint64_t offset, uint64_t len, ByteSink& sink) override;
   std::string describe(const Inode& file) const override;
 
  private:

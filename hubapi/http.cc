@@ -78,19 +78,25 @@ size_t write_cb(char* data, size_t size, size_t nmemb, void* userp) {
     case BodyMode::kAbort:
       t->aborted_by_us = true;
       return 0;  // CURLE_WRITE_ERROR: stop the transfer now
-    case BodyMode::kSpan: {
-      const std::span<char>& out = t->req->span;
-      if (r.span_bytes + n > out.size()) {
-        // Keep what fits (it is still correct data), flag the excess and stop.
-        size_t fit = out.size() - r.span_bytes;
-        std::copy(data, data + fit, out.data() + r.span_bytes);
-        r.span_bytes += fit;
+    case BodyMode::kSink: {
+      const HttpRequest& q = *t->req;
+      if (!q.sink) {
+        t->aborted_by_us = true;
+        return 0;
+      }
+      size_t fit = static_cast<size_t>(std::min<uint64_t>(n, q.sink_room - std::min(q.sink_room, r.sink_bytes)));
+      // Keep what fits (it is still correct data), flag the excess and stop.
+      if (fit > 0 && !q.sink->put(q.sink_at + r.sink_bytes, std::span<const char>(data, fit))) {
+        r.sink_failed = true;
+        t->aborted_by_us = true;
+        return 0;
+      }
+      r.sink_bytes += fit;
+      if (fit < n) {
         r.overflow = true;
         t->aborted_by_us = true;
         return 0;
       }
-      std::copy(data, data + n, out.data() + r.span_bytes);
-      r.span_bytes += n;
       return n;
     }
     case BodyMode::kString:

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/byte_sink.h"
+
 namespace hffs::hubapi {
 
 using Clock = std::chrono::steady_clock;
@@ -25,7 +27,7 @@ struct HttpHeaders {
 };
 
 // Where the response body goes, decided once the status and headers are known.
-enum class BodyMode { kString, kSpan, kAbort };
+enum class BodyMode { kString, kSink, kAbort };
 
 struct HttpRequest {
   bool head = false;  // HEAD instead of GET
@@ -36,8 +38,11 @@ struct HttpRequest {
   std::chrono::milliseconds stall_timeout{15'000};
   // Body into a string up to this many bytes (more -> overflow, transfer aborted).
   size_t max_string_body = 64 << 20;
-  // Body into this buffer (when `decide` returns kSpan). More bytes than it holds -> overflow.
-  std::span<char> span;
+  // Body into this sink (when `decide` returns kSink), byte k at sink_at + k; more than
+  // sink_room bytes -> overflow (the excess is not passed on).
+  ByteSink* sink = nullptr;
+  uint64_t sink_at = 0;
+  uint64_t sink_room = 0;
   // Called once before the first body byte (and at the end when there was no body).
   // Default: kString.
   std::function<BodyMode(long status, const HttpHeaders&)> decide;
@@ -59,7 +64,8 @@ struct HttpResponse {
   long status = 0;  // 0 when no response was received
   HttpHeaders headers;
   std::string body;        // when BodyMode::kString (or error bodies)
-  size_t span_bytes = 0;   // bytes written into request.span
+  size_t sink_bytes = 0;   // bytes the sink accepted
+  bool sink_failed = false;  // the sink refused bytes (its own failure; transfer aborted)
   size_t body_bytes = 0;   // all body bytes seen
   bool overflow = false;   // more body than allowed
   BodyMode mode = BodyMode::kString;

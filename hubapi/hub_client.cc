@@ -524,25 +524,31 @@ Result<std::vector<TreeEntry>> HubClient::list_tree(const RepoId& repo, std::str
 
 Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::string_view path,
                              uint64_t expected_size, uint64_t offset, std::span<char> out) {
+  SpanSink sink(out);
+  return read_range_to(repo, commit, path, expected_size, offset, out.size(), sink);
+}
+
+Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,
+                                uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink) {
   Impl& m = *impl_;
-  if (out.empty()) return Status::ok();
+  if (len == 0) return Status::ok();
   if (!m.ep) return Status(Errc::kInvalidInput, "invalid endpoint URL");
-  if (offset > expected_size || out.size() > expected_size - offset)
-    return Status(Errc::kInvalidInput, "read of " + std::to_string(out.size()) + " bytes at " +
+  if (offset > expected_size || len > expected_size - offset)
+    return Status(Errc::kInvalidInput, "read of " + std::to_string(len) + " bytes at " +
                                            std::to_string(offset) + " is past the end of '" +
                                            std::string(path) + "' (" + std::to_string(expected_size) +
                                            " bytes)");
   const std::string key = Impl::key_of(repo, commit, path);
   const auto start = Clock::now();
   const auto deadline = start + m.cfg.op_deadline;
-  const uint64_t last = offset + out.size() - 1;
+  const uint64_t last = offset + len - 1;
   std::string what = "reading bytes " + std::to_string(offset) + "-" + std::to_string(last) + " of '" +
                      sanitize_for_message(path, 300) + "' in " + repo_display(repo) + "@" +
                      sanitize_for_message(commit, 64);
   auto resolve_ctx = m.context(repo, commit, path, RequestKind::kResolve, what);
   auto data_ctx = m.context(repo, commit, path, RequestKind::kData, what);
 
-  size_t got = 0;
+  uint64_t got = 0;
   int protocol_strikes = 0;
   int data_hops = 0;
   std::string failed_url;  // set when the last location must not be reused
@@ -558,7 +564,9 @@ Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::s
     const uint64_t a = offset + got;
     HttpRequest req = m.make_request(loc->url, deadline, false);
     req.headers.push_back("Range: bytes=" + std::to_string(a) + "-" + std::to_string(last));
-    req.span = out.subspan(got);
+    req.sink = &sink;
+    req.sink_at = got;
+    req.sink_room = len - got;
     req.max_string_body = kMaxErrorBody;
     std::string bad_reply;
     req.decide = [&](long status, const HttpHeaders& h) {
@@ -566,7 +574,7 @@ Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::s
         std::string cr_text = h.get("content-range");
         auto cr = parse_content_range(cr_text);
         if (cr && cr->first == a && cr->last == last && cr->total && *cr->total == expected_size)
-          return BodyMode::kSpan;
+          return BodyMode::kSink;
         bad_reply = "206 with Content-Range '" + sanitize_for_message(cr_text, 80) + "' (asked bytes " +
                     std::to_string(a) + "-" + std::to_string(last) + "/" + std::to_string(expected_size) + ")";
         return BodyMode::kAbort;
@@ -579,9 +587,11 @@ Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::s
     };
     ++m.data_requests;
     HttpResponse r = m.http.perform(req);
-    got += r.span_bytes;
-    m.bytes_received += r.span_bytes;
+    got += r.sink_bytes;
+    m.bytes_received += r.sink_bytes;
     const std::string where = loc->hub ? m.endpoint : "the data host";
+    if (r.sink_failed)
+      return Outcome::fail(Status(Errc::kIo, "the destination refused the bytes " + what));
 
     if (!bad_reply.empty()) {
       m.drop_location(key, loc->url);
@@ -599,17 +609,17 @@ Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::s
       return Outcome::fail(Status(Errc::kProtocol, where + " sent more bytes than asked " + what));
     }
     if (r.status == 206 && r.ok_transfer()) {
-      if (got == out.size()) return Outcome::done();
+      if (got == len) return Outcome::done();
       // Complete response but short: resume from what arrived.
       Outcome o = Outcome::retry(Status(Errc::kNetwork, where + " sent a short body " + what));
-      o.uncounted = r.span_bytes > 0;
+      o.uncounted = r.sink_bytes > 0;
       return o;
     }
     if (!r.ok_transfer()) {
       Status s = m.net_status(r, loc->url);
       if (r.net == NetError::kTimeout) return Outcome::fail(s);
       Outcome o = Outcome::retry(s);
-      o.uncounted = r.span_bytes > 0;  // progress: resume without using up an attempt
+      o.uncounted = r.sink_bytes > 0;  // progress: resume without using up an attempt
       return o;
     }
     if (is_redirect(r.status)) {

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/byte_sink.h"
 #include "common/status.h"
 #include "hubapi/types.h"
 
@@ -69,6 +70,11 @@ class HubClient {
   // the Content-Range total).
   Status read_range(const RepoId& repo, std::string_view commit, std::string_view path,
                     uint64_t expected_size, uint64_t offset, std::span<char> out);
+  // The same, handing each piece to `sink` as it arrives (no buffer of the range's size). A
+  // retry resumes where the last attempt stopped; a sink that refuses bytes ends the read with
+  // kIo, untried again.
+  Status read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,
+                       uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink);
 
   HubStats stats() const;
 

@@ -53,6 +53,38 @@ class GenSource : public BlockSource {
     for (size_t i = 0; i < out.size(); ++i) out[i] = gen_byte(offset + i, salt_);
     return Status::ok();
   }
+  // With piece > 0, fetch_to streams: pieces of that size, in order, like a network source.
+  // rewind_at > 0 then also replays a resume after a dropped connection: once that many bytes
+  // are out, the stream goes back to rewind_to and sends from there again.
+  Status fetch_to(uint64_t offset, uint64_t len, ByteSink& sink) override {
+    if (piece == 0) return BlockSource::fetch_to(offset, len, sink);
+    calls.fetch_add(1);
+    bytes.fetch_add(len);
+    {
+      std::lock_guard lk(mu);
+      ranges.emplace_back(offset, len);
+    }
+    if (hook) {
+      Status s = hook(offset, len);
+      if (!s) return s;
+    }
+    if (offset + len > size_) return Status(Errc::kProtocol, "fetch past EOF");
+    std::vector<char> buf(piece);
+    bool rewound = false;
+    for (uint64_t at = 0; at < len;) {
+      if (rewind_at > 0 && !rewound && at >= rewind_at) {
+        rewound = true;
+        at = std::min(rewind_to, at);
+      }
+      size_t n = static_cast<size_t>(std::min<uint64_t>(piece, len - at));
+      for (size_t i = 0; i < n; ++i) buf[i] = gen_byte(offset + at + i, salt_);
+      if (!sink.put(at, std::span<const char>(buf.data(), n))) return Status(Errc::kIo, "the sink refused");
+      at += n;
+    }
+    return Status::ok();
+  }
+  size_t piece = 0;
+  uint64_t rewind_at = 0, rewind_to = 0;
   std::atomic<uint64_t> calls{0}, bytes{0};
   std::mutex mu;
   std::vector<std::pair<uint64_t, size_t>> ranges;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "fake_http_server.h"
 #include "hubapi/hub_client.h"
@@ -441,6 +442,55 @@ TEST_F(HubClientTest, MidBodyCloseResumesFromReceivedOffset) {
   EXPECT_EQ(reqs[1].header("range").value_or(""), "bytes=31000-80999");
   EXPECT_EQ(c.stats().bytes_received, 80'000u);
   EXPECT_EQ(hub_heads(), 1u);
+}
+
+// Records every piece a streaming read hands over; can refuse from a given byte on.
+struct RecordingSink : ByteSink {
+  std::string got;
+  std::vector<std::pair<uint64_t, size_t>> pieces;
+  uint64_t refuse_from = UINT64_MAX;
+  bool put(uint64_t at, std::span<const char> d) override {
+    pieces.emplace_back(at, d.size());
+    if (at + d.size() > refuse_from) return false;
+    if (got.size() < at + d.size()) got.resize(at + d.size(), 'Z');
+    got.replace(at, d.size(), d.data(), d.size());
+    return true;
+  }
+};
+
+TEST_F(HubClientTest, StreamingReadResumesIntoTheSinkAtTheReceivedOffset) {
+  redirect_to_cdn("");
+  std::atomic<int> n{0};
+  cdn.set_handler([&](const FakeRequest& r) {
+    FakeResponse resp = range_response(r, data);
+    if (n++ == 0) resp.close_after = 30'000;
+    return resp;
+  });
+  HubClient c(config());
+  RecordingSink sink;
+  Status s = c.read_range_to(kRepo, kSha, "model.bin", data.size(), 1000, 80'000, sink);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  EXPECT_EQ(sink.got, data.substr(1000, 80'000));
+  // In order, no gaps, no overlaps: each piece starts where the previous ended, across the resume.
+  uint64_t next = 0;
+  for (auto [at, len] : sink.pieces) {
+    EXPECT_EQ(at, next);
+    next = at + len;
+  }
+  EXPECT_EQ(next, 80'000u);
+  ASSERT_EQ(cdn.request_count(), 2u);
+  EXPECT_EQ(cdn.requests()[1].header("range").value_or(""), "bytes=31000-80999");
+}
+
+TEST_F(HubClientTest, SinkThatRefusesEndsTheReadWithoutRetrying) {
+  redirect_to_cdn("");
+  cdn.set_handler([&](const FakeRequest& r) { return range_response(r, data); });
+  HubClient c(config());
+  RecordingSink sink;
+  sink.refuse_from = 10'000;
+  Status s = c.read_range_to(kRepo, kSha, "model.bin", data.size(), 0, 80'000, sink);
+  EXPECT_EQ(s.code(), Errc::kIo) << s.to_string();
+  EXPECT_EQ(cdn.request_count(), 1u);  // a local failure is not the network's: no second request
 }
 
 TEST_F(HubClientTest, FullBodyInsteadOfPartialIsAnErrorNotData) {
