@@ -7,13 +7,16 @@
 #
 # Usage: bench/run.sh [--rate BYTES_PER_S] [--delay-ms N] [--cap S] [--fio-runtime S] [--no-tls]
 #                     [--no-apt] [--no-build] [--out FILE] [--purge-content] [--no-prefault]
-#                     [--rows LIST]
+#                     [--rows LIST] [--repeat N]
 #   --rate         per-connection CDN rate cap (default 100000000 = 100 MB/s)
 #   --delay-ms     first-byte delay of every CDN response (default 20)
 #   --cap          seconds after which a slow peer's sequential read is stopped (default 30); its
 #                  figure is then bytes read / time, marked with *
 #   --fio-runtime  seconds per fio run (default 10)
 #   --rows         comma-separated subset of: seq,warm,numpy,par4,ttfb,findstat,fio,https
+#   --repeat       runs of hffs, curl and aria2c in each cold sequential row, interleaved; the
+#                  table shows the median, a note every run (default 3: on a shared VM one run
+#                  varies by about +-20%). rclone and httpdirfs run once (they are far off).
 #                  (default: all). warm needs seq (it reads seq's block cache).
 #   --no-prefault  skip touching 8 GiB of free RAM before each cold row. On this Firecracker VM the
 #                  first touch of guest RAM the host took back costs ~2 s of system time per GiB; whichever
@@ -25,7 +28,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-RATE=100000000 DELAY=20 CAP=30 FIO_RT=10 TLS=1 APT=1 BUILD=1 PURGE=0 PREFAULT=1
+RATE=100000000 DELAY=20 CAP=30 FIO_RT=10 TLS=1 APT=1 BUILD=1 PURGE=0 PREFAULT=1 REPEAT=3
 ROWS=seq,warm,numpy,par4,ttfb,findstat,fio,https
 OUT=/var/tmp/hffs-bench/last-run.md
 CMDLINE="bench/run.sh $*"
@@ -42,6 +45,7 @@ while [ $# -gt 0 ]; do
     --purge-content) PURGE=1; shift ;;
     --no-prefault) PREFAULT=0; shift ;;
     --rows) ROWS=$2; shift 2 ;;
+    --repeat) REPEAT=$2; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -206,34 +210,51 @@ prefault() {
   head -c "${gib}G" /dev/zero >"$SHM/prefault" 2>/dev/null || true
   rm -f "$SHM/prefault"
 }
+# median_of "b s" ...: the "bytes seconds" pair of median throughput (the lower middle for an even count)
+median_of() {
+  for x in "$@"; do read -r b t <<<"$x"; awk -v b="$b" -v t="$t" 'BEGIN{printf "%.6f %s %s\n", b/t, b, t}'; done |
+    sort -g | awk '{l[NR]=$2" "$3} END{print l[int((NR+1)/2)]}'
+}
+median_num() { printf '%s\n' "$@" | sort -g | awk '{l[NR]=$1} END{print l[int((NR+1)/2)]}'; }
+runs_note() { local out="" x; for x in "$@"; do read -r b t <<<"$x"; out+="$(mbps "$b" "$t") "; done; echo "${out% }"; }
 cold_sequential() {  # PROTO
-  local p=$1 f=$S1 out
+  local p=$1 f=$S1 out r b wall cpu
   local total=${SIZE[$f]}
-  log "cold sequential read of $f ($total bytes), $p"
+  local H=() HC=() C=() CC=() A=() AC=() rss=0
+  log "cold sequential read of $f ($total bytes), $p: hffs, curl, aria2c $REPEAT times each, interleaved"
   warm_origin "$f"
-  prefault
-  # hffs: fresh block cache and mount (kernel page cache of a new mount is empty)
-  newcache; HOTCACHE=$NEWC
-  mount_hffs "$REPO" "$HOTCACHE"
-  out=$(seqread "$MNT/$f"); rec_read "seq_$p.hffs" "$out" "$total"
-  read -r b _ <<<"$out"
-  if [ "$p" = http ]; then rec rss.hffs "$(proc_rss_mib "$HPID")"; fi
-  rec "cpu_$p.hffs" "$(awk -v c="$(proc_cpu_s "$HPID")" -v b="$b" 'BEGIN{printf "%.2f", c/(b/2^30)}')"
-  "$HFFS" status --prometheus "$MNT" >"$W/metrics-seq-$p.txt" 2>/dev/null || true
-  if [ "$p" = http ]; then umount_hffs keep; else umount_hffs; fi
-  # curl: one stream of the signed CDN URL
-  $PY "$LIB/timed.py" "$W/t" -- curl -sS "${CA_CURL[@]}" -o /dev/null --max-time "$CAP" -w '%{size_download}\n' \
-    "${CDNURL[$f]}" >"$W/curl.out" || true
-  read -r wall cpu <"$W/t"; b=$(tail -1 "$W/curl.out")
-  rec_read "seq_$p.curl" "$b $wall" "$total"
-  rec "cpu_$p.curl" "$(awk -v c="$cpu" -v b="$b" 'BEGIN{printf "%.2f", c/(b/2^30)}')"
-  # aria2c -x16 -s16 to /dev/shm, deleted after
-  $PY "$LIB/timed.py" "$W/t" -- timeout 300 aria2c -x16 -s16 --file-allocation=none --allow-overwrite=true \
-    --auto-file-renaming=false --console-log-level=warn --summary-interval=0 --download-result=hide \
-    "${CA_ARIA[@]}" -d "$SHM" -o aria.out "${CDNURL[$f]}" >/dev/null || true
-  read -r wall cpu <"$W/t"; b=$(stat -c %s "$SHM/aria.out" 2>/dev/null || echo 0); rm -f "$SHM/aria.out"*
-  rec_read "seq_$p.aria2c" "$b $wall" "$total"
-  rec "cpu_$p.aria2c" "$(awk -v c="$cpu" -v b="$b" 'BEGIN{printf "%.2f", c/(b/2^30)}')"
+  for r in $(seq "$REPEAT"); do
+    prefault
+    # hffs: fresh block cache and mount (kernel page cache of a new mount is empty)
+    newcache; HOTCACHE=$NEWC
+    mount_hffs "$REPO" "$HOTCACHE"
+    out=$(seqread "$MNT/$f"); H+=("$out"); read -r b _ <<<"$out"
+    log "  hffs run $r: $(mbps $out) MB/s"
+    rss=$(awk -v a="$rss" -v b="$(proc_rss_mib "$HPID")" 'BEGIN{print (b > a ? b : a)}')
+    HC+=("$(awk -v c="$(proc_cpu_s "$HPID")" -v b="$b" 'BEGIN{printf "%.2f", c/(b/2^30)}')")
+    "$HFFS" status --prometheus "$MNT" >"$W/metrics-seq-$p.txt" 2>/dev/null || true
+    # the last HTTP run's cache is kept for the warm row
+    if [ "$p" = http ] && [ "$r" = "$REPEAT" ]; then umount_hffs keep; else umount_hffs; fi
+    # curl: one stream of the signed CDN URL
+    $PY "$LIB/timed.py" "$W/t" -- curl -sS "${CA_CURL[@]}" -o /dev/null --max-time "$CAP" -w '%{size_download}\n' \
+      "${CDNURL[$f]}" >"$W/curl.out" || true
+    read -r wall cpu <"$W/t"; b=$(tail -1 "$W/curl.out")
+    C+=("$b $wall"); CC+=("$(awk -v c="$cpu" -v b="$b" 'BEGIN{printf "%.2f", c/(b/2^30)}')")
+    # aria2c -x16 -s16 to /dev/shm, deleted after
+    $PY "$LIB/timed.py" "$W/t" -- timeout 300 aria2c -x16 -s16 --file-allocation=none --allow-overwrite=true \
+      --auto-file-renaming=false --console-log-level=warn --summary-interval=0 --download-result=hide \
+      "${CA_ARIA[@]}" -d "$SHM" -o aria.out "${CDNURL[$f]}" >/dev/null || true
+    read -r wall cpu <"$W/t"; b=$(stat -c %s "$SHM/aria.out" 2>/dev/null || echo 0); rm -f "$SHM/aria.out"*
+    A+=("$b $wall"); AC+=("$(awk -v c="$cpu" -v b="$b" 'BEGIN{printf "%.2f", c/(b/2^30)}')")
+  done
+  rec_read "seq_$p.hffs" "$(median_of "${H[@]}")" "$total"
+  rec_read "seq_$p.curl" "$(median_of "${C[@]}")" "$total"
+  rec_read "seq_$p.aria2c" "$(median_of "${A[@]}")" "$total"
+  rec "cpu_$p.hffs" "$(median_num "${HC[@]}")"
+  rec "cpu_$p.curl" "$(median_num "${CC[@]}")"
+  rec "cpu_$p.aria2c" "$(median_num "${AC[@]}")"
+  if [ "$p" = http ]; then rec rss.hffs "$rss"; fi
+  note "cold $p, MB/s of each run (median in the table): hffs $(runs_note "${H[@]}"); curl $(runs_note "${C[@]}"); aria2c $(runs_note "${A[@]}"); rclone and httpdirfs once"
   # rclone mount (http backend, no VFS cache)
   mount_rclone
   out=$(seqread --cap "$CAP" "$MNT/$f"); rec_read "seq_$p.rclone" "$out" "$total"; read -r b _ <<<"$out"

@@ -70,7 +70,7 @@ def add(name, cells, target):
 
 for proto in ("http", "https"):
     k = f"seq_{proto}"
-    add(f"cold sequential 2 GiB shard, {proto.upper()} (MB/s)", [fmt(f"{k}.{c}") for c in COLS],
+    add(f"cold sequential 2 GiB shard, {proto.upper()} (MB/s; hffs, curl, aria2c: median of the runs)", [fmt(f"{k}.{c}") for c in COLS],
         "; ".join([rtxt(f"{k}.hffs", f"{k}.aria2c", 0.9, "aria2c"), rtxt(f"{k}.hffs", f"{k}.curl", 5, "curl"),
                    rtxt(f"{k}.hffs", f"{k}.rclone", 3, "rclone"), rtxt(f"{k}.hffs", f"{k}.httpdirfs", 3, "httpdirfs")]))
 add("4 shards in parallel, 3.5 GiB, HTTP (MB/s, aggregate)", [fmt(f"par4.{c}") for c in COLS],
