@@ -331,7 +331,7 @@ class BlockCacheImpl final : public BlockCache {
           --remaining;
           bump(c_.shared_bytes, hi - lo);
         }
-        // Filled by another process (on disk) or abandoned: the next round reads or claims it.
+        // Filled on disk (by us or another process) or abandoned: the next round reads or claims it.
       }
       if (!err) return err;
     }

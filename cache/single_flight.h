@@ -15,7 +15,8 @@
 
 namespace hffs::cache {
 
-// Bytes a leader fetched, kept alive for as long as a waiter still copies from them.
+// Bytes a leader fetched into memory because the cache could not keep them, kept alive for as
+// long as a waiter still copies from them. (Kept runs go straight to the file: waiters read them there.)
 struct FetchedRun {
   uint64_t offset = 0;  // file offset of data[0]
   size_t len = 0;
@@ -25,7 +26,7 @@ struct FetchedRun {
 struct FlightOutcome {
   enum Kind { kFilled, kFailed, kAbandoned } kind = kAbandoned;
   Status status;                            // kFailed: the source's (or local) error
-  std::shared_ptr<const FetchedRun> run;    // kFilled: the bytes, when the leader fetched them
+  std::shared_ptr<const FetchedRun> run;    // kFilled: the bytes, when they are not on disk
 };
 
 class Flight {

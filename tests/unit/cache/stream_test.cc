@@ -11,10 +11,26 @@
 namespace hffs::cache::test {
 namespace {
 
-using StreamTest = CacheTest;
-
 // 300 blocks of 4 KiB: more than one 256 KiB buffer, ending in a partial block.
 constexpr uint64_t kSize = 300 * 4096 + 1234;
+
+class StreamTest : public CacheTest {
+ protected:
+  // After one fetch: every block kept, a re-read served from the file, and the verifier's sha256
+  // of the file as written equal to its key.
+  void expect_kept_and_verified(BlockCache& c, const FileRef& f, GenSource& src) {
+    EXPECT_EQ(src.calls.load(), 1u);
+    EXPECT_EQ(c.stats().write_errors, 0u);
+    EXPECT_TRUE(c.contains(f, 0, f.size));
+    uint64_t hits = c.stats().hit_bytes;
+    expect_read(c, f, src, 0, f.size);
+    EXPECT_EQ(src.calls.load(), 1u);
+    EXPECT_EQ(c.stats().hit_bytes, hits + f.size);
+    c.quiesce();
+    EXPECT_EQ(c.stats().verified_files, 1u);
+    EXPECT_EQ(c.stats().corrupt_files, 0u);
+  }
+};
 
 TEST_F(StreamTest, SmallPiecesAreWrittenAndEveryByteIsRight) {
   auto c = open_cache(kBlock, /*verify_on_complete=*/true);
@@ -22,14 +38,7 @@ TEST_F(StreamTest, SmallPiecesAreWrittenAndEveryByteIsRight) {
   GenSource src(f.size);
   src.piece = 16384 + 7;  // TLS-record sized, never aligned to a block or the buffer
   expect_read(*c, f, src, 0, f.size);  // the reader's copy, made as the pieces pass
-  EXPECT_EQ(src.calls.load(), 1u);
-  EXPECT_TRUE(c->contains(f, 0, f.size));
-  expect_read(*c, f, src, 0, f.size);  // now from the file
-  EXPECT_EQ(src.calls.load(), 1u);
-  EXPECT_EQ(c->stats().hit_bytes, f.size);
-  c->quiesce();  // the verifier hashed the file as written: its sha256 is the key
-  EXPECT_EQ(c->stats().verified_files, 1u);
-  EXPECT_EQ(c->stats().corrupt_files, 0u);
+  expect_kept_and_verified(*c, f, src);
 }
 
 TEST_F(StreamTest, PiecesLargerThanTheBufferAreWrittenAsTheyAre) {
@@ -38,12 +47,7 @@ TEST_F(StreamTest, PiecesLargerThanTheBufferAreWrittenAsTheyAre) {
   GenSource src(f.size);
   src.piece = 512 << 10;  // plain HTTP: curl hands over up to 512 KiB at once
   ASSERT_TRUE(c->prefetch(f, 0, f.size, src).is_ok());
-  EXPECT_TRUE(c->contains(f, 0, f.size));
-  expect_read(*c, f, src, 0, f.size);
-  EXPECT_EQ(src.calls.load(), 1u);
-  c->quiesce();
-  EXPECT_EQ(c->stats().verified_files, 1u);
-  EXPECT_EQ(c->stats().corrupt_files, 0u);
+  expect_kept_and_verified(*c, f, src);
 }
 
 TEST_F(StreamTest, ResumeThatSendsBytesAgainLeavesTheRightBytes) {
@@ -54,14 +58,7 @@ TEST_F(StreamTest, ResumeThatSendsBytesAgainLeavesTheRightBytes) {
   src.rewind_at = 700'000;  // past two buffer flushes, with a part of one buffered
   src.rewind_to = 123'457;  // back into bytes already written
   expect_read(*c, f, src, 0, f.size);
-  EXPECT_EQ(src.calls.load(), 1u);
-  EXPECT_EQ(c->stats().write_errors, 0u);
-  EXPECT_TRUE(c->contains(f, 0, f.size));
-  expect_read(*c, f, src, 0, f.size);  // from the file
-  EXPECT_EQ(src.calls.load(), 1u);
-  c->quiesce();
-  EXPECT_EQ(c->stats().verified_files, 1u);
-  EXPECT_EQ(c->stats().corrupt_files, 0u);
+  expect_kept_and_verified(*c, f, src);
 }
 
 TEST_F(StreamTest, ReadersPartIsCopiedOnTheWayAcrossAResume) {

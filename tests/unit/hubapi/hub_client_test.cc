@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,6 +91,15 @@ class HubClientTest : public ::testing::Test {
     if (st) *st = s;
     else EXPECT_TRUE(s.is_ok()) << s.to_string();
     return buf;
+  }
+
+  // The CDN serves ranges correctly, but closes the first response's connection after n bytes.
+  void cdn_drops_first_response_after(size_t n) {
+    cdn.set_handler([this, n, first = std::make_shared<std::atomic<bool>>(true)](const FakeRequest& r) {
+      FakeResponse resp = range_response(r, data);
+      if (first->exchange(false)) resp.close_after = n;
+      return resp;
+    });
   }
 
   size_t hub_heads() const {
@@ -428,12 +438,7 @@ TEST_F(HubClientTest, ServerErrorsExhaustAttempts) {
 
 TEST_F(HubClientTest, MidBodyCloseResumesFromReceivedOffset) {
   redirect_to_cdn("");
-  std::atomic<int> n{0};
-  cdn.set_handler([&](const FakeRequest& r) {
-    FakeResponse resp = range_response(r, data);
-    if (n++ == 0) resp.close_after = 30'000;
-    return resp;
-  });
+  cdn_drops_first_response_after(30'000);
   HubClient c(config());
   EXPECT_EQ(read(c, 1000, 80'000), data.substr(1000, 80'000));
   auto reqs = cdn.requests();
@@ -460,12 +465,7 @@ struct RecordingSink : ByteSink {
 
 TEST_F(HubClientTest, StreamingReadResumesIntoTheSinkAtTheReceivedOffset) {
   redirect_to_cdn("");
-  std::atomic<int> n{0};
-  cdn.set_handler([&](const FakeRequest& r) {
-    FakeResponse resp = range_response(r, data);
-    if (n++ == 0) resp.close_after = 30'000;
-    return resp;
-  });
+  cdn_drops_first_response_after(30'000);
   HubClient c(config());
   RecordingSink sink;
   Status s = c.read_range_to(kRepo, kSha, "model.bin", data.size(), 1000, 80'000, sink);
