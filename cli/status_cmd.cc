@@ -97,8 +97,12 @@ int cmd_status(const StatusArgs& a) {
               << label(info, "commit") << ")\n"
               << "  endpoint:   " << label(info, "endpoint") << "\n"
               << "  from network: " << human(net) << ", from cache: " << human(cache) << ", hit rate: "
-              << (net + cache > 0 ? static_cast<int>(100.0 * cache / (net + cache)) : 0) << "%\n"
-              << "  requests:   api " << sum_prefix(m, "hffs_http_requests_total{mount=\"" + mp + "\",kind=\"api\"}")
+              << (net + cache > 0 ? static_cast<int>(100.0 * cache / (net + cache)) : 0) << "%\n";
+    // Reads of files handed to the kernel never reach the daemon, so the bytes above miss them.
+    if (double pt = sum_prefix(m, "hffs_passthrough_opens_total{mount=\"" + mp + "\"}"); pt > 0)
+      std::cout << "  passthrough: " << pt << " open(s) of complete cached files read by the kernel directly"
+                << " (their bytes are not counted above)\n";
+    std::cout << "  requests:   api " << sum_prefix(m, "hffs_http_requests_total{mount=\"" + mp + "\",kind=\"api\"}")
               << ", resolve " << sum_prefix(m, "hffs_http_requests_total{mount=\"" + mp + "\",kind=\"resolve\"}")
               << ", data " << sum_prefix(m, "hffs_http_requests_total{mount=\"" + mp + "\",kind=\"data\"}")
               << ", retries " << sum_prefix(m, "hffs_http_retries_total") << "\n"

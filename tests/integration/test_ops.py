@@ -240,6 +240,8 @@ class Passthrough(SimTestCase):
             vals = metrics_of(m.dir)
             self.assertEqual(vals[f'hffs_read_requests_total{{mount="{m.dir}"}}'], reads, "no read reached the daemon")
             self.assertEqual(vals[f'hffs_passthrough_opens_total{{mount="{m.dir}"}}'], opens + 1, "one pin, shared")
+            out = subprocess.run([HFFS, "status", m.dir], capture_output=True, text=True).stdout
+            self.assertIn(f"passthrough: {int(opens) + 1} open(s) of complete cached files", out)
 
 
 if __name__ == "__main__":
