@@ -226,6 +226,8 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   ctx.prefetch.max_inflight_bytes = std::max<uint64_t>(uint64_t{a.max_inflight_mib} << 20, ctx.prefetch.part_size);
   ctx.prefetch.workers =
       static_cast<unsigned>(std::clamp<uint64_t>(ctx.prefetch.max_inflight_bytes / ctx.prefetch.part_size, 1, 64));
+  // One budget for the whole mount: in --hub mode every repo's read-ahead draws from it.
+  ctx.prefetch.budget = std::make_shared<fs::InflightBudget>(ctx.prefetch.max_inflight_bytes);
 
   const cache::BlockCache& cache_ref = **cache;
   const hubapi::HubClient* hub_ref = offline ? nullptr : &client;

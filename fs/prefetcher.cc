@@ -6,7 +6,9 @@
 
 namespace hffs::fs {
 
-Prefetcher::Prefetcher(PrefetchConfig cfg, WarmFn warm) : cfg_(cfg), warm_(std::move(warm)) {
+Prefetcher::Prefetcher(PrefetchConfig cfg, WarmFn warm)
+    : cfg_(cfg), warm_(std::move(warm)),
+      budget_(cfg_.budget ? cfg_.budget : std::make_shared<InflightBudget>(cfg_.max_inflight_bytes)) {
   if (!cfg_.enabled) return;
   for (unsigned i = 0; i < cfg_.workers; ++i) threads_.emplace_back([this] { worker(); });
 }
@@ -15,6 +17,7 @@ Prefetcher::~Prefetcher() {
   {
     std::lock_guard lk(mu_);
     stop_ = true;
+    for (const Part& p : queue_) budget_->give(p.len);  // never fetched: back to the shared budget
     queue_.clear();
   }
   cv_.notify_all();
@@ -58,11 +61,10 @@ void Prefetcher::on_read(uint64_t ino, uint64_t size, uint64_t off, uint64_t len
       // Align parts to part_size so concurrent streams on one file request the same ranges.
       uint64_t part_end = std::min(to, (from / cfg_.part_size + 1) * cfg_.part_size);
       uint64_t plen = part_end - from;
-      if (inflight_bytes_ + plen > cfg_.max_inflight_bytes) {
+      if (!budget_->try_take(plen)) {
         stats_.budget_waits++;  // backpressure: the reader's own reads fetch what they need
         break;
       }
-      inflight_bytes_ += plen;
       queue_.push_back({ino, from, plen});
       stats_.parts_issued++;
       notify = true;
@@ -85,8 +87,8 @@ void Prefetcher::worker() {
       queue_.pop_front();
     }
     Status s = warm_(p.ino, p.off, p.len);
+    budget_->give(p.len);
     std::lock_guard lk(mu_);
-    inflight_bytes_ -= p.len;
     if (!s) {
       stats_.parts_failed++;
       spdlog::debug("prefetch ino={} off={} len={} failed: {}", p.ino, p.off, p.len, s.to_string());

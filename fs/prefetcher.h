@@ -6,10 +6,12 @@
 // slightly out-of-order async reads) is sequential and doubles the window up to `max_window`; a
 // far seek starts a new stream with no read-ahead, so random readers fetch only what they ask for.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -19,9 +21,31 @@
 
 namespace hffs::fs {
 
+// Bytes of read-ahead in flight (queued or being fetched), bounded. One per mount: in `--hub`
+// mode every repo's Prefetcher shares it, so the bound holds across repos.
+class InflightBudget {
+ public:
+  explicit InflightBudget(uint64_t limit) : limit_(limit) {}
+  bool try_take(uint64_t n) {
+    uint64_t cur = used_.load(std::memory_order_relaxed);
+    do {
+      if (cur + n > limit_) return false;
+    } while (!used_.compare_exchange_weak(cur, cur + n, std::memory_order_relaxed));
+    return true;
+  }
+  void give(uint64_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
+  uint64_t used() const { return used_.load(std::memory_order_relaxed); }
+  uint64_t limit() const { return limit_; }
+
+ private:
+  const uint64_t limit_;
+  std::atomic<uint64_t> used_{0};
+};
+
 struct PrefetchConfig {
   uint64_t part_size = 8ull << 20;           // one range request per part
-  uint64_t max_inflight_bytes = 128ull << 20;  // global budget across all files
+  uint64_t max_inflight_bytes = 128ull << 20;  // budget across all files, when `budget` is unset
+  std::shared_ptr<InflightBudget> budget;      // shared across Prefetchers (--hub); else own
   uint64_t first_window = 8ull << 20;        // read-ahead once a stream is seen to be sequential
   uint64_t max_window = 256ull << 20;
   uint64_t slack = 4ull << 20;
@@ -66,7 +90,7 @@ class Prefetcher {
   std::condition_variable cv_;
   std::unordered_map<uint64_t, Stream> streams_;
   std::deque<Part> queue_;
-  uint64_t inflight_bytes_ = 0;  // queued + running
+  std::shared_ptr<InflightBudget> budget_;  // queued + running bytes
   bool stop_ = false;
   PrefetchStats stats_;
   std::vector<std::thread> threads_;

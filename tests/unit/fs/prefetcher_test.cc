@@ -132,6 +132,30 @@ TEST(Prefetcher, StaysWithinBudgetAndClampsAtEof) {
   for (auto& [o, l] : rec.parts) EXPECT_LE(o + l, 41 * MiB);
 }
 
+TEST(Prefetcher, PrefetchersSharingABudgetStayWithinItTogether) {
+  // --hub mode: one Prefetcher per repo, one budget per mount.
+  Recorder rec;
+  rec.hold = true;
+  auto budget = std::make_shared<hffs::fs::InflightBudget>(24 * MiB);
+  PrefetchConfig c = cfg();
+  c.budget = budget;
+  {
+    auto warm = [&](uint64_t i, uint64_t o, uint64_t l) { return rec.warm(i, o, l); };
+    Prefetcher a(c, warm), b(c, warm);
+    for (uint64_t off = 0; off < 40 * MiB; off += MiB) {
+      a.on_read(1, 100 * MiB, off, MiB);
+      b.on_read(1, 100 * MiB, off, MiB);
+    }
+    EXPECT_EQ(budget->used(), 24 * MiB) << "filled, and not past the shared limit";
+    EXPECT_GT(a.stats().parts_issued, 0u);
+    EXPECT_GT(b.stats().parts_issued, 0u);
+    EXPECT_GT(b.stats().budget_waits, 0u);
+    rec.release();
+  }
+  EXPECT_LE(rec.max_running_bytes.load(), 24 * MiB);
+  EXPECT_EQ(budget->used(), 0u) << "every part, fetched or dropped at shutdown, gave its bytes back";
+}
+
 TEST(Prefetcher, StreamsAreTrackedPerInode) {
   Recorder rec;
   Prefetcher p(cfg(1024 * MiB), [&](uint64_t i, uint64_t o, uint64_t l) { return rec.warm(i, o, l); });
