@@ -387,7 +387,6 @@ class BlockCacheImpl final : public BlockCache {
           fetched->len = static_cast<size_t>(run_len);
           fetched->data.reset(new char[fetched->len]);
           s = src.fetch(run_off, std::span<char>(fetched->data.get(), fetched->len));
-
         }
         if (!s) {
           result = s;
@@ -423,7 +422,8 @@ class BlockCacheImpl final : public BlockCache {
   // copying the part of [offset, offset + len) it covers into `out`. kFetched: `s` is the
   // fetch's outcome; on success the data is written (and synced when durable) and the caller
   // marks the blocks present. kCannotKeep (no room, pair deleted: nothing fetched) and
-  // kWriteFailed (logged; counted): the caller fetches the run through memory and serves it,
+  // kWriteFailed (a write or the durable fdatasync failed; logged, counted): the caller fetches
+  // the run through memory and serves it,
   // keeping nothing (failure to keep is not a read failure). Called under the OFD lock of the
   // run's blocks: an evictor or deleter cannot touch them.
   enum class Direct { kFetched, kCannotKeep, kWriteFailed };
@@ -436,16 +436,18 @@ class BlockCacheImpl final : public BlockCache {
     }
     RunWriter w(f, run_off, run_len, out, offset, len);
     s = src.fetch_to(run_off, run_len, w);
-    if (s && !w.finish()) s = w.error();
-    if (s && cfg_.durable && ::fdatasync(f.data_fd) != 0) s = errno_status(errno, "fdatasync " + f.paths.data.string());
-    if (s) return Direct::kFetched;
+    if (s) w.finish();
+    Status kept = w.error();  // our own failure to write (or to sync) the run
+    if (s && kept && cfg_.durable && ::fdatasync(f.data_fd) != 0)
+      kept = errno_status(errno, "fdatasync " + f.paths.data.string());
+    if (s && kept) return Direct::kFetched;
     // Bytes written for blocks that stay absent would take space nobody counts: give it back.
     (void)::fallocate(f.data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(run_off),
                       static_cast<off_t>(run_len));
-    if (w.error().is_ok()) return Direct::kFetched;  // the source failed
+    if (kept) return Direct::kFetched;  // the source failed: `s` says why
     bump(c_.write_errors);
     spdlog::warn("cache: serving {} bytes of {} at {} without keeping them: {}", run_len, f.key, run_off,
-                 w.error().message());
+                 kept.message());
     s = Status::ok();
     return Direct::kWriteFailed;
   }
