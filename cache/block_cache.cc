@@ -423,9 +423,9 @@ class BlockCacheImpl final : public BlockCache {
   // fetch's outcome; on success the data is written (and synced when durable) and the caller
   // marks the blocks present. kCannotKeep (no room, pair deleted: nothing fetched) and
   // kWriteFailed (a write or the durable fdatasync failed; logged, counted): the caller fetches
-  // the run through memory and serves it,
-  // keeping nothing (failure to keep is not a read failure). Called under the OFD lock of the
-  // run's blocks: an evictor or deleter cannot touch them.
+  // the run through memory and serves it, keeping nothing (failure to keep is not a read
+  // failure). Called under the OFD lock of the run's blocks: an evictor or deleter cannot touch
+  // them.
   enum class Direct { kFetched, kCannotKeep, kWriteFailed };
   Direct fetch_into_file(CacheFile& f, BlockSource& src, uint64_t run_off, uint64_t run_len, uint64_t offset,
                        uint64_t len, char* out, Status& s) {
