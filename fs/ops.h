@@ -43,11 +43,11 @@ class FsOps {
   virtual Status open(uint64_t ino, int flags) = 0;
   virtual Status opendir(uint64_t ino) = 0;
   virtual Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out) = 0;
-  // Zero-copy read: when the bytes are already on local disk, splices up to len of them into
-  // `pipe` and returns how many. 0 means "not this way": the caller then calls read().
   // A whole file's content on local disk that the kernel may read directly (FUSE passthrough)
   // for as long as the pin lives; null when the file is not entirely local.
   virtual std::unique_ptr<cache::FilePin> pin_for_passthrough(uint64_t ino) { return nullptr; }
+  // Zero-copy read: when the bytes are already on local disk, splices up to len of them into
+  // `pipe` and returns how many. 0 means "not this way": the caller then calls read().
   virtual Result<size_t> read_splice(uint64_t ino, uint64_t offset, size_t len, const cache::PipeFds& pipe) {
     return size_t{0};
   }
