@@ -43,6 +43,8 @@
 
 namespace hffs::cache {
 
+FilePin::~FilePin() { ::close(fd_); }
+
 void drain_pipe(const PipeFds& p, size_t n) {
   char buf[16384];
   while (n > 0) {
@@ -81,15 +83,14 @@ int64_t now_ms() {
       .count();
 }
 
+// A block-cache file: the pin also holds its own open of the map, whose shared pin lock keeps
+// evictors and deleters off until it is closed.
 class Pin final : public FilePin {
  public:
-  Pin(std::unique_ptr<BlockMap> map, int fd) : map_(std::move(map)), fd_(fd) {}
-  ~Pin() override { ::close(fd_); }
-  int data_fd() const override { return fd_; }
+  Pin(std::unique_ptr<BlockMap> map, int fd) : FilePin(fd), map_(std::move(map)) {}
 
  private:
-  std::unique_ptr<BlockMap> map_;  // holds the shared pin lock until closed
-  int fd_;
+  std::unique_ptr<BlockMap> map_;
 };
 
 class BlockCacheImpl final : public BlockCache {

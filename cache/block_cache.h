@@ -135,8 +135,14 @@ struct GcReport {
 // process evicts, clears or drops the file's blocks (they count as busy).
 class FilePin {
  public:
-  virtual ~FilePin() = default;
-  virtual int data_fd() const = 0;  // read-only fd of the whole content
+  explicit FilePin(int fd) : fd_(fd) {}  // takes the fd: closed with the pin
+  virtual ~FilePin();
+  FilePin(const FilePin&) = delete;
+  FilePin& operator=(const FilePin&) = delete;
+  int data_fd() const { return fd_; }  // read-only fd of the whole content
+
+ private:
+  int fd_;
 };
 
 class BlockCache {

@@ -179,26 +179,14 @@ Result<size_t> Filesystem::read(uint64_t ino, uint64_t offset, std::span<char> o
   return *r;
 }
 
-namespace {
-// A blob of the standard HF cache: immutable, nothing to hold but our own fd.
-class LocalPin final : public cache::FilePin {
- public:
-  explicit LocalPin(int fd) : fd_(fd) {}
-  ~LocalPin() override { ::close(fd_); }
-  int data_fd() const override { return fd_; }
-
- private:
-  int fd_;
-};
-}  // namespace
-
 std::unique_ptr<cache::FilePin> Filesystem::pin_for_passthrough(uint64_t ino) {
   const Inode* n = ns_.get(ino);
   if (!n || n->is_dir || n->size == 0) return nullptr;
   std::unique_ptr<cache::FilePin> pin;
   if (int fd = local_fd(ino); fd >= 0) {
     int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (own >= 0) pin = std::make_unique<LocalPin>(own);
+    // A blob of the standard HF cache: immutable, nothing to hold but our own fd.
+    if (own >= 0) pin = std::make_unique<cache::FilePin>(own);
   } else {
     pin = cache_.pin_complete(cache::FileRef{n->content_key, n->hash_kind, n->size});
   }
