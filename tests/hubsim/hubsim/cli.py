@@ -79,6 +79,8 @@ def parser():
     st.add_argument("--stall-ms", type=int, default=0)
     st.add_argument("--delay-ms", type=int, default=0, help="first-byte delay on the fault legs")
     st.add_argument("--ignore-range-every", type=int, default=0)
+    st.add_argument("--corrupt-every", type=int, default=0, help="right length, wrong bytes (content only)")
+    st.add_argument("--corrupt-count", type=int, default=0, help="at most N corrupted responses per leg")
     st.add_argument("--fault-path-regex", default="")
     st.add_argument("--timeout", type=float, default=600, help="seconds to wait for generation + readiness")
     sub.add_parser("stop", parents=[common], help="stop the simulator of a state dir")
@@ -96,7 +98,8 @@ def knobs_from_args(a):
     leg = {"ratelimit_every": a.ratelimit_every, "retry_after": a.retry_after, "error_every": a.error_every,
            "error_status": status if len(status) > 1 else status[0], "drop_every": a.drop_every,
            "stall_every": a.stall_every, "stall_ms": a.stall_ms, "delay_ms": a.delay_ms,
-           "ignore_range_every": a.ignore_range_every, "path_regex": a.fault_path_regex}
+           "ignore_range_every": a.ignore_range_every, "corrupt_every": a.corrupt_every,
+           "corrupt_count": a.corrupt_count, "path_regex": a.fault_path_regex}
     faults = {l: dict(leg) for l in legs}
     if a.cdn_delay_ms:
         faults.setdefault("cdn", {})["delay_ms"] = a.cdn_delay_ms

@@ -5,6 +5,11 @@ Legs: ``api`` (/api/... metadata: repo info, tree, paths-info, refs, commits, au
 Every leg has its own request counter; a knob ``X_every = N`` fires on requests N, 2N, 3N... of that
 leg (counting only requests whose path matches ``path_regex`` when one is set). Counters restart at 0
 whenever the configuration changes and on POST /_sim/reset.
+
+``corrupt`` only applies to responses carrying file content (200/206 of resolve-cache, /raw, a direct
+/resolve, the CDN); a request it picks that carries none (a 307/302, a HEAD, a 416) is served normally
+and not counted. ``corrupt_count`` caps the corrupted responses of a leg, so ``corrupt_every=1`` +
+``path_regex`` makes a file always bad, and adding ``corrupt_count=1`` makes only its first fetch bad.
 """
 import copy
 import re
@@ -22,6 +27,8 @@ LEG_KNOBS = {
     "stall_ms": 0,          # how long a stall lasts; 0 = until the client gives up (or the sim stops)
     "delay_ms": 0,          # every request of the leg waits this long before its first byte
     "ignore_range_every": 0,  # answer 200 with the whole body although Range was sent
+    "corrupt_every": 0,     # right status, headers and length, wrong bytes (see corrupt_chunk)
+    "corrupt_count": 0,     # at most this many corrupted responses per leg (0 = no limit)
     "path_regex": "",       # only requests whose path matches (re.search) count and get faults
 }
 
@@ -43,11 +50,12 @@ def default_config():
 
 
 class Decision:
-    __slots__ = ("kind", "status", "retry_after", "delay_ms", "stall_ms")
+    __slots__ = ("kind", "status", "retry_after", "delay_ms", "stall_ms", "leg")
 
     def __init__(self, kind=None, status=0, retry_after=0, delay_ms=0, stall_ms=0):
         self.kind, self.status, self.retry_after = kind, status, retry_after
         self.delay_ms, self.stall_ms = delay_ms, stall_ms
+        self.leg = None
 
     def __repr__(self):
         return f"Decision({self.kind}, {self.status}, delay={self.delay_ms})"
@@ -59,6 +67,7 @@ class Faults:
         self.config = default_config()
         self.counters = {leg: 0 for leg in LEGS}
         self.injected = {}
+        self.corrupted = {leg: 0 for leg in LEGS}
         self._rx = {}
 
     def snapshot(self):
@@ -68,6 +77,7 @@ class Faults:
     def reset_counters(self):
         with self.lock:
             self.counters = {leg: 0 for leg in LEGS}
+            self.corrupted = {leg: 0 for leg in LEGS}
             self.injected = {}
 
     def update(self, body):
@@ -102,6 +112,7 @@ class Faults:
                     raise ValueError(f"unknown knob {k!r}")
             self.config = cfg
             self.counters = {leg: 0 for leg in LEGS}
+            self.corrupted = {leg: 0 for leg in LEGS}
             self._rx = {}
             return copy.deepcopy(cfg)
 
@@ -121,7 +132,7 @@ class Faults:
         f = c["faults"]["cdn"]
         return bool(c["cdn_rate"] or c["cdn_reject_auth"] or any(
             f[k] for k in ("ratelimit_every", "error_every", "drop_every", "stall_every", "delay_ms",
-                           "ignore_range_every")))
+                           "ignore_range_every", "corrupt_every")))
 
     def decide(self, leg, path):
         with self.lock:
@@ -151,7 +162,41 @@ class Faults:
                 d.kind = "stall"
             elif hit("ignore_range_every"):
                 d.kind = "ignore_range"
+            elif hit("corrupt_every"):
+                d.kind = "corrupt"
+                d.leg = leg
+                return d  # counted by claim_corrupt once a content response is sent
             if d.kind:
                 key = f"{leg}.{d.kind}"
                 self.injected[key] = self.injected.get(key, 0) + 1
             return d
+
+    def claim_corrupt(self, leg):
+        """True when this content response is to be corrupted (within corrupt_count); counts it."""
+        with self.lock:
+            cap = self.config["faults"][leg]["corrupt_count"]
+            if cap and self.corrupted[leg] >= cap:
+                return False
+            self.corrupted[leg] += 1
+            key = f"{leg}.corrupt"
+            self.injected[key] = self.injected.get(key, 0) + 1
+            return True
+
+
+CORRUPT_STRIDE = 4096
+CORRUPT_XOR = 0x5A
+
+
+def corrupt_chunk(data, offset, total):
+    """Corrupt ``data`` (bytes at ``offset`` of a response body of ``total`` bytes): XOR 0x5a into one
+    byte every 4096, at body offsets (total // 2) % 4096 + k * 4096. Every response of >= 1 byte
+    changes, every 4 KiB window of it holds exactly one wrong byte (so every page a reader gets is
+    wrong), the length never changes: a length or Content-Range check passes, a hash does not."""
+    first = (total // 2) % CORRUPT_STRIDE
+    i = (first - offset) % CORRUPT_STRIDE
+    if i >= len(data):
+        return data
+    b = bytearray(data)
+    for j in range(i, len(b), CORRUPT_STRIDE):
+        b[j] ^= CORRUPT_XOR
+    return bytes(b)

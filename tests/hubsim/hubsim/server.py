@@ -20,6 +20,7 @@ import time
 import urllib.parse
 
 from . import cdn as cdnmod
+from .faults import corrupt_chunk
 from .repos import PLURAL, PREFIX, TYPES, Registry
 
 STOP = threading.Event()
@@ -284,6 +285,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._log(status, 0)
             return
         self.wfile.write(head)
+        if fault and fault.kind == "corrupt" and not is_head and length and status in (200, 206) \
+                and self.content and self.hub.faults.claim_corrupt(fault.leg):
+            self._send_corrupt(body, file, length)
+            self._log(status, length)
+            return
         if not is_head and length:
             if file:
                 with open(file[0], "rb") as f:
@@ -292,6 +298,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(body)
             sent = length
         self._log(status, sent)
+
+    def _send_corrupt(self, body, file, length):
+        """The body with corrupt_chunk applied: same length, wrong bytes."""
+        if not file:
+            self.wfile.write(corrupt_chunk(body, 0, length))
+            return
+        with open(file[0], "rb") as f:
+            f.seek(file[1])
+            done = 0
+            while done < length:
+                data = f.read(min(1 << 20, length - done))
+                if not data:
+                    break
+                self.wfile.write(corrupt_chunk(data, done, length))
+                done += len(data)
 
     def _abort(self):
         self.close_connection = True
@@ -342,6 +363,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.t0 = time.time()
         self.fault = None
         self.kind = None
+        self.content = False  # set by the handlers whose body is file content (corrupt applies)
         self.extra_headers = []
         self.request_id = self.hub.next_request_id()
         raw = self.path
@@ -668,6 +690,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if f["lfs"]:
                 from .content import lfs_pointer
                 ptr = lfs_pointer(f["sha256"], f["size"])
+                self.content = True
                 return self.send(200, [("Content-Type", "text/plain; charset=utf-8"), ("X-Repo-Commit", c.sha),
                                        ("ETag", f'"{f["oid"]}"')], ptr)
             return self.serve_file(f, c.sha, etag=f["git_sha1"], conditional=False)
@@ -713,6 +736,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if conditional and etag_matches(self.headers.get("If-None-Match"), etag):
             return self.send(304, hs[:2])
         rng = parse_range(self.headers.get("Range"), size)
+        self.content = True
         if self.fault and self.fault.kind == "ignore_range":
             rng = None
         if rng == "unsatisfiable":
@@ -793,14 +817,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sha = uri.rsplit("/", 1)[-1]
         path = os.path.join(self.server.blobs, sha)
         size = os.path.getsize(path)
-        self.fault = d if d.kind in ("drop", "stall") else None
+        self.fault = d if d.kind in ("drop", "stall", "corrupt") else None
+        self.content = True
         hs = [("ETag", f'"{sha}"'), ("Accept-Ranges", "bytes"), ("Content-Type", "application/octet-stream"),
-              ("Cache-Control", "public, max-age=31536000, immutable")]
+              ("Last-Modified", email.utils.formatdate(os.path.getmtime(path), usegmt=True)),
+              ("Cache-Control", "public, max-age=31536000, immutable"), ("X-Cache", "Hit from cloudfront")]
         rng = None if d.kind == "ignore_range" else parse_range(self.headers.get("Range"), size)
         if rng == "unsatisfiable":
             self.fault = None
             return self.send(416, [("Content-Range", f"bytes */{size}")])
         if rng:
             a, b = rng
+            hs = [h for h in hs if h[0] != "Accept-Ranges"]  # nginx sends it on 200 only
             return self.send(206, hs + [("Content-Range", f"bytes {a}-{b}/{size}")], file=(path, a, b - a + 1))
         self.send(200, hs, file=(path, 0, size))
