@@ -25,6 +25,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <tuple>
+#include <unordered_map>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -35,11 +36,13 @@
 
 #include "cache/block_map.h"
 #include "cache/cache_dir.h"
+#include "cache/counters.h"
 #include "cache/disk_store.h"
 #include "cache/evict.h"
 #include "cache/run_writer.h"
 #include "cache/single_flight.h"
 #include "cache/usage.h"
+#include "cache/verifier.h"
 
 namespace hffs::cache {
 
@@ -57,15 +60,20 @@ void drain_pipe(const PipeFds& p, size_t n) {
 
 namespace {
 
-constexpr int kMaxRounds = 32;           // a block dropped under a reader this often is an error
-constexpr size_t kHashChunk = 4u << 20;  // verify_file read size
+constexpr int kMaxRounds = 32;  // a block dropped under a reader this often is an error
+// A file that must be verified before it is served, but that the cache cannot keep, is verified
+// in memory: up to this size (larger ones are refused with kNoSpace).
+constexpr uint64_t kMaxWholeInMemory = uint64_t{256} << 20;
 
-struct Counters {
-  std::atomic<uint64_t> hit_bytes{0}, miss_bytes{0}, fetches{0}, waits{0}, shared_bytes{0}, write_errors{0},
-      lock_waits{0}, verified_files{0}, corrupt_files{0}, evicted_bytes{0}, evictions{0}, unkept_bytes{0};
+// One read_blocks request: [offset, offset + len) of a file. out == nullptr: make the range
+// present without copying a byte out (read-ahead, or filling a file before it is verified).
+struct ReadReq {
+  uint64_t offset = 0;
+  uint64_t len = 0;
+  char* out = nullptr;
+  bool follow = false;     // without out: wait for blocks other readers are fetching (else leave them)
+  bool keep_only = false;  // a run the cache cannot keep is not fetched: kNoSpace instead
 };
-
-void bump(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
 
 struct Claimed {
   uint64_t i;  // block index relative to the request's first block
@@ -96,29 +104,41 @@ class Pin final : public FilePin {
 class BlockCacheImpl final : public BlockCache {
  public:
   BlockCacheImpl(const CacheConfig& cfg, std::filesystem::path root, std::unique_ptr<UsageFile> usage)
-      : cfg_(cfg), root_(root), files_(std::move(root), cfg.block_size, cfg.max_open_files), usage_(std::move(usage)) {
+      : cfg_(cfg),
+        root_(root),
+        files_(std::move(root), cfg.block_size, cfg.max_open_files),
+        usage_(std::move(usage)),
+        verifier_(cfg_, *usage_, c_) {
     if (!cfg_.statfs) cfg_.statfs = statvfs_space;
     compute_limits();
-  }
-
-  ~BlockCacheImpl() override {
-    {
-      std::lock_guard lk(vmu_);
-      vstop_ = true;
-    }
-    vcv_.notify_all();
-    if (vthread_.joinable()) vthread_.join();
   }
 
   Result<size_t> read(const FileRef& file, uint64_t offset, std::span<char> out, BlockSource& src) override {
     if (!valid_key(file.key)) return Status(Errc::kInvalidInput, "invalid content key '" + file.key + "'");
     if (offset >= file.size || out.empty()) return size_t{0};
     size_t len = static_cast<size_t>(std::min<uint64_t>(out.size(), file.size - offset));
+    const bool whole = verified_first(file);
+    const uint64_t epoch = verifier_.corrupt_epoch(file.key);
     auto f = files_.get(file, true);
-    if (!f && f.status().code() == Errc::kNoSpace) return read_uncached(file, offset, out.first(len), src, f.status());
+    if (!f && f.status().code() == Errc::kNoSpace) {
+      if (whole) return read_whole_uncached(file, offset, out.first(len), src);
+      return read_uncached(file, offset, out.first(len), src, f.status());
+    }
     if (!f) return f.status();
     touch(**f);
-    if (auto s = read_blocks(*f, offset, len, out.data(), src); !s) return s;
+    if (whole) {
+      Status s = read_verified(*f, offset, len, out.data(), src);
+      if (s.code() == Errc::kNoSpace) return read_whole_uncached(file, offset, out.first(len), src);
+      if (!s) return s;
+      return len;
+    }
+    if (auto s = read_blocks(*f, ReadReq{offset, len, out.data()}, src); !s) return s;
+    if (cfg_.verify == VerifyMode::kOff) return len;
+    // The read that finds the file complete judges it; one that raced with a mismatch found by
+    // another thread fails too: it may have copied bytes that were dropped as bad.
+    if (auto s = settle(**f, src); !s) return s;
+    if (verifier_.corrupt_epoch(file.key) != epoch)
+      return Status(Errc::kCorrupt, src.name() + " failed verification while it was being read");
     return len;
   }
 
@@ -130,7 +150,11 @@ class BlockCacheImpl final : public BlockCache {
     if (!f && f.status().code() == Errc::kNoSpace) return Status::ok();  // nothing can be kept: a read fetches
     if (!f) return f.status();
     touch(**f);
-    return read_blocks(*f, offset, len, nullptr, src);
+    if (verified_first(file) && file.size <= cfg_.whole_file_max) {
+      Status s = ensure_verified(*f, src);  // a small file is fetched whole and verified
+      return s.code() == Errc::kNoSpace ? Status::ok() : s;
+    }
+    return read_blocks(*f, ReadReq{offset, len}, src);
   }
 
   Result<size_t> splice_present(const FileRef& file, uint64_t offset, size_t len, const PipeFds& pipe) override {
@@ -141,7 +165,7 @@ class BlockCacheImpl final : public BlockCache {
     CacheFile& f = **fr;
     const uint64_t bs = cfg_.block_size, first = offset / bs, last = (offset + len - 1) / bs;
     uint32_t gen = f.map->generation();
-    if (!f.blocks_present(first, last)) return size_t{0};
+    if (!spliceable(file, f, first, last)) return size_t{0};
     size_t done = 0;
     while (done < len) {
       loff_t pos = static_cast<loff_t>(offset + done);
@@ -153,7 +177,7 @@ class BlockCacheImpl final : public BlockCache {
     // The pipe holds references to the pages that were in the file: a later hole punch removes
     // them from the file but does not change them, so only a drop that began before they were
     // taken can have put holes in the pipe, and it bumps the generation first.
-    if (done < len || f.map->generation() != gen || !f.blocks_present(first, last)) {
+    if (done < len || f.map->generation() != gen || !spliceable(file, f, first, last)) {
       drain_pipe(pipe, done);
       return size_t{0};
     }
@@ -168,6 +192,10 @@ class BlockCacheImpl final : public BlockCache {
     auto fr = files_.get(file, false);
     if (!fr || !(*fr)->all_present()) return nullptr;
     CacheFile& f = **fr;
+    if (cfg_.verify != VerifyMode::kOff && !verifier_.all_verified(f)) {
+      verifier_.queue(*fr, !verified_first(file));  // the kernel reads only verified files: a later open may be pinned
+      return nullptr;
+    }
     // Our own open of the map: its OFD lock is ours alone, released when the pin closes it.
     auto own = BlockMap::open(f.paths.map, f.nblocks, cfg_.block_size, false);
     if (!own || (*own)->retired() || !(*own)->try_pin(false)) return nullptr;
@@ -176,7 +204,6 @@ class BlockCacheImpl final : public BlockCache {
     int fd = ::open(f.paths.data.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return nullptr;
     touch(f);
-    maybe_verify(*fr);
     return std::make_unique<Pin>(std::move(*own), fd);
   }
 
@@ -204,6 +231,8 @@ class BlockCacheImpl final : public BlockCache {
     s.evicted_bytes = ld(c_.evicted_bytes);
     s.evictions = ld(c_.evictions);
     s.unkept_bytes = ld(c_.unkept_bytes);
+    s.verify_refetches = ld(c_.verify_refetches);
+    s.verify_failures = ld(c_.verify_failures);
     return s;
   }
 
@@ -222,15 +251,172 @@ class BlockCacheImpl final : public BlockCache {
         return Status(Errc::kInvalidInput, file.key + " is not fully cached");
       return f.status();
     }
-    return verify_open(**f, file.kind, /*force=*/true);
+    if (!(*f)->all_present()) return Status(Errc::kInvalidInput, file.key + " is not fully cached");
+    return verifier_.judge(**f, /*force=*/true, {}, /*served=*/false, file.kind);
   }
 
-  void quiesce() override {
-    std::unique_lock lk(vmu_);
-    vcv_.wait(lk, [&] { return vqueue_.empty() && !vbusy_; });
-  }
+  void quiesce() override { verifier_.quiesce(); }
+
+  uint64_t corrupt_epoch(const FileRef& file) const override { return verifier_.corrupt_epoch(file.key); }
 
  private:
+  // --- Verification policy (docs/CACHE.md "Verification") ---
+
+  // Whether `file` is served only once the whole of it is verified.
+  bool verified_first(const FileRef& file) const {
+    switch (cfg_.verify) {
+      case VerifyMode::kOff: return false;
+      case VerifyMode::kStrict: return true;
+      case VerifyMode::kAuto: return file.size <= cfg_.whole_file_max || verifier_.corrupt_epoch(file.key) > 0;
+    }
+    return true;
+  }
+
+  // Whether blocks [first, last] may be spliced as they are: present (verified, for a file served
+  // only verified), and not the read that must judge a complete file first.
+  bool spliceable(const FileRef& file, CacheFile& f, uint64_t first, uint64_t last) {
+    if (verified_first(file)) return verifier_.range_verified(f, first, last);
+    if (!f.blocks_present(first, last)) return false;
+    return cfg_.verify == VerifyMode::kOff || verifier_.all_verified(f) || !f.all_present();
+  }
+
+  // After a read of a file hashed as it arrives: a complete file is judged now, and a mismatch
+  // fails this read. The next reads fetch the file whole and verify it before serving it.
+  Status settle(CacheFile& f, BlockSource& src) {
+    if (!f.all_present() || verifier_.all_verified(f)) return Status::ok();
+    Status s = verifier_.judge(f, /*force=*/false, src.name(), /*served=*/true);
+    if (s.code() != Errc::kCorrupt) return Status::ok();
+    src.refresh();
+    spdlog::error("cache: {}; dropped it: the read that completed it fails, later reads wait for a whole "
+                  "fetch that verifies", s.message());
+    return s;
+  }
+
+  // Serves [offset, offset + len) of a file that must be verified first.
+  Status read_verified(const std::shared_ptr<CacheFile>& fp, uint64_t offset, uint64_t len, char* out,
+                       BlockSource& src) {
+    for (int round = 0; round < kMaxRounds; ++round) {
+      if (!verifier_.all_verified(*fp))
+        if (Status s = ensure_verified(fp, src); !s) return s;
+      auto r = read_if_verified(*fp, offset, len, out);
+      if (!r) return r.status();
+      if (*r) return Status::ok();
+    }
+    return Status(Errc::kIo, "blocks of " + fp->key + " keep being dropped while read");
+  }
+
+  // pread under the drop-generation seqlock; false when a block is not verified (or was dropped).
+  Result<bool> read_if_verified(CacheFile& f, uint64_t offset, uint64_t len, char* out) {
+    const uint64_t bs = cfg_.block_size, first = offset / bs, last = (offset + len - 1) / bs;
+    uint32_t gen = f.map->generation();
+    if (!verifier_.range_verified(f, first, last)) return false;
+    if (auto s = f.pread_all(std::span<char>(out, len), offset); !s) return s;
+    if (f.map->generation() != gen || !verifier_.range_verified(f, first, last)) return false;
+    bump(c_.hit_bytes, len);
+    usage_->add(UsageSlot::kHitBytes, len);
+    return true;
+  }
+
+  // Fetches every missing block of the file and judges it. A mismatch drops it and fetches it
+  // again from a fresh location; a second one fails (kCorrupt), and reads fail at once for
+  // corrupt_retry_after. kNoSpace: the cache cannot keep the file (the caller verifies in memory).
+  Status ensure_verified(const std::shared_ptr<CacheFile>& fp, BlockSource& src) {
+    CacheFile& f = *fp;
+    std::shared_ptr<std::mutex> km = whole_lock(f.key);
+    std::lock_guard lk(*km);
+    if (verifier_.all_verified(f)) return Status::ok();
+    if (Status s = recent_corruption(f.key); !s) return s;
+    int attempts = verifier_.corrupt_epoch(f.key) > 0 ? 1 : 2;  // a stream mismatch was the first one
+    Status last;
+    for (int round = 0; attempts > 0 && round < 8; ++round) {
+      if (Status s = fill(fp, src); !s) return s;
+      // Named before refresh() forgets where the bytes came from.
+      last = verifier_.judge(f, /*force=*/false, src.name(), /*served=*/false);  // nothing served unverified
+      if (last) return Status::ok();
+      if (last.code() != Errc::kCorrupt) continue;  // a block went away meanwhile: fill again
+      --attempts;
+      src.refresh();
+      if (attempts > 0) {
+        bump(c_.verify_refetches);
+        spdlog::warn("cache: {}; dropped it, fetching it again from a fresh location", last.message());
+      }
+    }
+    if (last.code() != Errc::kCorrupt) return Status(Errc::kIo, src.name() + " keeps changing while verified");
+    remember_corruption(f.key, last);
+    spdlog::error("cache: {} (after a fetch from a fresh location too); reads of it answer EIO for {} s, then it "
+                  "is fetched again", last.message(), cfg_.corrupt_retry_after.count() / 1000);
+    return last;
+  }
+
+  // Makes every block of the file present, fetching what is missing (waiting for other readers'
+  // fetches). kNoSpace when the cache cannot keep a run.
+  Status fill(const std::shared_ptr<CacheFile>& fp, BlockSource& src) {
+    for (int round = 0; round < kMaxRounds; ++round) {
+      if (fp->all_present()) return Status::ok();
+      if (Status s = read_blocks(fp, ReadReq{0, fp->size, nullptr, /*follow=*/true, /*keep_only=*/true}, src); !s)
+        return s;
+    }
+    return Status(Errc::kIo, "blocks of " + fp->key + " keep being dropped while fetched");
+  }
+
+  // A file that must be verified first, and that the cache cannot keep: fetched whole into
+  // memory, hashed, served from there (twice at most, as ensure_verified).
+  Result<size_t> read_whole_uncached(const FileRef& file, uint64_t offset, std::span<char> out, BlockSource& src) {
+    if (file.size > kMaxWholeInMemory)
+      return Status(Errc::kNoSpace, "the cache has no room for " + src.name() + " (" + std::to_string(file.size) +
+                                        " bytes), which must be verified before it is served");
+    if (Status s = recent_corruption(file.key); !s) return s;
+    Status last;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      std::unique_ptr<char[]> buf(new char[file.size]);
+      bump(c_.fetches);
+      if (Status s = src.fetch(0, std::span<char>(buf.get(), file.size)); !s) return s;
+      bump(c_.miss_bytes, file.size);
+      usage_->add(UsageSlot::kMissBytes, file.size);
+      ContentHasher h(file.kind, file.size);
+      h.update(buf.get(), file.size);
+      std::string digest = h.hex_digest();
+      if (digest == file.key) {
+        std::memcpy(out.data(), buf.get() + offset, out.size());
+        return out.size();
+      }
+      bump(c_.corrupt_files);
+      last = Status(Errc::kCorrupt, "content from " + src.name() + " hashes to " + digest + ", not to its key " +
+                                        file.key);
+      src.refresh();
+      if (attempt == 0) spdlog::warn("cache: {}; fetching it again from a fresh location", last.message());
+    }
+    remember_corruption(file.key, last);
+    spdlog::error("cache: {} (after a fetch from a fresh location too); reads of it answer EIO for {} s, then it "
+                  "is fetched again", last.message(), cfg_.corrupt_retry_after.count() / 1000);
+    return last;
+  }
+
+  std::shared_ptr<std::mutex> whole_lock(const std::string& key) {
+    std::lock_guard lk(whole_mu_);
+    if (whole_locks_.size() > 4096)
+      std::erase_if(whole_locks_, [](const auto& kv) { return kv.second.use_count() == 1; });
+    auto& m = whole_locks_[key];
+    if (!m) m = std::make_shared<std::mutex>();
+    return m;
+  }
+
+  Status recent_corruption(const std::string& key) {
+    std::lock_guard lk(whole_mu_);
+    auto it = failed_.find(key);
+    if (it == failed_.end()) return Status::ok();
+    if (std::chrono::steady_clock::now() < it->second.first) return it->second.second;
+    failed_.erase(it);
+    return Status::ok();
+  }
+
+  void remember_corruption(const std::string& key, const Status& s) {
+    bump(c_.verify_failures);
+    std::lock_guard lk(whole_mu_);
+    if (failed_.size() > 4096) failed_.clear();
+    failed_[key] = {std::chrono::steady_clock::now() + cfg_.corrupt_retry_after, s};
+  }
+
   // The cache cannot even create the file (disk full): serve straight from the source, keep nothing.
   Result<size_t> read_uncached(const FileRef& file, uint64_t offset, std::span<char> out, BlockSource& src,
                                const Status& why) {
@@ -243,13 +429,13 @@ class BlockCacheImpl final : public BlockCache {
     return out.size();
   }
 
-  // Serves [offset, offset + len) of f, which lies within the file, into out. out == nullptr
-  // (prefetch): makes the range present without copying a byte out: present blocks are skipped,
-  // blocks another reader is fetching are left to it, missing ones are fetched and stored.
-  Status read_blocks(const std::shared_ptr<CacheFile>& fp, uint64_t offset, uint64_t len, char* out,
-                     BlockSource& src) {
+  // Serves req's range of f, which lies within the file, into req.out. Without out: makes the
+  // range present without copying a byte out (present blocks are skipped, blocks another reader
+  // is fetching are left to it unless req.follow, missing ones are fetched and stored).
+  Status read_blocks(const std::shared_ptr<CacheFile>& fp, const ReadReq& req, BlockSource& src) {
     CacheFile& f = *fp;
-    const uint64_t bs = cfg_.block_size, end = offset + len;
+    char* out = req.out;
+    const uint64_t bs = cfg_.block_size, offset = req.offset, end = req.offset + req.len;
     const uint64_t first = offset / bs, nb = (end - 1) / bs - first + 1;
     std::vector<char> done(nb, 0);
     uint64_t remaining = nb;
@@ -257,7 +443,7 @@ class BlockCacheImpl final : public BlockCache {
     for (int round = 0; remaining > 0; ++round) {
       if (round == kMaxRounds) return Status(Errc::kIo, "blocks of " + f.key + " keep being dropped while read");
       // 1. Present blocks, one pread per run. Seqlock on the drop generation: a block dropped
-      //    (verify_file) while we read is read again rather than served as a hole.
+      //    (verification, eviction) while we read is read again rather than served as a hole.
       for (uint64_t i = 0; i < nb;) {
         uint32_t gen = f.map->generation();
         if (done[i] || !f.map->present(first + i)) {
@@ -267,7 +453,7 @@ class BlockCacheImpl final : public BlockCache {
         uint64_t j = i + 1;
         while (j < nb && !done[j] && f.map->present(first + j)) ++j;
         uint64_t lo = std::max((first + i) * bs, offset), hi = std::min((first + j) * bs, end);
-        if (!out) {  // prefetch: present is all it needs, and its pages on their way into memory
+        if (!out) {  // present is all it needs, and its pages on their way into memory
           ::posix_fadvise(f.data_fd, static_cast<off_t>(lo), static_cast<off_t>(hi - lo), POSIX_FADV_WILLNEED);
           std::fill(done.begin() + static_cast<ptrdiff_t>(i), done.begin() + static_cast<ptrdiff_t>(j), 1);
           remaining -= j - i;
@@ -296,8 +482,8 @@ class BlockCacheImpl final : public BlockCache {
         auto c = flights_.claim(f.key, first + i);
         if (c.leader) {
           leads.push_back({i, std::move(c.flight)});
-        } else if (!out) {
-          done[i] = 1;  // prefetch: another reader is fetching it; nothing to wait for
+        } else if (!out && !req.follow) {
+          done[i] = 1;  // read-ahead: another reader is fetching it; nothing to wait for
           --remaining;
         } else {
           bump(c_.waits);
@@ -312,7 +498,7 @@ class BlockCacheImpl final : public BlockCache {
         while (b < leads.size() && leads[b].i == leads[b - 1].i + 1) ++b;
         std::span<Claimed> run(leads.data() + a, b - a);
         if (err.is_ok()) {
-          err = fetch_run(fp, src, first, run, offset, len, out, done, remaining);
+          err = fetch_run(fp, src, first, run, req, done, remaining);
         } else {
           for (auto& c : run) flights_.complete(f.key, first + c.i, c.flight, {FlightOutcome::kAbandoned, {}, {}});
         }
@@ -324,7 +510,7 @@ class BlockCacheImpl final : public BlockCache {
         const FlightOutcome& o = c.flight->wait();
         if (o.kind == FlightOutcome::kFailed) {
           if (err.is_ok()) err = o.status;
-        } else if (o.kind == FlightOutcome::kFilled && o.run) {
+        } else if (o.kind == FlightOutcome::kFilled && o.run && out) {
           uint64_t b = first + c.i;
           uint64_t lo = std::max(b * bs, offset), hi = std::min((b + 1) * bs, end);
           std::memcpy(out + (lo - offset), o.run->data.get() + (lo - o.run->offset), hi - lo);
@@ -340,11 +526,13 @@ class BlockCacheImpl final : public BlockCache {
   }
 
   // Fetches the led blocks `run` (consecutive) under the OFD lock on their map bytes, skipping
-  // any another process filled meanwhile. Copies into `out`, completes every flight.
+  // any another process filled meanwhile. Copies into req.out, completes every flight.
   Status fetch_run(const std::shared_ptr<CacheFile>& fp, BlockSource& src, uint64_t first, std::span<Claimed> run,
-                   uint64_t offset, uint64_t len, char* out, std::vector<char>& done, uint64_t& remaining) {
+                   const ReadReq& req, std::vector<char>& done, uint64_t& remaining) {
     CacheFile& f = *fp;
-    const uint64_t bs = cfg_.block_size, end = offset + len, b0 = first + run[0].i, n = run.size();
+    char* out = req.out;
+    const uint64_t bs = cfg_.block_size, offset = req.offset, end = req.offset + req.len;
+    const uint64_t b0 = first + run[0].i, n = run.size();
     Status result;
     bool kept_any = false;
     {
@@ -358,10 +546,13 @@ class BlockCacheImpl final : public BlockCache {
         }
         size_t e = a + 1;
         while (e < n && !f.map->present(b0 + e)) ++e;
-        if (!result.is_ok()) {
+        auto abandon = [&] {
           for (size_t k = a; k < e; ++k)
             flights_.complete(f.key, b0 + k, run[k].flight, {FlightOutcome::kAbandoned, {}, {}});
           a = e;
+        };
+        if (!result.is_ok()) {
+          abandon();
           continue;
         }
         const uint64_t run_off = f.block_offset(b0 + a);
@@ -371,7 +562,7 @@ class BlockCacheImpl final : public BlockCache {
         // kept) when it cannot, or when writing it failed.
         std::shared_ptr<FetchedRun> fetched;
         Status s;
-        Direct d = fetch_into_file(f, src, run_off, run_len, offset, len, out, s);
+        Direct d = fetch_into_file(f, src, run_off, run_len, offset, req.len, out, s);
         if (d == Direct::kFetched) {
           if (s) {
             // Data first (written, synced when durable), then the map bytes: a process killed at
@@ -382,6 +573,20 @@ class BlockCacheImpl final : public BlockCache {
               if (f.map->promote(b, kAbsent, kPresent)) usage_->add(UsageSlot::kPresentBytes, f.block_len(b));
             kept_any = true;
           }
+        } else if (req.keep_only) {
+          // The caller needs the blocks on disk (to verify them there): it deals with kNoSpace.
+          result = Status(Errc::kNoSpace, "the cache cannot keep " + std::to_string(run_len) + " bytes of " + f.key);
+          abandon();
+          continue;
+        } else if (!out) {
+          // Read-ahead of a run the cache cannot keep would be fetched for nothing (the reader
+          // would fetch it again): leave it to the reader.
+          for (size_t k = a; k < e; ++k) {
+            done[run[k].i] = 1;
+            --remaining;
+          }
+          abandon();
+          continue;
         } else {
           fetched = std::make_shared<FetchedRun>();
           fetched->offset = run_off;
@@ -414,7 +619,11 @@ class BlockCacheImpl final : public BlockCache {
       // evictor busy before storing, it may have finished before our bytes were counted.
       auto [max, floor] = limits();
       if (usage_->get(UsageSlot::kPresentBytes) > max) run_evictor(0, 0, /*wait=*/false);
-      maybe_verify(fp);
+      // The stream hash follows the lowest missing block; a file completed here is judged in the
+      // background too, in case no reader comes back to it.
+      verifier_.advance(f);
+      // (A file being filled to be verified first is judged by its filler: never queued.)
+      if (cfg_.verify != VerifyMode::kOff && !req.keep_only && f.all_present()) verifier_.queue(fp, true);
     }
     return result;
   }
@@ -537,93 +746,6 @@ class BlockCacheImpl final : public BlockCache {
     return t;
   }
 
-  bool all_verified(CacheFile& f) {
-    for (uint64_t b = 0; b < f.nblocks; ++b)
-      if (f.map->state(b) != kVerified) return false;
-    return true;
-  }
-
-  void maybe_verify(const std::shared_ptr<CacheFile>& fp) {
-    if (!cfg_.verify_on_complete || !fp->all_present() || all_verified(*fp)) return;
-    if (fp->verify_pending.exchange(true)) return;
-    std::lock_guard lk(vmu_);
-    vqueue_.push_back(fp);
-    if (!vthread_.joinable()) vthread_ = std::thread([this] { verifier_loop(); });
-    vcv_.notify_all();
-  }
-
-  void verifier_loop() {
-    // Hashing a finished file (sha256 at ~1.7 GB/s per core) must not take CPU from the reads
-    // being served: on Linux a tid passed to setpriority renices this thread only.
-    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
-    std::unique_lock lk(vmu_);
-    for (;;) {
-      vcv_.wait(lk, [&] { return vstop_ || !vqueue_.empty(); });
-      if (vstop_) return;
-      std::shared_ptr<CacheFile> f = std::move(vqueue_.front());
-      vqueue_.pop_front();
-      vbusy_ = true;
-      lk.unlock();
-      Status s = verify_open(*f, f->kind, /*force=*/false);
-      if (!s && s.code() != Errc::kCorrupt) spdlog::warn("cache: verifying {}: {}", f->key, s.message());
-      f->verify_pending.store(false);
-      if (s && cfg_.on_verified) cfg_.on_verified(FileRef{f->key, f->kind, f->size});
-      f.reset();
-      lk.lock();
-      vbusy_ = false;
-      vcv_.notify_all();
-    }
-  }
-
-  Status verify_open(CacheFile& f, HashKind kind, bool force) {
-    if (!f.all_present()) return Status(Errc::kInvalidInput, f.key + " is not fully cached");
-    if (!force && all_verified(f)) return Status::ok();
-    uint32_t gen = f.map->generation();
-    ContentHasher h(kind, f.size);
-    std::unique_ptr<char[]> buf(new char[kHashChunk]);
-    for (uint64_t off = 0; off < f.size;) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(kHashChunk, f.size - off));
-      if (auto s = f.pread_all(std::span<char>(buf.get(), n), off); !s) return s;
-      h.update(buf.get(), n);
-      off += n;
-    }
-    std::string digest = h.hex_digest();
-    if (f.map->generation() != gen || !f.all_present())
-      return Status(Errc::kInvalidInput, f.key + " changed while being verified");
-    if (digest == f.key) {
-      for (uint64_t b = 0; b < f.nblocks; ++b) f.map->promote(b, kPresent, kVerified);
-      bump(c_.verified_files);
-      return Status::ok();
-    }
-    drop(f);
-    bump(c_.corrupt_files);
-    spdlog::error("cache: content {} hashes to {}; dropped its {} cached blocks", f.key, digest, f.nblocks);
-    return Status(Errc::kCorrupt, "cached content " + f.key + " hashes to " + digest + "; dropped it");
-  }
-
-  // Clears every map byte and frees the data. Locks all map bytes through a fresh open of the
-  // map (its own OFD, so it excludes fetchers of this process too), bumps the drop generation
-  // first so readers that raced with us re-read.
-  void drop(CacheFile& f) {
-    auto own = BlockMap::open(f.paths.map, f.nblocks, cfg_.block_size, false);
-    if (own && !(*own)->try_pin(true)) {
-      spdlog::error("cache: {} is open for kernel passthrough; its blocks are dropped once it is closed and "
-                    "verified again (hffs cache verify)", f.key);
-      return;
-    }
-    BlockMap& m = own ? **own : *f.map;
-    {
-      std::unique_ptr<MapRangeLock> lock;
-      if (own) lock = std::make_unique<MapRangeLock>(m, 0, f.nblocks);
-      m.bump_generation();
-      for (uint64_t b = 0; b < f.nblocks; ++b)
-        if (m.exchange(b, kAbsent) != kAbsent) usage_->sub(UsageSlot::kPresentBytes, f.block_len(b));
-      if (::fallocate(f.data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(f.size)) != 0)
-        spdlog::debug("cache: punching {}: {}", f.paths.data.string(), std::strerror(errno));
-    }
-    f.scan_hint.store(0);
-  }
-
  public:
   void enforce_bound() override {
     auto [max, floor] = limits();
@@ -648,9 +770,13 @@ class BlockCacheImpl final : public BlockCache {
           complete = verified = false;
           continue;
         }
-        if (v != kVerified) verified = false;
+        uint64_t len = std::min<uint64_t>(cfg_.block_size, size - b * cfg_.block_size);
+        if (v != kVerified) {
+          verified = false;
+          u.unverified_bytes += len;
+        }
         ++u.blocks;
-        u.bytes += std::min<uint64_t>(cfg_.block_size, size - b * cfg_.block_size);
+        u.bytes += len;
       }
       if (complete) ++u.complete_files;
       if (verified && e.nblocks > 0) ++u.verified_files;
@@ -714,7 +840,7 @@ class BlockCacheImpl final : public BlockCache {
     return r;
   }
 
-  Result<VerifyReport> verify_all() override {
+  Result<VerifyReport> verify_all(const SourceFor& source_for) override {
     VerifyReport v;
     for (const auto& e : list_maps(root_)) {
       struct stat st {};
@@ -726,15 +852,24 @@ class BlockCacheImpl final : public BlockCache {
         continue;
       }
       if (!(*f)->all_present()) {
-        ++v.incomplete;
-        continue;
+        std::unique_ptr<BlockSource> src = source_for ? source_for(ref) : nullptr;
+        Status filled = src ? fill(*f, *src) : Status(Errc::kInvalidInput, "no source");
+        if (!filled) {
+          if (src) spdlog::warn("cache: completing {}: {}", src->name(), filled.message());
+          ++v.incomplete;
+          for (uint64_t b = 0; b < (*f)->nblocks; ++b)
+            if ((*f)->map->state(b) == kPresent) v.unverified_bytes += (*f)->block_len(b);
+          continue;
+        }
+        ++v.completed;
       }
       ++v.checked;
-      Status s = verify_open(**f, ref.kind, /*force=*/true);
+      Status s = verifier_.judge(**f, /*force=*/true, {}, /*served=*/false);
       if (s) {
         ++v.ok;
       } else if (s.code() == Errc::kCorrupt) {
         ++v.corrupt;
+        spdlog::error("cache: {}", s.message());
       } else {
         ++v.errors;
         spdlog::warn("cache: verifying {}: {}", e.key, s.message());
@@ -820,12 +955,10 @@ class BlockCacheImpl final : public BlockCache {
   SingleFlight flights_;
   Counters c_;
 
-  std::mutex vmu_;  // verifier queue; leaf
-  std::condition_variable vcv_;
-  std::deque<std::shared_ptr<CacheFile>> vqueue_;
-  bool vbusy_ = false;
-  bool vstop_ = false;
-  std::thread vthread_;
+  std::mutex whole_mu_;  // leaf: whole_locks_ and failed_
+  std::unordered_map<std::string, std::shared_ptr<std::mutex>> whole_locks_;  // one whole fetch per file
+  std::unordered_map<std::string, std::pair<std::chrono::steady_clock::time_point, Status>> failed_;
+  Verifier verifier_;  // last: its thread stops before the rest goes away
 };
 
 }  // namespace
@@ -862,6 +995,17 @@ Result<SizeSpec> parse_size(const std::string& text) {
   s.bytes = static_cast<uint64_t>(v * mul);
   if (s.bytes == 0) return Status(Errc::kInvalidInput, "size '" + text + "' is zero");
   return s;
+}
+
+}  // namespace hffs::cache
+
+namespace hffs::cache {
+
+Result<VerifyMode> parse_verify_mode(const std::string& text) {
+  if (text == "auto") return VerifyMode::kAuto;
+  if (text == "strict") return VerifyMode::kStrict;
+  if (text == "off") return VerifyMode::kOff;
+  return Status(Errc::kInvalidInput, "verify mode '" + text + "': use auto or strict");
 }
 
 }  // namespace hffs::cache

@@ -1,6 +1,7 @@
 // On-disk block cache keyed by content (sha256 / git sha1 + block index), shared by processes.
 // See docs/ARCHITECTURE.md "Cache format".
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -42,6 +43,17 @@ struct PipeFds {
 // Reads and throws away up to n bytes waiting in the pipe.
 void drain_pipe(const PipeFds& p, size_t n);
 
+enum class VerifyMode {
+  kOff,     // nothing is hashed (test fakes)
+  kAuto,    // files up to whole_file_max: fetched whole and verified before their first byte is
+            // served; larger files: hashed as their blocks arrive, and the read that finds the file
+            // complete fails (kCorrupt) if the hash does not match; a file that failed once is then
+            // served only once it has been fetched whole and verified
+  kStrict,  // no byte of any file is served before the whole file is verified
+};
+// "auto" / "strict" (and "off", for tests and benchmarks only).
+Result<VerifyMode> parse_verify_mode(const std::string& text);
+
 struct CacheConfig {
   std::filesystem::path dir;          // root; created if missing
   uint32_t block_size = 1u << 20;     // 1 MiB; fixed per cache dir (recorded on first open)
@@ -49,10 +61,15 @@ struct CacheConfig {
   // cache serve wrong bytes (page cache survives the process), but a power loss can (the map page
   // may reach disk before the data pages). On: power-loss safe, one fdatasync per fetched run.
   bool durable = false;
-  // When a reader completes the last missing block of a file, hash the whole file on a background
-  // thread (verify_file) and drop its blocks on mismatch. Off by default because callers whose
-  // keys are not real content hashes (test fakes) would see their data dropped; cli should enable.
-  bool verify_on_complete = false;
+  // How fetched content is checked against its key (docs/CACHE.md "Verification"). kOff by
+  // default because callers whose keys are not real content hashes (test fakes) would see their
+  // data dropped; `hffs mount` uses kAuto unless told otherwise.
+  VerifyMode verify = VerifyMode::kOff;
+  // kAuto: files up to this size are fetched whole and verified before their first byte is served.
+  uint64_t whole_file_max = uint64_t{8} << 20;
+  // After a file failed verification twice in a row, reads answer EIO for this long without
+  // fetching; then the next read fetches and verifies again.
+  std::chrono::milliseconds corrupt_retry_after{30'000};
   // Bound on per-file open state kept around (2 fds + 1 mmap each), least recently used evicted.
   size_t max_open_files = 256;
 
@@ -72,6 +89,10 @@ struct CacheConfig {
   // and marked verified. Must not call back into the cache's verification; keep it short or hand
   // the work to a thread of its own (the cli publishes into the HF cache from here).
   std::function<void(const FileRef&)> on_verified;
+  // Called (on the thread that found it) after content failed verification and its blocks were
+  // dropped: whoever may hold copies of the bad bytes (the kernel's page cache) should drop them.
+  // Must return quickly and must not call back into the cache.
+  std::function<void(const FileRef&)> on_corrupt;
 };
 
 struct FileRef {
@@ -93,6 +114,8 @@ struct CacheStats {
   uint64_t evicted_bytes = 0;  // bytes this instance evicted to keep the bound / the floor
   uint64_t evictions = 0;      // eviction passes run by this instance
   uint64_t unkept_bytes = 0;   // fetched bytes not kept because the free-space floor was reached
+  uint64_t verify_refetches = 0;  // whole files fetched again (fresh location) after a mismatch
+  uint64_t verify_failures = 0;   // files that failed verification twice in a row (EIO for a while)
 };
 
 // The whole cache directory (every process's blocks), from a scan of the maps.
@@ -104,6 +127,7 @@ struct CacheUsage {
   uint64_t complete_files = 0;  // every block present
   uint64_t verified_files = 0;  // every block verified against the content hash
   uint64_t blocks = 0;          // present blocks
+  uint64_t unverified_bytes = 0;  // bytes of present blocks not (yet) verified against their file's hash
   uint64_t max_bytes = 0;       // the bound this instance enforces
   uint64_t min_free_bytes = 0;  // the floor this instance enforces
   FsSpace fs;                   // the cache filesystem now
@@ -116,7 +140,9 @@ struct VerifyReport {
   uint64_t checked = 0;     // complete files hashed
   uint64_t ok = 0;
   uint64_t corrupt = 0;     // mismatches: their blocks were dropped
-  uint64_t incomplete = 0;  // not every block present: skipped
+  uint64_t incomplete = 0;  // not every block present: skipped (or completed, see verify_all)
+  uint64_t unverified_bytes = 0;  // bytes of present blocks not verified (in files still incomplete)
+  uint64_t completed = 0;   // incomplete files whose missing blocks were fetched (verify_all with a source)
   uint64_t errors = 0;      // could not be read / changed while hashed
 };
 
@@ -161,16 +187,21 @@ class BlockCache {
   virtual Status prefetch(const FileRef& file, uint64_t offset, uint64_t len, BlockSource& src) = 0;
   // Zero-copy serving: when every block of [offset, offset+len) (clamped at EOF) is present,
   // splices those bytes of the data file into `pipe` (page references, no copy) and
-  // returns how many. Returns 0, with the pipe untouched, when a block is missing (the caller
-  // reads instead). A block dropped while it was spliced is detected with the same drop-generation
+  // returns how many. Returns 0, with the pipe untouched, when a block is missing, or when the
+  // verification policy wants read() to serve the range (unverified blocks of a file that must be
+  // verified first, or the read that finds a file complete): the caller reads instead. A block dropped while it was spliced is detected with the same drop-generation
   // check read() uses; the pipe is then drained again and 0 is returned. The pipe must have room
   // for len bytes (F_SETPIPE_SZ).
   virtual Result<size_t> splice_present(const FileRef& file, uint64_t offset, size_t len, const PipeFds& pipe) = 0;
-  // Pins `file` when every block is present (and nobody is evicting it): null otherwise. An
-  // unverified complete file is queued for verification (verify_on_complete).
+  // Pins `file` when every block is present (and nobody is evicting it) and, unless verification
+  // is off, verified: null otherwise. A complete unverified file is queued for verification, so a
+  // later open can be pinned.
   virtual std::unique_ptr<FilePin> pin_complete(const FileRef& file) = 0;
   // True when every byte of [offset, offset+len) is on disk (no fetch needed).
   virtual bool contains(const FileRef& file, uint64_t offset, uint64_t len) = 0;
+  // How many times `file`'s content failed verification in this process (0: never). A reader that
+  // was served bytes of the file at one epoch and sees another had bytes that were dropped as bad.
+  virtual uint64_t corrupt_epoch(const FileRef& file) const = 0;
   virtual CacheStats stats() const = 0;
   virtual uint32_t block_size() const = 0;
 
@@ -190,8 +221,11 @@ class BlockCache {
   // Evicts every block and removes every pair, except blocks being fetched at that moment
   // (counted in busy_blocks; their readers are never disturbed). Readers refetch afterwards.
   virtual Result<GcReport> clear() = 0;
-  // verify_file for every complete file in the directory; corrupt ones are dropped.
-  virtual Result<VerifyReport> verify_all() = 0;
+  // verify_file for every complete file in the directory; corrupt ones are dropped. Incomplete
+  // files are skipped and their unverified bytes counted, unless `source_for` gives a source for
+  // the key: then the missing blocks are fetched and the file is verified.
+  using SourceFor = std::function<std::unique_ptr<BlockSource>(const FileRef&)>;
+  virtual Result<VerifyReport> verify_all(const SourceFor& source_for = {}) = 0;
   // Runs eviction now if the bound or the floor is exceeded (normally done before each store).
   virtual void enforce_bound() = 0;
 };

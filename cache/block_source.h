@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "common/byte_sink.h"
 #include "common/status.h"
@@ -19,6 +20,11 @@ class BlockSource {
   virtual Status fetch_to(uint64_t offset, uint64_t len, ByteSink& sink) {
     return fetch_through_buffer(len, sink, [&](std::span<char> out) { return fetch(offset, out); });
   }
+  // The file's content failed verification: the next fetch must not reuse what served it (a
+  // cached signed location), so that it comes from a fresh location or another endpoint.
+  virtual void refresh() {}
+  // The file and where its bytes come from now, for log lines (no secrets, no signatures).
+  virtual std::string name() const { return {}; }
 };
 
 }  // namespace hffs::cache

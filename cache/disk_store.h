@@ -14,6 +14,7 @@
 #include "cache/block_cache.h"
 #include "cache/block_map.h"
 #include "cache/cache_dir.h"
+#include "common/sha.h"
 
 namespace hffs::cache {
 
@@ -32,6 +33,15 @@ struct CacheFile {
   std::atomic<uint32_t> hint_gen{0};           // map generation scan_hint was computed at
   std::atomic<int64_t> last_touch_ms{0};       // steady clock of the last map->touch()
   std::atomic<bool> verify_pending{false};     // a completion check is queued
+  std::atomic<uint64_t> verified_gen{0};       // 1 + the generation at which every block was verified
+  // The stream hash (cache/verifier.h): bytes [0, off) of the data, as of drop generation `gen`.
+  struct StreamHash {
+    std::mutex mu;
+    std::unique_ptr<ContentHasher> h;
+    uint32_t gen = 0;
+    uint64_t off = 0;
+    HashKind kind = HashKind::kSha256;
+  } hash;
 
   ~CacheFile();
   uint64_t block_offset(uint64_t b) const { return b * block_size; }

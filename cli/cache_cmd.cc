@@ -9,6 +9,8 @@
 #include "cache/block_cache.h"
 #include "cli/commands.h"
 #include "cli/env.h"
+#include "cli/hub_setup.h"
+#include "cli/view_sources.h"
 
 namespace hffs::cli {
 
@@ -87,6 +89,8 @@ int cmd_cache(const CacheArgs& a) {
               << " verified)\n";
     std::cout << "blocks: " << u->blocks << " of " << human(c.block_size()) << "\n";
     std::cout << "on disk: " << human(u->disk_bytes) << "\n";
+    std::cout << "unverified: " << human(u->unverified_bytes)
+              << " (cached blocks of files not yet verified whole; `hffs cache verify --complete` checks them)\n";
     if (u->counted_bytes != u->bytes)
       std::cout << "counted: " << human(u->counted_bytes) << " (drifted; `hffs cache gc` recounts)\n";
     std::cout << "bound: " << human(u->max_bytes) << (a.cache_size ? "" : " (default; mounts may set --cache-size)")
@@ -102,7 +106,24 @@ int cmd_cache(const CacheArgs& a) {
     return kExitOk;
   }
   if (a.action == "verify") {
-    auto v = c.verify_all();
+    std::unique_ptr<hubapi::HubClient> client;
+    std::unordered_map<std::string, ContentOrigin> origins;
+    cache::BlockCache::SourceFor source_for;
+    if (a.complete) {
+      auto hc = make_hub_config({a.endpoint, std::nullopt, std::nullopt, std::nullopt, 60}, read_hf_env(), nullptr);
+      if (!hc) {
+        std::cerr << "hffs cache: " << hc.status().message() << "\n";
+        return kExitUsage;
+      }
+      client = std::make_unique<hubapi::HubClient>(*hc);
+      origins = index_kept_views(dir);
+      source_for = [&](const cache::FileRef& f) -> std::unique_ptr<cache::BlockSource> {
+        auto it = origins.find(f.key);
+        if (it == origins.end() || it->second.size != f.size) return nullptr;
+        return hub_file_source(*client, it->second);
+      };
+    }
+    auto v = c.verify_all(source_for);
     if (!v) {
       std::cerr << "hffs cache: " << v.status().message() << "\n";
       return kExitCache;
@@ -110,7 +131,10 @@ int cmd_cache(const CacheArgs& a) {
     std::cout << "checked: " << v->checked << " complete files\n";
     std::cout << "ok: " << v->ok << "\n";
     std::cout << "corrupt: " << v->corrupt << (v->corrupt ? " (dropped; they will be fetched again)" : "") << "\n";
-    std::cout << "incomplete: " << v->incomplete << " (skipped)\n";
+    if (a.complete) std::cout << "completed: " << v->completed << " incomplete files fetched and checked\n";
+    std::cout << "incomplete: " << v->incomplete << " (skipped: " << human(v->unverified_bytes)
+              << " cached but unverified" << (a.complete ? "; no kept view names them, or the fetch failed" : "; --complete fetches the rest and verifies")
+              << ")\n";
     if (v->errors) std::cout << "errors: " << v->errors << " (could not be checked)\n";
     if (v->corrupt) return kExitError;
     return v->errors ? kExitCache : kExitOk;

@@ -46,6 +46,8 @@ struct MountArgs {
   std::optional<std::string> metrics_file;  // Prometheus text, rewritten every 10 s
   unsigned read_ahead_kb = 16384;
   bool publish_hf_cache = false;  // verified files are also written into $HF_HUB_CACHE
+  std::string verify = "auto";    // auto | strict (cache::VerifyMode; docs/CACHE.md "Verification")
+  std::optional<std::string> verify_whole_max;  // auto: files up to this size are verified before served
 };
 
 int cmd_mount(const MountArgs& a);
@@ -65,6 +67,8 @@ int cmd_status(const StatusArgs& a);
 struct CacheArgs {
   std::string action;  // stats | verify | gc | clear
   std::optional<std::string> cache_dir;
+  bool complete = false;                 // verify: fetch the missing blocks of incomplete files first
+  std::optional<std::string> endpoint;  // verify --complete: the Hub to fetch from (default HF_ENDPOINT)
   std::optional<std::string> cache_size;
   std::optional<std::string> cache_min_free;
 };

@@ -83,6 +83,7 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
       {"cache_min_free", nullptr, &MountArgs::cache_min_free}, {"ca_file", nullptr, &MountArgs::ca_file},
       {"log_level", &MountArgs::log_level, nullptr},   {"log_file", nullptr, &MountArgs::log_file},
       {"metrics_file", nullptr, &MountArgs::metrics_file}, {"deadline", nullptr, nullptr},
+      {"verify", &MountArgs::verify, nullptr},         {"verify_whole_max", nullptr, &MountArgs::verify_whole_max},
   };
   // Flags without a value. "hub": fstab "hub /mnt/hf fuse.hffs ro,allow_other,hub 0 0" (source ignored).
   static const std::pair<const char*, bool MountArgs::*> kFlags[] = {

@@ -66,6 +66,13 @@ int main(int argc, char** argv) {
   mount->add_flag("--offline", m.offline, "Mount a repo seen before from its kept view; serve only cached data");
   mount->add_option("--metrics-file", m.metrics_file, "Write Prometheus metrics to this file every 10 s");
   mount->add_flag("--no-prefetch", m.no_prefetch, "Fetch only what is read (no read-ahead)");
+  mount->add_option("--verify", m.verify,
+                    "auto (default): files up to --verify-whole-max are verified before their first byte is "
+                    "served, larger ones as they stream in (the read that completes a bad file fails); "
+                    "strict: no byte of a file is served before the whole file is verified")
+      ->check(CLI::IsMember({"auto", "strict"}));
+  mount->add_option("--verify-whole-max", m.verify_whole_max,
+                    "With --verify auto: files up to this size (default 8M) are fetched whole and verified first");
   mount->add_flag("--no-passthrough", m.no_passthrough,
                   "Serve complete cached files through the daemon instead of FUSE passthrough (Linux >= 6.9)");
   mount->add_option("--read-ahead-kb", m.read_ahead_kb, "Kernel read-ahead for the mount, as root (default 16384)");
@@ -92,6 +99,11 @@ int main(int argc, char** argv) {
                                                                                : "Remove every cached block (safe while mounted)");
     sc->add_option("--cache-dir", ca.cache_dir, "Block cache directory (default: $HF_HOME/hffs)");
     sc->add_option("--cache-size", ca.cache_size, "Bound to enforce/show (default: 50% of the filesystem)");
+    if (std::string(action) == "verify") {
+      sc->add_flag("--complete", ca.complete,
+                   "Also fetch what incomplete files miss (from the repos kept in the cache's views) and verify them");
+      sc->add_option("--endpoint", ca.endpoint, "With --complete: the Hub endpoint (default: HF_ENDPOINT)");
+    }
     sc->add_option("--cache-min-free", ca.cache_min_free, "Free-space floor (default min(1G, 5%))");
     sc->callback([&ca, action] { ca.action = action; });
   }

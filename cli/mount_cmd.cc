@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -197,7 +198,28 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
     }
     *dst = *size;
   }
-  cc.verify_on_complete = true;  // a complete file is checked against its sha256 / git sha1
+  // Fetched content is checked against its sha256 / git sha1 (docs/CACHE.md "Verification").
+  auto vm = cache::parse_verify_mode(a.verify);
+  if (!vm || *vm == cache::VerifyMode::kOff) {
+    rep.fail({kExitUsage, "--verify: " + (vm ? std::string("use auto or strict") : vm.status().message())});
+    return 1;
+  }
+  cc.verify = *vm;
+  if (a.verify_whole_max) {
+    auto size = cache::parse_size(*a.verify_whole_max);
+    if (!size || size->percent > 0) {
+      rep.fail({kExitUsage, "--verify-whole-max: " + (size ? std::string("give a size, not a percentage")
+                                                            : size.status().message())});
+      return 1;
+    }
+    cc.whole_file_max = size->bytes;
+  }
+  // The kernel's page cache of content that failed verification is dropped (by the FUSE server,
+  // once it exists; nothing is cached in the kernel before it does).
+  std::atomic<fs::FuseServer*> invalidator{nullptr};
+  cc.on_corrupt = [&invalidator](const cache::FileRef& f) {
+    if (auto* s = invalidator.load()) s->invalidate_content(f.key);
+  };
   // Declared before the cache: its verifier thread calls the publisher until the cache is gone.
   std::unique_ptr<HfPublisher> publisher;
   if (a.publish_hf_cache) {
@@ -283,6 +305,7 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   fo.passthrough = !a.no_passthrough;
   fs::FuseServer server(*ops, fo);
   if (hub_ns) hub_ns->set_invalidator([&server](uint64_t p, const std::string& n) { server.invalidate_entry(p, n); });
+  invalidator = &server;
   if (auto s = server.mount(mountpoint); !s) {
     rep.fail({kExitMountpoint, s.message()});
     return 1;
@@ -305,6 +328,7 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
     }
   }
   int rc = server.serve();
+  invalidator = nullptr;
   spdlog::info("unmounted {}", mountpoint);
   if (hub_ns) hub_ns->set_invalidator(nullptr);
   return rc;

@@ -113,7 +113,7 @@ int cmd_prefetch(const PrefetchArgs& a) {
   std::filesystem::path cache_dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : env.default_cache_dir();
   cache::CacheConfig cc;
   cc.dir = cache_dir;
-  cc.verify_on_complete = true;
+  cc.verify = cache::VerifyMode::kAuto;
   std::unique_ptr<HfPublisher> publisher;  // before the cache: its verifier calls into it
   if (a.publish_hf_cache) {
     publisher = std::make_unique<HfPublisher>(env.hub_cache, cache_dir);

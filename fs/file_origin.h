@@ -21,6 +21,10 @@ class FileOrigin {
   }
   // Where the bytes come from, for xattrs/status (no secrets, no signatures).
   virtual std::string describe(const Inode& file) const = 0;
+  // The host that serves the file's bytes now (scheme://host:port), for log lines; "" if unknown.
+  virtual std::string served_by(const Inode& file) const { return {}; }
+  // The file's content failed verification: the next fetch must come from a fresh location.
+  virtual void refresh(const Inode& file) {}
 };
 
 }  // namespace hffs::fs

@@ -19,6 +19,11 @@ class InodeSource : public cache::BlockSource {
   Status fetch_to(uint64_t offset, uint64_t len, ByteSink& sink) override {
     return origin_.fetch_to(n_, offset, len, sink);
   }
+  void refresh() override { origin_.refresh(n_); }
+  std::string name() const override {
+    std::string by = origin_.served_by(n_);
+    return "'" + n_.path + "' (" + origin_.describe(n_) + (by.empty() ? "" : ", served by " + by) + ")";
+  }
 
  private:
   FileOrigin& origin_;
@@ -177,6 +182,19 @@ Result<size_t> Filesystem::read(uint64_t ino, uint64_t offset, std::span<char> o
   }
   stats_.read_bytes.fetch_add(*r, std::memory_order_relaxed);
   return *r;
+}
+
+uint64_t Filesystem::content_epoch(uint64_t ino) {
+  const Inode* n = ns_.get(ino);
+  if (!n || n->is_dir) return 0;
+  return cache_.corrupt_epoch(cache::FileRef{n->content_key, n->hash_kind, n->size});
+}
+
+std::vector<uint64_t> Filesystem::inodes_of(const std::string& key) {
+  std::vector<uint64_t> out;
+  for (uint64_t ino = kRootIno; ino < kRootIno + ns_.inode_count(); ++ino)
+    if (const Inode* n = ns_.get(ino); n && !n->is_dir && n->content_key == key) out.push_back(ino);
+  return out;
 }
 
 std::unique_ptr<cache::FilePin> Filesystem::pin_for_passthrough(uint64_t ino) {

@@ -66,6 +66,8 @@ class Filesystem : public FsOps {
   // Complete block-cache files and local Hugging Face cache copies.
   std::unique_ptr<cache::FilePin> pin_for_passthrough(uint64_t ino) override;
   FsSummary summary() override { return {ns_.total_bytes(), ns_.inode_count()}; }
+  uint64_t content_epoch(uint64_t ino) override;
+  std::vector<uint64_t> inodes_of(const std::string& key) override;
 
   // Serves `ino` from a complete local copy (a blob of the standard Hugging Face cache) instead of
   // the block cache and the network. Call before serving; the file must have the inode's size.

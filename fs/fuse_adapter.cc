@@ -10,6 +10,9 @@
 #include <sys/xattr.h>
 
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <thread>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -46,6 +49,13 @@ struct FuseServer::Impl {
   std::atomic<bool> passthrough{false};   // negotiated; cleared if the kernel refuses a backing file
   std::mutex opens_mu;  // outermost: a pin is taken under it (docs/ARCHITECTURE.md, lock order)
   std::unordered_map<uint64_t, InodeOpens> opens;  // inodes with open files
+  // Content keys whose kernel page cache must go (failed verification), and the thread that
+  // tells the kernel: never a FUSE worker, which the invalidation may wait for.
+  std::mutex inval_mu;  // leaf
+  std::condition_variable inval_cv;
+  std::deque<std::string> inval_keys;
+  bool inval_stop = false;
+  std::thread inval_thread;
 };
 
 namespace {
@@ -154,6 +164,7 @@ fuse_custom_io passthrough_io() {
 }
 
 constexpr uint64_t kFhPassthrough = 1;  // fi->fh of a passthrough open
+constexpr uint64_t kFhEpochBase = 2;    // fi->fh of a caching open: kFhEpochBase + content epoch at open
 
 // Decides the mode of a new open of `ino`; returns the backing id for passthrough, else 0.
 int passthrough_for_open(FuseServer::Impl& impl, uint64_t ino) {
@@ -202,6 +213,11 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fi->noflush = 1;
   core(req).on_open(ino);
   auto& impl = *static_cast<FuseServer::Impl*>(fuse_req_userdata(req));
+  const uint64_t epoch = core(req).content_epoch(ino);
+  fi->fh = kFhEpochBase + epoch;
+  // Content that failed verification once: this open starts with an empty page cache, whatever
+  // an earlier open read (the asynchronous invalidation may not have run yet).
+  if (epoch > 0) fi->keep_cache = 0;
   int id = passthrough_for_open(impl, ino);
   if (id > 0) {
     fi->fh = kFhPassthrough;
@@ -254,7 +270,13 @@ class ThreadPipe {
   bool broken_ = false;
 };
 
-void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  // An open that may have been served bytes which then failed verification never reads again.
+  if (fi && fi->fh >= kFhEpochBase && core(req).content_epoch(ino) != fi->fh - kFhEpochBase) {
+    spdlog::warn("read ino={} off={}: the file's content failed verification after this open read it; "
+                 "reopen it to read verified bytes", ino, off);
+    return (void)fuse_reply_err(req, EIO);
+  }
   if (options(req).splice_reads) {
     thread_local ThreadPipe pipe;
     if (const cache::PipeFds* p = pipe.get(size)) {
@@ -274,7 +296,11 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
   if (buf.size() < size) buf.resize(size);
   auto r = core(req).read(ino, static_cast<uint64_t>(off), std::span<char>(buf.data(), size));
   if (!r) {
-    spdlog::warn("read ino={} off={} size={}: {}", ino, off, size, r.status().to_string());
+    // Content that failed verification was logged once, with its file and source, by the cache.
+    if (r.status().code() == Errc::kCorrupt)
+      spdlog::debug("read ino={} off={} size={}: {}", ino, off, size, r.status().to_string());
+    else
+      spdlog::warn("read ino={} off={} size={}: {}", ino, off, size, r.status().to_string());
     return reply_status(req, r.status());
   }
   fuse_reply_buf(req, buf.data(), *r);
@@ -470,6 +496,12 @@ FuseServer::FuseServer(FsOps& fs, FuseOptions opts)
     : impl_(std::make_unique<Impl>(fs, std::move(opts))) {}
 
 FuseServer::~FuseServer() {
+  {
+    std::lock_guard lk(impl_->inval_mu);
+    impl_->inval_stop = true;
+  }
+  impl_->inval_cv.notify_all();
+  if (impl_->inval_thread.joinable()) impl_->inval_thread.join();
   if (impl_->se) {
     if (impl_->mounted) fuse_session_unmount(impl_->se);
     if (impl_->signals) fuse_remove_signal_handlers(impl_->se);
@@ -534,6 +566,31 @@ int FuseServer::serve() {
 void FuseServer::invalidate_entry(uint64_t parent, const std::string& name) {
   if (impl_->se && impl_->mounted)
     fuse_lowlevel_notify_inval_entry(impl_->se, parent, name.c_str(), name.size());
+}
+
+void FuseServer::invalidate_content(const std::string& key) {
+  Impl& m = *impl_;
+  std::lock_guard lk(m.inval_mu);
+  if (m.inval_stop) return;
+  m.inval_keys.push_back(key);
+  if (!m.inval_thread.joinable()) {
+    m.inval_thread = std::thread([&m] {
+      std::unique_lock l(m.inval_mu);
+      for (;;) {
+        m.inval_cv.wait(l, [&] { return m.inval_stop || !m.inval_keys.empty(); });
+        if (m.inval_stop) return;
+        std::string k = std::move(m.inval_keys.front());
+        m.inval_keys.pop_front();
+        l.unlock();
+        for (uint64_t ino : m.fs.inodes_of(k)) {
+          int e = m.se && m.mounted ? fuse_lowlevel_notify_inval_inode(m.se, ino, 0, 0) : 0;
+          if (e != 0 && e != -ENOENT) spdlog::debug("invalidating the page cache of ino {}: {}", ino, std::strerror(-e));
+        }
+        l.lock();
+      }
+    });
+  }
+  m.inval_cv.notify_all();
 }
 
 void FuseServer::request_exit() {

@@ -40,6 +40,9 @@ class FuseServer {
   // Makes the kernel forget a directory entry (thread-safe; not from a request handler that
   // holds locks the kernel may need).
   void invalidate_entry(uint64_t parent, const std::string& name);
+  // Makes the kernel drop its cached pages of every file whose content is `key` (content that
+  // failed verification). Thread-safe, returns at once: a thread of its own tells the kernel.
+  void invalidate_content(const std::string& key);
   // Asks the loop to stop (thread-safe).
   void request_exit();
 

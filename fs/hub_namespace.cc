@@ -281,6 +281,24 @@ Result<size_t> HubNamespace::read(uint64_t ino, uint64_t offset, std::span<char>
   return s->mount.fs->read(ino & kLocalMask, offset, out);
 }
 
+uint64_t HubNamespace::content_epoch(uint64_t ino) {
+  auto s = slot_of(ino);
+  return s ? s->mount.fs->content_epoch(ino & kLocalMask) : 0;
+}
+
+std::vector<uint64_t> HubNamespace::inodes_of(const std::string& key) {
+  std::vector<std::pair<uint64_t, std::shared_ptr<Slot>>> all;
+  {
+    std::shared_lock lk(mu_);
+    for (uint64_t k = 1; k < slots_.size(); ++k)
+      if (slots_[k]) all.emplace_back(k, slots_[k]);
+  }
+  std::vector<uint64_t> out;
+  for (auto& [k, s] : all)
+    for (uint64_t ino : s->mount.fs->inodes_of(key)) out.push_back((k << kSlotShift) | ino);
+  return out;
+}
+
 std::unique_ptr<cache::FilePin> HubNamespace::pin_for_passthrough(uint64_t ino) {
   auto s = slot_of(ino);
   if (!s) return nullptr;

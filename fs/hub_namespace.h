@@ -62,6 +62,8 @@ class HubNamespace : public FsOps {
   Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out) override;
   std::unique_ptr<cache::FilePin> pin_for_passthrough(uint64_t ino) override;
   Result<size_t> read_splice(uint64_t ino, uint64_t offset, size_t len, const cache::PipeFds& pipe) override;
+  uint64_t content_epoch(uint64_t ino) override;
+  std::vector<uint64_t> inodes_of(const std::string& key) override;
   Result<std::string> getxattr(uint64_t ino, std::string_view name) override;
   Result<std::vector<std::string>> listxattr(uint64_t ino) override;
   FsSummary summary() override;

@@ -12,6 +12,12 @@ Status HubOrigin::fetch_to(const Inode& file, uint64_t offset, uint64_t len, Byt
 
 std::string HubOrigin::describe(const Inode& file) const { return client_.file_url(repo_, commit_, file.path); }
 
+std::string HubOrigin::served_by(const Inode& file) const {
+  return client_.location_origin(repo_, commit_, file.path);
+}
+
+void HubOrigin::refresh(const Inode& file) { client_.forget_location(repo_, commit_, file.path); }
+
 Status OfflineOrigin::fetch(const Inode& file, uint64_t, std::span<char>) {
   return Status(Errc::kOffline, "offline mode and '" + file.path + "' is not fully cached");
 }

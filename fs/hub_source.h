@@ -14,6 +14,8 @@ class HubOrigin : public FileOrigin {
   Status fetch(const Inode& file, uint64_t offset, std::span<char> out) override;
   Status fetch_to(const Inode& file, uint64_t offset, uint64_t len, ByteSink& sink) override;
   std::string describe(const Inode& file) const override;
+  std::string served_by(const Inode& file) const override;
+  void refresh(const Inode& file) override;
 
  private:
   hubapi::HubClient& client_;

@@ -54,6 +54,13 @@ class FsOps {
   virtual Result<std::string> getxattr(uint64_t ino, std::string_view name) = 0;
   virtual Result<std::vector<std::string>> listxattr(uint64_t ino) = 0;
   virtual FsSummary summary() = 0;
+  // How many times the content of `ino` failed verification (cache::BlockCache::corrupt_epoch).
+  // An open remembers it; a read through an open made at another epoch fails (EIO): that open
+  // may have been served bytes that were dropped as bad.
+  virtual uint64_t content_epoch(uint64_t ino) { return 0; }
+  // Inodes whose content is `key` (to drop the kernel's page cache after a mismatch). Linear in
+  // the tree: for rare events only.
+  virtual std::vector<uint64_t> inodes_of(const std::string& key) { return {}; }
   // Handles: the namespace keeps a repo loaded while any file of it is open.
   virtual void on_open(uint64_t ino) {}
   virtual void on_release(uint64_t ino) {}

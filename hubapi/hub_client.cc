@@ -661,4 +661,21 @@ std::string HubClient::file_url(const RepoId& repo, std::string_view commit, std
   return resolve_url(normalize_endpoint(config().endpoint), repo, commit, path);
 }
 
+void HubClient::forget_location(const RepoId& repo, std::string_view commit, std::string_view path) {
+  const std::string key = Impl::key_of(repo, commit, path);
+  std::lock_guard lk(impl_->loc_mu);
+  impl_->locations.erase(key);
+}
+
+std::string HubClient::location_origin(const RepoId& repo, std::string_view commit, std::string_view path) const {
+  std::string url = impl_->endpoint;
+  {
+    std::lock_guard lk(impl_->loc_mu);
+    auto it = impl_->locations.find(Impl::key_of(repo, commit, path));
+    if (it != impl_->locations.end()) url = it->second.url;
+  }
+  auto u = parse_url(url);
+  return u ? u->origin() : std::string("(unknown)");
+}
+
 }  // namespace hffs::hubapi

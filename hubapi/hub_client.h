@@ -81,6 +81,13 @@ class HubClient {
   // The /resolve URL of a file (percent-encoded, no credentials, no signature): for xattrs/logs.
   std::string file_url(const RepoId& repo, std::string_view commit, std::string_view path) const;
 
+  // Forgets the cached signed location of a file, so that the next read resolves it again (its
+  // content failed verification: the next fetch must not reuse the location that served it).
+  void forget_location(const RepoId& repo, std::string_view commit, std::string_view path);
+  // scheme://host[:port] of the location that serves a file now (cached), or the endpoint's when
+  // none is cached: names the source of a bad byte in logs. Never a path, query or signature.
+  std::string location_origin(const RepoId& repo, std::string_view commit, std::string_view path) const;
+
   // Added (tests only): the wall clock (Unix seconds) used for signed-URL expiry decisions.
   // nullptr restores the system clock. Not thread-safe against concurrent reads.
   void set_wall_clock_for_testing(std::function<int64_t()> now_epoch_seconds);

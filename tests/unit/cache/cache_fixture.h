@@ -40,6 +40,7 @@ class GenSource : public BlockSource {
   explicit GenSource(uint64_t size, uint32_t salt = 0) : size_(size), salt_(salt) {}
   Status fetch(uint64_t offset, std::span<char> out) override {
     calls.fetch_add(1);
+    const uint32_t salt = next_salt();
     bytes.fetch_add(out.size());
     {
       std::lock_guard lk(mu);
@@ -50,7 +51,7 @@ class GenSource : public BlockSource {
       if (!s) return s;
     }
     if (offset + out.size() > size_) return Status(Errc::kProtocol, "fetch past EOF");
-    for (size_t i = 0; i < out.size(); ++i) out[i] = gen_byte(offset + i, salt_);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = gen_byte(offset + i, salt);
     return Status::ok();
   }
   // With piece > 0, fetch_to streams: pieces of that size, in order, like a network source.
@@ -59,6 +60,7 @@ class GenSource : public BlockSource {
   Status fetch_to(uint64_t offset, uint64_t len, ByteSink& sink) override {
     if (piece == 0) return BlockSource::fetch_to(offset, len, sink);
     calls.fetch_add(1);
+    const uint32_t salt = next_salt();
     bytes.fetch_add(len);
     {
       std::lock_guard lk(mu);
@@ -77,20 +79,32 @@ class GenSource : public BlockSource {
         at = std::min(rewind_to, at);
       }
       size_t n = static_cast<size_t>(std::min<uint64_t>(piece, len - at));
-      for (size_t i = 0; i < n; ++i) buf[i] = gen_byte(offset + at + i, salt_);
+      for (size_t i = 0; i < n; ++i) buf[i] = gen_byte(offset + at + i, salt);
       if (!sink.put(at, std::span<const char>(buf.data(), n))) return Status(Errc::kIo, "the sink refused");
       at += n;
     }
     return Status::ok();
   }
+  void refresh() override { refreshes.fetch_add(1); }
+  std::string name() const override { return "'gen-file' (test source)"; }
   size_t piece = 0;
   uint64_t rewind_at = 0, rewind_to = 0;
+  // The first `lies` fetches serve the content of salt `lie_salt` instead (right length, wrong bytes).
+  std::atomic<int> lies{0};
+  uint32_t lie_salt = 99;
+  std::atomic<int> refreshes{0};
   std::atomic<uint64_t> calls{0}, bytes{0};
   std::mutex mu;
   std::vector<std::pair<uint64_t, size_t>> ranges;
   std::function<Status(uint64_t, size_t)> hook;  // runs before generating; may block or fail
 
  private:
+  uint32_t next_salt() {
+    int l = lies.load();
+    while (l > 0 && !lies.compare_exchange_weak(l, l - 1)) {
+    }
+    return l > 0 ? lie_salt : salt_;
+  }
   uint64_t size_;
   uint32_t salt_;
 };
@@ -117,11 +131,16 @@ class CacheTest : public ::testing::Test {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
-  std::unique_ptr<BlockCache> open_cache(uint32_t block = kBlock, bool verify_on_complete = false) {
+  // verify: VerifyMode::kAuto, with files up to whole_max verified before they are served (0: every
+  // file hashed as it arrives). Tests whose keys are not content hashes leave it off.
+  std::unique_ptr<BlockCache> open_cache(uint32_t block = kBlock, bool verify = false, uint64_t whole_max = 0,
+                                         VerifyMode mode = VerifyMode::kAuto) {
     CacheConfig cfg;
     cfg.dir = dir_;
     cfg.block_size = block;
-    cfg.verify_on_complete = verify_on_complete;
+    cfg.verify = verify ? mode : VerifyMode::kOff;
+    cfg.whole_file_max = whole_max;
+    cfg.on_corrupt = [this](const FileRef& f) { corrupt_calls.fetch_add(1); };
     auto c = BlockCache::open(cfg);
     EXPECT_TRUE(c.ok()) << c.status().to_string();
     return c ? std::move(*c) : nullptr;
@@ -143,6 +162,7 @@ class CacheTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  std::atomic<int> corrupt_calls{0};  // CacheConfig::on_corrupt calls
 };
 
 }  // namespace hffs::cache::test

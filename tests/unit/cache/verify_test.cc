@@ -79,22 +79,21 @@ TEST_F(VerifyTest, GitSha1Kind) {
 }
 
 TEST_F(VerifyTest, WrongContentFromTheSourceIsDroppedOnComplete) {
-  auto c = open_cache(kBlock, /*verify_on_complete=*/true);
+  auto c = open_cache(kBlock, /*verify=*/true);  // every file hashed as it arrives
   FileRef f = gen_file(3 * kBlock);
   GenSource liar(f.size, /*salt=*/99);  // serves bytes that do not hash to the key
   char b[16];
   ASSERT_TRUE(c->read(f, 0, b, liar).ok());
   ASSERT_TRUE(c->read(f, kBlock, std::span<char>(b, 16), liar).ok());
-  c->quiesce();
   EXPECT_EQ(c->stats().corrupt_files, 0u) << "not complete yet";
-  ASSERT_TRUE(c->read(f, 2 * kBlock, std::span<char>(b, 16), liar).ok());  // completes the file
-  c->quiesce();
+  auto r = c->read(f, 2 * kBlock, std::span<char>(b, 16), liar);  // completes the file
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Errc::kCorrupt) << "the read that completes a bad file fails";
   EXPECT_EQ(c->stats().corrupt_files, 1u);
   EXPECT_FALSE(c->contains(f, 0, 1));
 
   GenSource honest(f.size);
   expect_read(*c, f, honest, 0, f.size);
-  c->quiesce();
   EXPECT_EQ(c->stats().verified_files, 1u);
   EXPECT_EQ(map_bytes(map_path(f)), std::string(3, '\2'));
 }

@@ -1,0 +1,82 @@
+// Whole-file content verification for BlockCache: the hash of a file is computed as its blocks
+// arrive (a stream hash that follows the lowest missing block), judged when the file is complete,
+// and a mismatch drops every block of the file. Private to cache/. See docs/CACHE.md "Verification".
+//
+// Locking: CacheFile::hash.mu is taken with no block lock (OFD) held, except that fetchers holding
+// their run's block locks only try_lock it; under it a drop may wait for block locks. vmu_ and
+// epoch_mu_ are leaves.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+
+#include "cache/block_cache.h"
+#include "cache/counters.h"
+#include "cache/disk_store.h"
+#include "cache/usage.h"
+
+namespace hffs::cache {
+
+class Verifier {
+ public:
+  Verifier(const CacheConfig& cfg, UsageFile& usage, Counters& counters)
+      : cfg_(cfg), usage_(usage), c_(counters) {}
+  ~Verifier();
+
+  // Every block of f is verified (cached per drop generation: O(1) once true).
+  bool all_verified(CacheFile& f);
+  // Every block of [first, last] is verified.
+  bool range_verified(CacheFile& f, uint64_t first, uint64_t last);
+
+  // Extends f's stream hash over the present blocks that follow it. Never waits: a thread that
+  // holds block locks may call it; when another thread is hashing f, it does nothing.
+  void advance(CacheFile& f);
+  // Judges a complete file: finishes its stream hash (from the start with `force`, even if every
+  // block is verified already) and compares it with the key. Match: every block is marked
+  // verified. Mismatch: every block is dropped and CacheConfig::on_corrupt is called; with
+  // `served` (unverified blocks of it may have been served) the key's corrupt epoch is bumped
+  // too. kCorrupt naming `source`. Not complete (a block was dropped meanwhile): kInvalidInput,
+  // nothing changes. `kind`: hash as the caller's FileRef says rather than as the file was opened.
+  Status judge(CacheFile& f, bool force, std::string_view source, bool served, HashKind kind);
+  Status judge(CacheFile& f, bool force, std::string_view source, bool served) {
+    return judge(f, force, source, served, f.kind);
+  }
+  // Queues judge() of a complete, unverified file on the background thread (nice 19).
+  void queue(const std::shared_ptr<CacheFile>& f, bool served);
+  // Waits until everything queued so far was judged.
+  void quiesce();
+
+  // How many times content `key` failed verification in this process (0: never).
+  uint64_t corrupt_epoch(const std::string& key) const;
+
+  // Clears every map byte of f and frees its data (drop generation bumped first). Refused, with
+  // a log line, while the file is pinned for passthrough.
+  void drop(CacheFile& f);
+
+ private:
+  void hash_forward(CacheFile& f, HashKind kind);  // caller holds f.hash.mu
+  void loop();
+
+  const CacheConfig& cfg_;
+  UsageFile& usage_;
+  Counters& c_;
+
+  mutable std::mutex epoch_mu_;
+  std::unordered_map<std::string, uint64_t> epochs_;
+  std::atomic<bool> any_corrupt_{false};
+
+  std::mutex vmu_;
+  std::condition_variable vcv_;
+  std::deque<std::pair<std::shared_ptr<CacheFile>, bool>> queue_;  // file, served
+  bool busy_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace hffs::cache

@@ -1,0 +1,209 @@
+// Never a wrong byte: content that does not hash to its key is not served (small files, strict
+// mode), fails the read that completes it (large files), and is fetched again from a fresh
+// location before the file answers EIO.
+#include <fstream>
+
+#include "cache_fixture.h"
+
+namespace hffs::cache::test {
+namespace {
+
+using IntegrityTest = CacheTest;
+constexpr uint64_t kWhole = 1u << 20;  // "small file" threshold for these tests
+
+std::string map_bytes(const std::filesystem::path& p) {
+  std::ifstream m(p, std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(m)), std::istreambuf_iterator<char>());
+  return s.size() >= 16 ? s.substr(16) : std::string();
+}
+
+Status read_status(BlockCache& c, const FileRef& f, BlockSource& src, uint64_t off, size_t len) {
+  std::string buf(len, '\0');
+  auto r = c.read(f, off, std::span<char>(buf.data(), len), src);
+  return r ? Status::ok() : r.status();
+}
+
+TEST_F(IntegrityTest, SmallFileIsFetchedWholeAndVerifiedBeforeItsFirstByte) {
+  auto c = open_cache(kBlock, true, kWhole);
+  FileRef f = gen_file(3 * kBlock + 77);
+  GenSource src(f.size);
+  expect_read(*c, f, src, f.size - 10, 10);  // a footer read: the whole file comes, verified
+  ASSERT_EQ(src.ranges.size(), 1u);
+  EXPECT_EQ(src.ranges[0], std::make_pair(uint64_t{0}, size_t{f.size}));
+  EXPECT_EQ(map_bytes(map_path(f)), std::string(4, '\2')) << "verified before the read returned";
+  expect_read(*c, f, src, 0, f.size);
+  EXPECT_EQ(src.calls.load(), 1u);
+}
+
+TEST_F(IntegrityTest, SmallFileWithWrongBytesIsNeverServed) {
+  auto c = open_cache(kBlock, true, kWhole);
+  FileRef f = gen_file(2 * kBlock + 5);
+  GenSource liar(f.size);
+  liar.lies = 1000;  // every fetch: right length, wrong bytes
+  Status s = read_status(*c, f, liar, 0, 16);
+  EXPECT_EQ(s.code(), Errc::kCorrupt) << s.to_string();
+  EXPECT_EQ(liar.calls.load(), 2u) << "fetched again from a fresh location, then EIO";
+  EXPECT_GE(liar.refreshes.load(), 1);
+  EXPECT_EQ(corrupt_calls.load(), 2) << "each mismatch drops the kernel's copies too";
+  EXPECT_FALSE(c->contains(f, 0, 1)) << "no bad block stays";
+  EXPECT_EQ(c->stats().verify_failures, 1u);
+  // Within the back-off the file answers at once, without fetching.
+  EXPECT_EQ(read_status(*c, f, liar, kBlock, 16).code(), Errc::kCorrupt);
+  EXPECT_EQ(liar.calls.load(), 2u);
+}
+
+TEST_F(IntegrityTest, SmallFileWrongOnceIsFetchedAgainAndServedRight) {
+  auto c = open_cache(kBlock, true, kWhole);
+  FileRef f = gen_file(2 * kBlock + 5);
+  GenSource src(f.size);
+  src.lies = 1;  // a CDN node with a bad copy, then a good one
+  expect_read(*c, f, src, 100, 300);
+  EXPECT_EQ(src.calls.load(), 2u);
+  EXPECT_EQ(src.refreshes.load(), 1);
+  EXPECT_EQ(c->stats().verify_refetches, 1u);
+  EXPECT_EQ(map_bytes(map_path(f)), std::string(3, '\2'));
+}
+
+TEST_F(IntegrityTest, LargeFileMismatchFailsTheReadThatCompletesIt) {
+  auto c = open_cache(kBlock, true, /*whole_max=*/0);
+  FileRef f = gen_file(4 * kBlock);
+  GenSource src(f.size);
+  src.lies = 4;  // the first four fetches (the whole file, block by block) are bad
+  for (int b = 0; b < 3; ++b) ASSERT_TRUE(read_status(*c, f, src, b * kBlock, kBlock).is_ok()) << b;
+  EXPECT_EQ(c->corrupt_epoch(f), 0u);
+  Status s = read_status(*c, f, src, 3 * kBlock, kBlock);
+  EXPECT_EQ(s.code(), Errc::kCorrupt) << "the read that completes a bad file fails: " << s.to_string();
+  EXPECT_EQ(c->corrupt_epoch(f), 1u);
+  EXPECT_EQ(corrupt_calls.load(), 1);
+  EXPECT_FALSE(c->contains(f, 0, 1));
+  EXPECT_EQ(src.refreshes.load(), 1);
+  // From now on the file is served only once fetched whole and verified.
+  uint64_t before = src.calls.load();
+  expect_read(*c, f, src, kBlock, 10);
+  EXPECT_EQ(src.calls.load(), before + 1);
+  EXPECT_EQ(map_bytes(map_path(f)), std::string(4, '\2'));
+}
+
+TEST_F(IntegrityTest, LargeFileIsHashedAsItArrives) {
+  auto c = open_cache(kBlock, true, /*whole_max=*/0);
+  FileRef f = gen_file(6 * kBlock + 3);
+  GenSource src(f.size);
+  for (uint64_t off = 0; off < f.size; off += kBlock) expect_read(*c, f, src, off, kBlock);
+  // No quiesce: the read that completed the file judged it.
+  EXPECT_EQ(map_bytes(map_path(f)), std::string(7, '\2'));
+  EXPECT_EQ(c->stats().verified_files, 1u);
+}
+
+TEST_F(IntegrityTest, StrictServesNothingBeforeTheWholeFileIsVerified) {
+  auto c = open_cache(kBlock, true, /*whole_max=*/0, VerifyMode::kStrict);
+  FileRef f = gen_file(5 * kBlock);
+  GenSource liar(f.size);
+  liar.lies = 1000;
+  EXPECT_EQ(read_status(*c, f, liar, 0, 1).code(), Errc::kCorrupt);
+  EXPECT_FALSE(c->contains(f, 0, 1));
+  FileRef g = gen_file(5 * kBlock, 3);
+  GenSource honest(g.size, 3);
+  expect_read(*c, g, honest, 2 * kBlock, 1, 3);
+  EXPECT_EQ(map_bytes(map_path(g)), std::string(5, '\2')) << "one byte asked, the whole file verified first";
+}
+
+TEST_F(IntegrityTest, UnverifiedBlocksOfAnEarlierMountAreCheckedBeforeServed) {
+  FileRef f = gen_file(3 * kBlock);
+  {
+    auto off = open_cache(kBlock, false);  // an earlier mount that did not verify
+    GenSource liar(f.size);
+    liar.lies = 1;
+    ASSERT_TRUE(read_status(*off, f, liar, 0, kBlock).is_ok());
+    auto v = off->verify_all();
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(v->incomplete, 1u);
+    EXPECT_EQ(v->unverified_bytes, kBlock) << "cache verify says how much is unverified";
+  }
+  auto c = open_cache(kBlock, true, kWhole);
+  GenSource src(f.size);
+  expect_read(*c, f, src, 0, f.size);  // the bad block 0 is caught, dropped and fetched again
+  EXPECT_EQ(map_bytes(map_path(f)), std::string(3, '\2'));
+}
+
+TEST_F(IntegrityTest, VerifyCompleteFetchesWhatIsMissingAndChecks) {
+  FileRef good = gen_file(3 * kBlock), bad = gen_file(3 * kBlock, 5);
+  auto c = open_cache(kBlock, false);
+  GenSource g(good.size), b(bad.size, 5);
+  b.lies = 1;
+  ASSERT_TRUE(read_status(*c, good, g, 0, kBlock).is_ok());
+  ASSERT_TRUE(read_status(*c, bad, b, 0, kBlock).is_ok());  // a bad block from an earlier fetch
+  auto v = c->verify_all([&](const FileRef& f) -> std::unique_ptr<BlockSource> {
+    return std::make_unique<GenSource>(f.size, f.key == bad.key ? 5 : 0);
+  });
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->completed, 2u);
+  EXPECT_EQ(v->ok, 1u);
+  EXPECT_EQ(v->corrupt, 1u) << "the bad block is dropped with its file";
+  EXPECT_FALSE(c->contains(bad, 0, 1));
+  EXPECT_EQ(map_bytes(map_path(good)), std::string(3, '\2'));
+}
+
+TEST_F(IntegrityTest, SpliceAndPinOnlyServeWhatThePolicyAllows) {
+  auto c = open_cache(kBlock, true, /*whole_max=*/0);
+  FileRef f = gen_file(2 * kBlock);
+  {
+    auto off = open_cache(kBlock, false);
+    GenSource src(f.size);
+    expect_read(*off, f, src, 0, f.size);  // complete, not verified
+  }
+  EXPECT_EQ(c->pin_complete(f), nullptr) << "the kernel only reads verified files";
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  PipeFds pipe{p[0], p[1]};
+  auto r = c->splice_present(f, 0, 100, pipe);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 0u) << "a complete unverified file is judged by read(), not spliced";
+  GenSource src(f.size);
+  expect_read(*c, f, src, 0, 100);
+  EXPECT_EQ(src.calls.load(), 0u);
+  EXPECT_EQ(map_bytes(map_path(f)), std::string(2, '\2'));
+  r = c->splice_present(f, 0, 100, pipe);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 100u);
+  EXPECT_NE(c->pin_complete(f), nullptr);
+  ::close(p[0]);
+  ::close(p[1]);
+}
+
+TEST_F(IntegrityTest, SmallFileTheCacheCannotKeepIsVerifiedInMemory) {
+  CacheConfig cfg;
+  cfg.dir = dir_;
+  cfg.block_size = kBlock;
+  cfg.verify = VerifyMode::kAuto;
+  cfg.whole_file_max = kWhole;
+  cfg.max_size.bytes = kBlock;  // smaller than the file: nothing of it can be kept
+  auto c = BlockCache::open(cfg);
+  ASSERT_TRUE(c.ok());
+  FileRef f = gen_file(3 * kBlock);
+  GenSource src(f.size);
+  src.lies = 1;
+  expect_read(**c, f, src, kBlock, 50);
+  EXPECT_EQ(src.calls.load(), 2u);
+  GenSource liar(f.size);
+  liar.lies = 100;
+  FileRef g = gen_file(3 * kBlock, 8);
+  EXPECT_EQ(read_status(**c, g, liar, 0, 10).code(), Errc::kCorrupt);
+}
+
+TEST_F(IntegrityTest, ReadAheadOfARunTheCacheCannotKeepFetchesNothing) {
+  CacheConfig cfg;
+  cfg.dir = dir_;
+  cfg.block_size = kBlock;
+  cfg.max_size.bytes = 2 * kBlock;
+  auto c = BlockCache::open(cfg);
+  ASSERT_TRUE(c.ok());
+  FileRef f = gen_file(8 * kBlock);
+  GenSource src(f.size);
+  ASSERT_TRUE((*c)->prefetch(f, 0, f.size, src).is_ok());
+  EXPECT_EQ(src.calls.load(), 0u) << "the reader would have fetched it again";
+  expect_read(**c, f, src, 0, f.size);
+  EXPECT_EQ(src.bytes.load(), f.size) << "each byte fetched once";
+}
+
+}  // namespace
+}  // namespace hffs::cache::test
