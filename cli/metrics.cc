@@ -48,6 +48,13 @@ std::string render_metrics(const MountIdentity& id, const fs::Filesystem& fs, co
   o << "hffs_cache_fetches_total{" << m << "} " << cs.fetches << "\n";
   metric("hffs_cache_waits_total", "counter", "Readers that waited for a fetch already in flight.");
   o << "hffs_cache_waits_total{" << m << "} " << cs.waits << "\n";
+  metric("hffs_verify_total", "counter",
+         "Whole-file checks against the tree's sha256 / git sha1, by result (refetch: a mismatch fetched "
+         "again from a fresh location; failed: a second mismatch, the file answers EIO for a while).");
+  o << "hffs_verify_total{" << m << ",result=\"ok\"} " << cs.verified_files << "\n";
+  o << "hffs_verify_total{" << m << ",result=\"mismatch\"} " << cs.corrupt_files << "\n";
+  o << "hffs_verify_total{" << m << ",result=\"refetch\"} " << cs.verify_refetches << "\n";
+  o << "hffs_verify_total{" << m << ",result=\"failed\"} " << cs.verify_failures << "\n";
   metric("hffs_read_errors_total", "counter", "Reads that failed, by cause.");
   for (size_t i = 1; i < s.errors_by_code.size(); ++i) {
     uint64_t v = s.errors_by_code[i].load();

@@ -53,6 +53,9 @@ class Integrity(SimTestCase):
             self.assertIn("after a fetch from a fresh location too", log)
             self.assertIn(self.small, log)
             self.assertRegex(log, r"served by https?://")
+            metrics = os.getxattr(m.dir, "user.hffs.metrics").decode()
+            self.assertRegex(metrics, r'hffs_verify_total\{[^}]*result="failed"\} 1\n')
+            self.assertRegex(metrics, r'hffs_verify_total\{[^}]*result="mismatch"\} 2\n')
 
     def test_small_file_bad_once_is_fetched_again_and_served_right(self):
         with Mount(self.sim, SAMPLE) as m:

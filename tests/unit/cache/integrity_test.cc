@@ -205,5 +205,44 @@ TEST_F(IntegrityTest, ReadAheadOfARunTheCacheCannotKeepFetchesNothing) {
   EXPECT_EQ(src.bytes.load(), f.size) << "each byte fetched once";
 }
 
+TEST_F(IntegrityTest, AfterTheBackOffTheNextReadFetchesAgainAndAVerifiedFetchEndsTheEio) {
+  CacheConfig cfg;
+  cfg.dir = dir_;
+  cfg.block_size = kBlock;
+  cfg.verify = VerifyMode::kAuto;
+  cfg.whole_file_max = kWhole;
+  cfg.corrupt_retry_after = std::chrono::milliseconds(0);  // no back-off: every read tries again
+  auto c = BlockCache::open(cfg);
+  ASSERT_TRUE(c.ok());
+  FileRef f = gen_file(2 * kBlock);
+  GenSource src(f.size);
+  src.lies = 2;  // both fetches of the first read are bad
+  EXPECT_EQ(read_status(**c, f, src, 0, 10).code(), Errc::kCorrupt);
+  EXPECT_EQ(src.calls.load(), 2u);
+  expect_read(**c, f, src, 0, f.size);  // the source is right again: served
+  EXPECT_EQ(src.calls.load(), 3u);
+}
+
+TEST_F(IntegrityTest, ConcurrentReadersOfABadSmallFileShareOneWholeFetch) {
+  auto c = open_cache(kBlock, true, kWhole);
+  FileRef f = gen_file(4 * kBlock);
+  GenSource src(f.size);
+  src.lies = 1;
+  std::vector<std::thread> ts;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 8; ++t)
+    ts.emplace_back([&, t] {
+      std::string buf(100, '\0');
+      auto r = c->read(f, static_cast<uint64_t>(t) * 300, std::span<char>(buf.data(), buf.size()), src);
+      if (!r) return;
+      for (size_t i = 0; i < buf.size(); ++i)
+        if (buf[i] != gen_byte(static_cast<uint64_t>(t) * 300 + i)) return;
+      ok.fetch_add(1);
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(ok.load(), 8) << "every reader gets the right bytes";
+  EXPECT_EQ(src.calls.load(), 2u) << "one bad whole fetch, one good one, whatever the readers";
+}
+
 }  // namespace
 }  // namespace hffs::cache::test

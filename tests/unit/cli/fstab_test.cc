@@ -45,3 +45,13 @@ TEST(MountHelper, ValuesAreRequiredAndPositionalsChecked) {
   EXPECT_TRUE(fake);
   EXPECT_EQ(m->repo, "datasets/org/d");
 }
+
+namespace hffs::cli {
+TEST(MountHelper, VerifyOptions) {
+  bool fake = false;
+  auto m = parse_mount_helper_args({"org/name", "/mnt", "-o", "ro,verify=strict,verify_whole_max=16M"}, &fake);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(m->verify, "strict");
+  EXPECT_EQ(m->verify_whole_max, "16M");
+}
+}  // namespace hffs::cli
