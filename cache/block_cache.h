@@ -66,7 +66,7 @@ struct CacheConfig {
   // data dropped; `hffs mount` uses kAuto unless told otherwise.
   VerifyMode verify = VerifyMode::kOff;
   // kAuto: files up to this size are fetched whole and verified before their first byte is served.
-  uint64_t whole_file_max = uint64_t{8} << 20;
+  uint64_t whole_file_max = uint64_t{4} << 20;
   // After a file failed verification twice in a row, reads answer EIO for this long without
   // fetching; then the next read fetches and verifies again.
   std::chrono::milliseconds corrupt_retry_after{30'000};

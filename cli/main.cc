@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
                     "strict: no byte of a file is served before the whole file is verified")
       ->check(CLI::IsMember({"auto", "strict"}));
   mount->add_option("--verify-whole-max", m.verify_whole_max,
-                    "With --verify auto: files up to this size (default 8M) are fetched whole and verified first");
+                    "With --verify auto: files up to this size (default 4M) are fetched whole and verified first");
   mount->add_flag("--no-passthrough", m.no_passthrough,
                   "Serve complete cached files through the daemon instead of FUSE passthrough (Linux >= 6.9)");
   mount->add_option("--read-ahead-kb", m.read_ahead_kb, "Kernel read-ahead for the mount, as root (default 16384)");
