@@ -588,11 +588,13 @@ class BlockCacheImpl final : public BlockCache {
           abandon();
           continue;
         } else {
+          // Nothing of it is kept: fetch only the part the reader asked for, not whole blocks
+          // (a 1 MiB read that straddles two blocks would otherwise fetch 2 MiB).
           fetched = std::make_shared<FetchedRun>();
-          fetched->offset = run_off;
-          fetched->len = static_cast<size_t>(run_len);
+          fetched->offset = std::max(run_off, offset);
+          fetched->len = static_cast<size_t>(std::min(run_off + run_len, end) - fetched->offset);
           fetched->data.reset(new char[fetched->len]);
-          s = src.fetch(run_off, std::span<char>(fetched->data.get(), fetched->len));
+          s = src.fetch(fetched->offset, std::span<char>(fetched->data.get(), fetched->len));
         }
         if (!s) {
           result = s;
@@ -600,16 +602,22 @@ class BlockCacheImpl final : public BlockCache {
           a = e;
           continue;
         }
-        bump(c_.miss_bytes, run_len);
-        usage_->add(UsageSlot::kMissBytes, run_len);
+        const uint64_t got = fetched ? fetched->len : run_len;
+        bump(c_.miss_bytes, got);
+        usage_->add(UsageSlot::kMissBytes, got);
         for (size_t k = a; k < e; ++k) {
           uint64_t b = b0 + k;
           uint64_t lo = std::max(b * bs, offset), hi = std::min((b + 1) * bs, end);
           if (out && fetched) std::memcpy(out + (lo - offset), fetched->data.get() + (lo - fetched->offset), hi - lo);
           done[run[k].i] = 1;
           --remaining;
-          // Without `fetched` the blocks are on disk: waiters read them from there.
-          flights_.complete(f.key, b, run[k].flight, {FlightOutcome::kFilled, {}, fetched});
+          // Without `fetched` the blocks are on disk: waiters read them from there. An in-memory
+          // run that does not hold the whole block is no use to them: they fetch their own part.
+          bool whole_block = !fetched || (fetched->offset <= f.block_offset(b) &&
+                                          fetched->offset + fetched->len >= f.block_offset(b) + f.block_len(b));
+          flights_.complete(f.key, b, run[k].flight,
+                            whole_block ? FlightOutcome{FlightOutcome::kFilled, {}, fetched}
+                                        : FlightOutcome{FlightOutcome::kAbandoned, {}, {}});
         }
         a = e;
       }

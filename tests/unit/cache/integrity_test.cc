@@ -201,7 +201,9 @@ TEST_F(IntegrityTest, ReadAheadOfARunTheCacheCannotKeepFetchesNothing) {
   GenSource src(f.size);
   ASSERT_TRUE((*c)->prefetch(f, 0, f.size, src).is_ok());
   EXPECT_EQ(src.calls.load(), 0u) << "the reader would have fetched it again";
-  expect_read(**c, f, src, 0, f.size);
+  // Reads that straddle blocks the cache cannot keep fetch what they ask, not whole blocks.
+  for (uint64_t off = 0; off < f.size; off += kBlock + kBlock / 2)
+    expect_read(**c, f, src, off, kBlock + kBlock / 2);
   EXPECT_EQ(src.bytes.load(), f.size) << "each byte fetched once";
 }
 
