@@ -112,6 +112,15 @@ class Integrity(SimTestCase):
             cached = int(os.getxattr(m.path(self.large), "user.hffs.cached_bytes"))
             self.assertEqual(cached, self.files[self.large]["size"])
 
+    def test_cache_that_keeps_nothing_fetches_each_byte_once(self):
+        """A cache too small to keep a run serves it from one fetch of what was asked: no
+        read-ahead fetched for nothing, no whole blocks for a read that straddles two."""
+        with Mount(self.sim, SAMPLE, "--cache-size", "512K", "--verify-whole-max", "64K") as m:
+            self.sim.reset()
+            self.assertEqual(sha256_file(m.path(self.large)), self.files[self.large]["sha256"])
+            sent = self.sim.stats()["bytes_by_host"]["cdn"]
+        self.assertLessEqual(sent, 1.1 * self.files[self.large]["size"], "bytes the CDN sent for one read")
+
     def test_cache_verify_reports_unverified_bytes_and_completes_them(self):
         with Mount(self.sim, SAMPLE, "--verify-whole-max", "1M", "--no-prefetch") as m:
             self.corrupt(self.large, count=1)
