@@ -17,6 +17,19 @@ std::string map_bytes(const std::filesystem::path& p) {
   return s.size() >= 16 ? s.substr(16) : std::string();
 }
 
+// A cache in auto mode with the test's threshold, adjusted by `tweak`.
+std::unique_ptr<BlockCache> open_auto(const std::filesystem::path& dir, const std::function<void(CacheConfig&)>& tweak) {
+  CacheConfig cfg;
+  cfg.dir = dir;
+  cfg.block_size = 4096;  // CacheTest::kBlock
+  cfg.verify = VerifyMode::kAuto;
+  cfg.whole_file_max = kWhole;
+  tweak(cfg);
+  auto c = BlockCache::open(cfg);
+  EXPECT_TRUE(c.ok()) << c.status().to_string();
+  return c ? std::move(*c) : nullptr;
+}
+
 Status read_status(BlockCache& c, const FileRef& f, BlockSource& src, uint64_t off, size_t len) {
   std::string buf(len, '\0');
   auto r = c.read(f, off, std::span<char>(buf.data(), len), src);
@@ -171,57 +184,46 @@ TEST_F(IntegrityTest, SpliceAndPinOnlyServeWhatThePolicyAllows) {
 }
 
 TEST_F(IntegrityTest, SmallFileTheCacheCannotKeepIsVerifiedInMemory) {
-  CacheConfig cfg;
-  cfg.dir = dir_;
-  cfg.block_size = kBlock;
-  cfg.verify = VerifyMode::kAuto;
-  cfg.whole_file_max = kWhole;
-  cfg.max_size.bytes = kBlock;  // smaller than the file: nothing of it can be kept
-  auto c = BlockCache::open(cfg);
-  ASSERT_TRUE(c.ok());
+  auto c = open_auto(dir_, [](CacheConfig& cfg) { cfg.max_size.bytes = kBlock; });  // nothing can be kept
+  ASSERT_NE(c, nullptr);
   FileRef f = gen_file(3 * kBlock);
   GenSource src(f.size);
   src.lies = 1;
-  expect_read(**c, f, src, kBlock, 50);
+  expect_read(*c, f, src, kBlock, 50);
   EXPECT_EQ(src.calls.load(), 2u);
   GenSource liar(f.size);
   liar.lies = 100;
   FileRef g = gen_file(3 * kBlock, 8);
-  EXPECT_EQ(read_status(**c, g, liar, 0, 10).code(), Errc::kCorrupt);
+  EXPECT_EQ(read_status(*c, g, liar, 0, 10).code(), Errc::kCorrupt);
 }
 
 TEST_F(IntegrityTest, ReadAheadOfARunTheCacheCannotKeepFetchesNothing) {
-  CacheConfig cfg;
-  cfg.dir = dir_;
-  cfg.block_size = kBlock;
-  cfg.max_size.bytes = 2 * kBlock;
-  auto c = BlockCache::open(cfg);
-  ASSERT_TRUE(c.ok());
+  auto c = open_auto(dir_, [](CacheConfig& cfg) {
+    cfg.verify = VerifyMode::kOff;
+    cfg.max_size.bytes = 2 * kBlock;
+  });
+  ASSERT_NE(c, nullptr);
   FileRef f = gen_file(8 * kBlock);
   GenSource src(f.size);
   ASSERT_TRUE((*c)->prefetch(f, 0, f.size, src).is_ok());
   EXPECT_EQ(src.calls.load(), 0u) << "the reader would have fetched it again";
   // Reads that straddle blocks the cache cannot keep fetch what they ask, not whole blocks.
   for (uint64_t off = 0; off < f.size; off += kBlock + kBlock / 2)
-    expect_read(**c, f, src, off, kBlock + kBlock / 2);
+    expect_read(*c, f, src, off, kBlock + kBlock / 2);
   EXPECT_EQ(src.bytes.load(), f.size) << "each byte fetched once";
 }
 
 TEST_F(IntegrityTest, AfterTheBackOffTheNextReadFetchesAgainAndAVerifiedFetchEndsTheEio) {
-  CacheConfig cfg;
-  cfg.dir = dir_;
-  cfg.block_size = kBlock;
-  cfg.verify = VerifyMode::kAuto;
-  cfg.whole_file_max = kWhole;
-  cfg.corrupt_retry_after = std::chrono::milliseconds(0);  // no back-off: every read tries again
-  auto c = BlockCache::open(cfg);
-  ASSERT_TRUE(c.ok());
+  auto c = open_auto(dir_, [](CacheConfig& cfg) {
+    cfg.corrupt_retry_after = std::chrono::milliseconds(0);  // no back-off: every read tries again
+  });
+  ASSERT_NE(c, nullptr);
   FileRef f = gen_file(2 * kBlock);
   GenSource src(f.size);
   src.lies = 2;  // both fetches of the first read are bad
-  EXPECT_EQ(read_status(**c, f, src, 0, 10).code(), Errc::kCorrupt);
+  EXPECT_EQ(read_status(*c, f, src, 0, 10).code(), Errc::kCorrupt);
   EXPECT_EQ(src.calls.load(), 2u);
-  expect_read(**c, f, src, 0, f.size);  // the source is right again: served
+  expect_read(*c, f, src, 0, f.size);  // the source is right again: served
   EXPECT_EQ(src.calls.load(), 3u);
 }
 
