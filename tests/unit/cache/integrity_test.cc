@@ -205,7 +205,7 @@ TEST_F(IntegrityTest, ReadAheadOfARunTheCacheCannotKeepFetchesNothing) {
   ASSERT_NE(c, nullptr);
   FileRef f = gen_file(8 * kBlock);
   GenSource src(f.size);
-  ASSERT_TRUE((*c)->prefetch(f, 0, f.size, src).is_ok());
+  ASSERT_TRUE(c->prefetch(f, 0, f.size, src).is_ok());
   EXPECT_EQ(src.calls.load(), 0u) << "the reader would have fetched it again";
   // Reads that straddle blocks the cache cannot keep fetch what they ask, not whole blocks.
   for (uint64_t off = 0; off < f.size; off += kBlock + kBlock / 2)
