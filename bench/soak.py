@@ -38,6 +38,9 @@ def parse_args():
     ap.add_argument("--cache-size", default="8M", help="hffs --cache-size (8M, below the ~30 MiB read: evicts)")
     ap.add_argument("--deadline", type=int, default=60, help="hffs --deadline, s (60)")
     ap.add_argument("--interval", type=float, default=60, help="seconds between report lines (60)")
+    ap.add_argument("--uncached", type=float, default=0.5,
+                    help="share of reads that first drop the file's kernel page cache (fadvise DONTNEED) so the "
+                         "daemon serves them (0.5)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--hffs", default=harness.HFFS, help="hffs binary (default: build/cli/hffs or $HFFS_BIN)")
     a = ap.parse_args()
@@ -109,13 +112,16 @@ def reader(idx, a, mnt, files, big, tot, stop):
         full = os.path.join(mnt, path)
         src = os.open(source, os.O_RDONLY)
         try:
+            drop = rng.random() < a.uncached
             if size == 0 or rng.random() < 0.4:
-                whole_file(full, size, sha, src, rng, tot, stop)
+                whole_file(full, size, sha, src, rng, tot, stop, drop)
             else:
                 off = rng.randrange(size)
                 n = min(rng.choice(CHUNKS + (1, 4097)), size - off)
                 fd = os.open(full, os.O_RDONLY)
                 try:
+                    if drop:
+                        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
                     got = os.pread(fd, n, off)
                 finally:
                     os.close(fd)
@@ -131,9 +137,11 @@ def reader(idx, a, mnt, files, big, tot, stop):
             os.close(src)
 
 
-def whole_file(full, size, sha, src, rng, tot, stop):
+def whole_file(full, size, sha, src, rng, tot, stop, drop):
     h, off, wrong = hashlib.sha256(), 0, 0
     with open(full, "rb", buffering=0) as f:
+        if drop:
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         while off <= size and not stop.is_set():
             b = f.read(rng.choice(CHUNKS))
             if not b:
@@ -167,7 +175,7 @@ class SimCounter:
 
     def __init__(self, sim, a):
         self.sim, self.a = sim, a
-        self.requests, self.faults, self.k = 0, {}, 0
+        self.requests, self.faults, self.k, self.hosts = 0, {}, 0, {}
 
     def pull(self):
         try:
@@ -180,6 +188,8 @@ class SimCounter:
         self.requests += st["total_requests"]
         for k, v in st["faults_injected"].items():
             self.faults[k] = self.faults.get(k, 0) + v
+        for k, v in st["by_host"].items():
+            self.hosts[k] = self.hosts.get(k, 0) + v
         return True
 
 
@@ -198,7 +208,8 @@ def run(a, sim, mnt, stop, t_end):
     next_line, next_restart = t0 + a.interval, t0 + (a.restart_every or float("inf"))
     print(f"soak: {len(files)} files ({sum(f[1] for f in files) / 2**20:.1f} MiB) in "
           f"{len(sim.manifest['repos'])} repos, {a.readers} readers, {a.minutes:g} min, faults {fault_knobs(a)}, "
-          f"restart every {a.restart_every:g}s (down {a.down_seconds:g}s), daemon pid {pid}", flush=True)
+          f"restart every {a.restart_every:g}s (0 = never; down {a.down_seconds:g}s), "
+          f"{a.uncached:.0%} of reads page-cache-dropped first, daemon pid {pid}", flush=True)
     print(f"{'min':>5} {'GiB':>7} {'wrong':>6} {'EIO':>5} {'other':>6} {'RSS MiB':>8} {'fds':>5} "
           f"{'req/GiB':>8} {'ops':>8} {'restarts':>8}", flush=True)
     while not stop.is_set():
@@ -244,7 +255,7 @@ def summary(a, tot, counter, samples, end, restarts, stuck, secs):
           f"EIO {tot.eio}, "
           f"other errors {tot.other or 0}, readers stuck at the end {stuck}")
     print(f"summary: simulator requests {counter.requests} ({counter.requests / gib if gib else 0:.0f} per GiB), "
-          f"Hub restarts {restarts}, faults injected {dict(sorted(counter.faults.items()))}")
+          f"by host {counter.hosts}, Hub restarts {restarts}, faults injected {dict(sorted(counter.faults.items()))}")
     base = next((s for s in samples if s[0] >= 2), samples[0] if samples else None)
     if base and end[0] is not None and base[2] is not None:
         print(f"summary: daemon RSS {base[2]:.1f} MiB at minute {base[0]:.1f} -> {end[0]:.1f} MiB at the end "
