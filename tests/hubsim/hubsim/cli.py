@@ -12,7 +12,7 @@ import time
 import urllib.request
 
 from . import content, fixtures, tlsgen
-from .faults import GLOBAL_KNOBS, LEG_KNOBS, LEGS
+from .faults import GLOBAL_KNOBS, KINDS, LEG_KNOBS, LEGS
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = "/usr/bin/python3"
@@ -81,9 +81,16 @@ def parser():
     st.add_argument("--ignore-range-every", type=int, default=0)
     st.add_argument("--corrupt-every", type=int, default=0, help="right length, wrong bytes (content only)")
     st.add_argument("--corrupt-count", type=int, default=0, help="at most N corrupted responses per leg")
+    st.add_argument("--expire-every", type=int, default=0, help="resolve: 302 to an expired URL; cdn: 403 expired")
+    st.add_argument("--prob", default="", help="KIND=P,... per-request fault probabilities on the fault legs "
+                    f"(kinds: {', '.join(KINDS)})")
+    st.add_argument("--seed", type=int, default=0, help="seed of the --prob draws")
     st.add_argument("--fault-path-regex", default="")
     st.add_argument("--timeout", type=float, default=600, help="seconds to wait for generation + readiness")
     sub.add_parser("stop", parents=[common], help="stop the simulator of a state dir")
+    rs = sub.add_parser("restart", parents=[common], help="stop, stay down, start again on the same ports")
+    rs.add_argument("--down-seconds", type=float, default=0, help="time both legs stay down (default 0)")
+    rs.add_argument("--timeout", type=float, default=60, help="seconds to wait for readiness")
     sub.add_parser("status", parents=[common], help="exit 0 when running")
     sub.add_parser("env", parents=[common], help="print the KEY=VALUE lines of a running simulator")
     g = sub.add_parser("generate", parents=[common], help="only generate content + manifest.json")
@@ -99,13 +106,18 @@ def knobs_from_args(a):
            "error_status": status if len(status) > 1 else status[0], "drop_every": a.drop_every,
            "stall_every": a.stall_every, "stall_ms": a.stall_ms, "delay_ms": a.delay_ms,
            "ignore_range_every": a.ignore_range_every, "corrupt_every": a.corrupt_every,
-           "corrupt_count": a.corrupt_count, "path_regex": a.fault_path_regex}
+           "corrupt_count": a.corrupt_count, "expire_every": a.expire_every, "path_regex": a.fault_path_regex}
+    for item in filter(None, a.prob.split(",")):
+        k, _, v = item.partition("=")
+        if k not in KINDS:
+            raise SystemExit(f"hubsim: --prob: unknown fault kind {k!r} (kinds: {', '.join(KINDS)})")
+        leg[f"{k}_prob"] = float(v)
     faults = {l: dict(leg) for l in legs}
     if a.cdn_delay_ms:
         faults.setdefault("cdn", {})["delay_ms"] = a.cdn_delay_ms
     return {"sign_ttl": a.sign_ttl, "cdn_rate": a.cdn_rate, "cdn_reject_auth": a.cdn_reject_auth,
             "page_size": a.page_size, "quota_api": a.quota_api, "quota_resolvers": a.quota_resolvers,
-            "regular_direct": a.regular_direct, "faults": faults}
+            "regular_direct": a.regular_direct, "seed": a.seed, "faults": faults}
 
 
 def generate(state, fixture, cache_dir):
@@ -138,9 +150,21 @@ def cmd_start(a):
     cfg = {"secret": secrets.token_hex(16), "tls": tls, "api_port": a.api_port, "cdn_port": a.cdn_port,
            "cdn_host": a.cdn_host, "cdn_http2": a.cdn_http2, "blobs": store.blobs, "knobs": knobs_from_args(a),
            "fixture": a.repos}
-    with open(os.path.join(state, "config.json"), "w") as f:
+    _write_config(state, cfg)
+    return _launch(state, cfg, manifest, deadline)
+
+
+def _write_config(state, cfg):
+    p = os.path.join(state, "config.json")
+    with open(p + ".tmp", "w") as f:
         json.dump(cfg, f, indent=1)
-    os.chmod(os.path.join(state, "config.json"), 0o600)
+    os.chmod(p + ".tmp", 0o600)
+    os.replace(p + ".tmp", p)
+
+
+def _launch(state, cfg, manifest, deadline):
+    """Start the daemon of ``state`` with ``cfg`` (config.json), wait until both legs answer, print env."""
+    tls = cfg["tls"]
     log = open(os.path.join(state, "hubsim.log"), "ab")
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     env["PYTHONPATH"] = HERE + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -183,6 +207,44 @@ def cmd_start(a):
     sys.stdout.write(text)
     sys.stdout.flush()
     return 0
+
+
+def cmd_restart(a):
+    """A Hub restart: stop everything, stay down --down-seconds, start again on the same addresses and
+    ports with the same secret (URLs signed before stay valid) and the knobs in force (runtime changes
+    kept). Content is not regenerated; stats restart from zero (the daemon's counters are in memory)."""
+    state = os.path.abspath(a.state_dir)
+    try:
+        with open(os.path.join(state, "ready.json")) as f:
+            ready = json.load(f)
+        with open(os.path.join(state, "config.json")) as f:
+            cfg = json.load(f)
+        with open(os.path.join(state, "manifest.json")) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"hubsim: restart: no running simulator in {state} ({e}); use `run start`", file=sys.stderr)
+        return 1
+    ctx = ssl.create_default_context(cafile=cfg["tls"]["ca"]) if cfg.get("tls") else None
+    try:
+        with urllib.request.urlopen(ready["api"] + "/_sim/config", timeout=5, context=ctx) as r:
+            cfg["knobs"] = json.load(r)
+    except Exception as e:  # keep the knobs of the last start
+        print(f"hubsim: restart: could not read the runtime knobs ({e}); keeping the start knobs", file=sys.stderr)
+    cfg["api_port"], cfg["cdn_port"] = ready["api_port"], ready["cdn_port"]
+    if not _stop(state):
+        print("hubsim: restart: could not stop every process", file=sys.stderr)
+        return 1
+    time.sleep(max(0.0, a.down_seconds))
+    _write_config(state, cfg)
+    with open(os.devnull, "w") as devnull:  # the env lines are unchanged; keep stdout quiet
+        old, sys.stdout = sys.stdout, devnull
+        try:
+            rc = _launch(state, cfg, manifest, time.monotonic() + a.timeout)
+        finally:
+            sys.stdout = old
+    if rc == 0:
+        print(f"hubsim: restarted (api {ready['api']}, cdn {ready['cdn']}, down {a.down_seconds:g}s)", file=sys.stderr)
+    return rc
 
 
 def _wait_ok(url, ctx, deadline):
@@ -280,5 +342,5 @@ def cmd_generate(a):
 
 def main(argv=None):
     a = parser().parse_args(argv)
-    return {"start": cmd_start, "stop": cmd_stop, "status": cmd_status, "env": cmd_env,
+    return {"start": cmd_start, "restart": cmd_restart, "stop": cmd_stop, "status": cmd_status, "env": cmd_env,
             "generate": cmd_generate}[a.cmd](a)

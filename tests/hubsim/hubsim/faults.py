@@ -12,6 +12,7 @@ and not counted. ``corrupt_count`` caps the corrupted responses of a leg, so ``c
 ``path_regex`` makes a file always bad, and adding ``corrupt_count=1`` makes only its first fetch bad.
 """
 import copy
+import random
 import re
 import threading
 
@@ -29,8 +30,13 @@ LEG_KNOBS = {
     "ignore_range_every": 0,  # answer 200 with the whole body although Range was sent
     "corrupt_every": 0,     # right status, headers and length, wrong bytes (see corrupt_chunk)
     "corrupt_count": 0,     # at most this many corrupted responses per leg (0 = no limit)
+    "expire_every": 0,      # signed CDN URL already expired (resolve 302) / 403 "Request has expired" (cdn)
     "path_regex": "",       # only requests whose path matches (re.search) count and get faults
 }
+KINDS = ("ratelimit", "error", "drop", "stall", "ignore_range", "corrupt", "expire")  # priority order
+DEFERRED = ("corrupt", "expire")  # counted when applied: only some responses can carry them
+for _k in KINDS:
+    LEG_KNOBS[f"{_k}_prob"] = 0.0  # probability per request (one seeded draw per request), after _every
 
 GLOBAL_KNOBS = {
     "sign_ttl": 3600,       # seconds a signed CDN URL stays valid
@@ -40,6 +46,7 @@ GLOBAL_KNOBS = {
     "quota_api": 100000,    # per 5-minute window; 429 once exhausted (RateLimit headers report it)
     "quota_resolvers": 100000,
     "regular_direct": False,  # serve non-LFS files with 200 on /resolve instead of the 307
+    "seed": 0,              # seed of the *_prob draws (re-seeded whenever the counters restart)
 }
 
 
@@ -69,6 +76,7 @@ class Faults:
         self.injected = {}
         self.corrupted = {leg: 0 for leg in LEGS}
         self._rx = {}
+        self.rng = random.Random(0)
 
     def snapshot(self):
         with self.lock:
@@ -79,6 +87,7 @@ class Faults:
             self.counters = {leg: 0 for leg in LEGS}
             self.corrupted = {leg: 0 for leg in LEGS}
             self.injected = {}
+            self.rng = random.Random(self.config["seed"])
 
     def update(self, body):
         """Apply a /_sim/config body. Flat leg knobs go to ``legs`` (default: all legs);
@@ -114,6 +123,7 @@ class Faults:
             self.counters = {leg: 0 for leg in LEGS}
             self.corrupted = {leg: 0 for leg in LEGS}
             self._rx = {}
+            self.rng = random.Random(cfg["seed"])
             return copy.deepcopy(cfg)
 
     @staticmethod
@@ -125,14 +135,18 @@ class Faults:
             return str(v)
         if k == "error_status":
             return [int(x) for x in v] if isinstance(v, list) else int(v)
+        if k.endswith("_prob"):
+            p = float(v)
+            if not 0 <= p <= 1:
+                raise ValueError(f"{k} must be within 0..1, got {v!r}")
+            return p
         return int(v)
 
     def cdn_gate_needed(self):
         c = self.config
         f = c["faults"]["cdn"]
-        return bool(c["cdn_rate"] or c["cdn_reject_auth"] or any(
-            f[k] for k in ("ratelimit_every", "error_every", "drop_every", "stall_every", "delay_ms",
-                           "ignore_range_every", "corrupt_every")))
+        return bool(c["cdn_rate"] or c["cdn_reject_auth"] or f["delay_ms"] or any(
+            f[f"{k}_every"] or f[f"{k}_prob"] for k in KINDS))
 
     def decide(self, leg, path):
         with self.lock:
@@ -146,39 +160,40 @@ class Faults:
             n = self.counters[leg]
             d = Decision(delay_ms=f["delay_ms"], stall_ms=f["stall_ms"])
 
-            def hit(k):
-                return f[k] and n % f[k] == 0
-
-            if hit("ratelimit_every"):
-                d.kind, d.status, d.retry_after = "ratelimit", 429, f["retry_after"]
-            elif hit("error_every"):
-                st = f["error_status"]
-                if isinstance(st, list):
-                    st = st[(n // f["error_every"] - 1) % len(st)]
-                d.kind, d.status = "error", st
-            elif hit("drop_every"):
-                d.kind = "drop"
-            elif hit("stall_every"):
-                d.kind = "stall"
-            elif hit("ignore_range_every"):
-                d.kind = "ignore_range"
-            elif hit("corrupt_every"):
-                d.kind = "corrupt"
-                d.leg = leg
-                return d  # counted by claim_corrupt once a content response is sent
+            kind = next((k for k in KINDS if f[f"{k}_every"] and n % f[f"{k}_every"] == 0), None)
+            st = f["error_status"]
+            if kind == "error" and isinstance(st, list):
+                st = st[(n // f["error_every"] - 1) % len(st)]
+            if kind is None and any(f[f"{k}_prob"] for k in KINDS):
+                u, acc = self.rng.random(), 0.0
+                for k in KINDS:
+                    acc += f[f"{k}_prob"]
+                    if u < acc:
+                        kind = k
+                        break
+                if kind == "error" and isinstance(st, list):
+                    st = self.rng.choice(st)
+            d.kind, d.leg = kind, leg
+            if kind == "ratelimit":
+                d.status, d.retry_after = 429, f["retry_after"]
+            elif kind == "error":
+                d.status = st
+            elif kind in DEFERRED:
+                return d  # counted by claim() once a response that can carry it is sent
             if d.kind:
                 key = f"{leg}.{d.kind}"
                 self.injected[key] = self.injected.get(key, 0) + 1
             return d
 
-    def claim_corrupt(self, leg):
-        """True when this content response is to be corrupted (within corrupt_count); counts it."""
+    def claim(self, leg, kind):
+        """True when a deferred fault (corrupt, expire) is applied now (within corrupt_count); counts it."""
         with self.lock:
-            cap = self.config["faults"][leg]["corrupt_count"]
-            if cap and self.corrupted[leg] >= cap:
-                return False
-            self.corrupted[leg] += 1
-            key = f"{leg}.corrupt"
+            if kind == "corrupt":
+                cap = self.config["faults"][leg]["corrupt_count"]
+                if cap and self.corrupted[leg] >= cap:
+                    return False
+                self.corrupted[leg] += 1
+            key = f"{leg}.{kind}"
             self.injected[key] = self.injected.get(key, 0) + 1
             return True
 

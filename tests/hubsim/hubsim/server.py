@@ -286,7 +286,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         self.wfile.write(head)
         if fault and fault.kind == "corrupt" and not is_head and length and status in (200, 206) \
-                and self.content and self.hub.faults.claim_corrupt(fault.leg):
+                and self.content and self.hub.faults.claim(fault.leg, "corrupt"):
             self._send_corrupt(body, file, length)
             self._log(status, length)
             return
@@ -701,7 +701,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     ("X-Repo-Commit", c.sha)]
             if etag_matches(inm, f["sha256"]):
                 return self.send(304, meta)
-            url = cdnmod.signed_url(self.hub.cdn_base, repo.object_id, f["sha256"], cfg["sign_ttl"], self.hub.secret)
+            ttl = cfg["sign_ttl"]
+            if self.fault and self.fault.kind == "expire" and self.hub.faults.claim(self.fault.leg, "expire"):
+                ttl = -1  # already expired: the CDN answers 403 "Request has expired"
+            url = cdnmod.signed_url(self.hub.cdn_base, repo.object_id, f["sha256"], ttl, self.hub.secret)
             body = f"Found. Redirecting to {url}".encode()
             return self.send(302, [("Location", url), ("Content-Type", "text/plain; charset=utf-8")] + meta, body)
         if etag_matches(inm, f["git_sha1"]):
@@ -814,6 +817,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if d.kind == "error":
             return self.send(d.status, [("Content-Type", "application/xml")],
                              xml.format("InternalError", "injected fault").encode())
+        if d.kind == "expire":
+            hub.faults.claim("cdn", "expire")
+            return self.send(403, [("Content-Type", "application/xml")],
+                             xml.format("AccessDenied", "Request has expired").encode())
         sha = uri.rsplit("/", 1)[-1]
         path = os.path.join(self.server.blobs, sha)
         size = os.path.getsize(path)
