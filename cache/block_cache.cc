@@ -134,9 +134,10 @@ class BlockCacheImpl final : public BlockCache {
     }
     if (auto s = read_blocks(*f, ReadReq{offset, len, out.data()}, src); !s) return s;
     if (cfg_.verify == VerifyMode::kOff) return len;
-    // The read that finds the file complete judges it; one that raced with a mismatch found by
-    // another thread fails too: it may have copied bytes that were dropped as bad.
-    if (auto s = settle(**f, src); !s) return s;
+    // The bytes served feed the stream hash; the read that completes it (or finds the file
+    // complete) judges the file; one that raced with a mismatch found by another thread fails
+    // too: it may have copied bytes that were dropped as bad.
+    if (auto s = settle(**f, offset, std::span<const char>(out.data(), len), src); !s) return s;
     if (verifier_.corrupt_epoch(file.key) != epoch)
       return Status(Errc::kCorrupt, src.name() + " failed verification while it was being read");
     return len;
@@ -280,11 +281,23 @@ class BlockCacheImpl final : public BlockCache {
     return cfg_.verify == VerifyMode::kOff || verifier_.all_verified(f) || !f.all_present();
   }
 
-  // After a read of a file hashed as it arrives: a complete file is judged now, and a mismatch
-  // fails this read. The next reads fetch the file whole and verify it before serving it.
-  Status settle(CacheFile& f, BlockSource& src) {
-    if (!f.all_present() || verifier_.all_verified(f)) return Status::ok();
-    Status s = verifier_.judge(f, /*force=*/false, src.name(), /*served=*/true);
+  // After a read of a file hashed as it arrives: the bytes served go into the stream hash (so it
+  // completes even when the cache cannot keep them), a complete file is judged now, and a
+  // mismatch fails this read. The next reads fetch the file whole and verify it before serving it.
+  Status settle(CacheFile& f, uint64_t offset, std::span<const char> served, BlockSource& src) {
+    if (verifier_.all_verified(f)) return Status::ok();
+    const uint64_t bs = cfg_.block_size;
+    const bool on_disk = f.blocks_present(offset / bs, (offset + served.size() - 1) / bs);
+    // Bytes that are not on disk can be hashed only now: wait for the hash if need be.
+    Status s = verifier_.offer(f, offset, served, on_disk, /*wait=*/!on_disk, src.name());
+    if (s && f.all_present() && !verifier_.all_verified(f))
+      s = verifier_.judge(f, /*force=*/false, src.name(), /*served=*/true);
+    return stream_verdict(s, src);
+  }
+
+  // A file hashed as it streamed in did not match (whoever completed the hash: the reader, a
+  // read-ahead worker): one log line, and the next fetch comes from a fresh location.
+  Status stream_verdict(const Status& s, BlockSource& src) {
     if (s.code() != Errc::kCorrupt) return Status::ok();
     src.refresh();
     spdlog::error("cache: {}; dropped it: the read that completed it fails, later reads wait for a whole "
@@ -535,6 +548,7 @@ class BlockCacheImpl final : public BlockCache {
     const uint64_t b0 = first + run[0].i, n = run.size();
     Status result;
     bool kept_any = false;
+    std::vector<std::shared_ptr<FetchedRun>> unkept;  // offered to the stream hash once unlocked
     {
       MapRangeLock lock(*f.map, b0, n);
       for (size_t a = 0; a < n;) {
@@ -603,6 +617,7 @@ class BlockCacheImpl final : public BlockCache {
           continue;
         }
         const uint64_t got = fetched ? fetched->len : run_len;
+        if (fetched) unkept.push_back(fetched);
         bump(c_.miss_bytes, got);
         usage_->add(UsageSlot::kMissBytes, got);
         for (size_t k = a; k < e; ++k) {
@@ -629,10 +644,17 @@ class BlockCacheImpl final : public BlockCache {
       if (usage_->get(UsageSlot::kPresentBytes) > max) run_evictor(0, 0, /*wait=*/false);
       // The stream hash follows the lowest missing block; a file completed here is judged in the
       // background too, in case no reader comes back to it.
-      verifier_.advance(f);
-      // (A file being filled to be verified first is judged by its filler: never queued.)
+      // (A file being filled to be verified first is judged by its filler: never advanced or queued.)
+      if (!req.keep_only) (void)stream_verdict(verifier_.advance(f, src.name()), src);
       if (cfg_.verify != VerifyMode::kOff && !req.keep_only && f.all_present()) verifier_.queue(fp, true);
     }
+    // A run the cache could not keep is hashed now or never (the reader's settle() offers its own
+    // part again; this covers the rest of the run). Waiting is safe: no block lock is held.
+    if (cfg_.verify != VerifyMode::kOff && !req.keep_only)
+      for (const auto& r : unkept)
+        (void)stream_verdict(verifier_.offer(f, r->offset, std::span<const char>(r->data.get(), r->len),
+                                             /*kept=*/false, /*wait=*/true, src.name()),
+                             src);
     return result;
   }
 

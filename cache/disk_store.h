@@ -34,12 +34,16 @@ struct CacheFile {
   std::atomic<int64_t> last_touch_ms{0};       // steady clock of the last map->touch()
   std::atomic<bool> verify_pending{false};     // a completion check is queued
   std::atomic<uint64_t> verified_gen{0};       // 1 + the generation at which every block was verified
-  // The stream hash (cache/verifier.h): bytes [0, off) of the data, as of drop generation `gen`.
+  // The stream hash (cache/verifier.h): bytes [0, off) of the content, hashed as they were read
+  // from the cache file or offered (fetched or served from memory). Guarded by mu; off is also read
+  // without it, as a hint.
   struct StreamHash {
     std::mutex mu;
     std::unique_ptr<ContentHasher> h;
-    uint32_t gen = 0;
-    uint64_t off = 0;
+    std::atomic<uint64_t> off{0};
+    uint32_t start_gen = 0;  // drop generation when the hash began
+    bool exact = true;       // every byte hashed was read from the cache file
+    int retries = 0;         // seqlock retries of the current pass
     HashKind kind = HashKind::kSha256;
   } hash;
 

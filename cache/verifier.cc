@@ -46,64 +46,86 @@ bool Verifier::range_verified(CacheFile& f, uint64_t first, uint64_t last) {
   return true;
 }
 
-void Verifier::hash_forward(CacheFile& f, HashKind kind) {
+void Verifier::start(CacheFile& f, HashKind kind) {
   auto& st = f.hash;
-  uint32_t gen = f.map->generation();
-  if (!st.h || st.gen != gen || st.kind != kind) {
-    st.h = std::make_unique<ContentHasher>(kind, f.size);
-    st.kind = kind;
-    st.gen = gen;
-    st.off = 0;
-  }
+  st.h = std::make_unique<ContentHasher>(kind, f.size);
+  st.kind = kind;
+  st.start_gen = f.map->generation();
+  st.exact = true;
+  st.off.store(0, std::memory_order_relaxed);
+}
+
+void Verifier::hash_forward(CacheFile& f) {
+  auto& st = f.hash;
   char* buf = hash_buffer();
-  while (st.off < f.size) {
-    uint64_t b = st.off / f.block_size;
-    if (!f.map->present(b)) return;
+  uint64_t off = st.off.load(std::memory_order_relaxed);
+  while (off < f.size) {
+    const uint64_t b = off / f.block_size;
     // Hash up to the end of the run of present blocks, a chunk at a time.
-    size_t n = static_cast<size_t>(std::min<uint64_t>({kHashChunk, f.size - st.off, f.block_offset(b) + f.block_len(b) - st.off}));
-    if (n < kHashChunk) {
-      uint64_t e = b + 1;
-      while (e < f.nblocks && f.block_offset(e) < st.off + kHashChunk && f.map->present(e)) ++e;
-      uint64_t run_end = e < f.nblocks ? f.block_offset(e) : f.size;
-      n = static_cast<size_t>(std::min<uint64_t>(kHashChunk, run_end - st.off));
-    }
-    if (!f.pread_all(std::span<char>(buf, n), st.off)) {
-      st.h.reset();
-      return;
-    }
-    // Seqlock: a block dropped while we read it may have been a hole; start over at its generation.
+    uint64_t e = b;
+    while (e < f.nblocks && f.block_offset(e) < off + kHashChunk && f.map->present(e)) ++e;
+    if (e == b) break;  // the frontier's block is not here (yet): bytes offered later may pass it
+    uint64_t run_end = e < f.nblocks ? f.block_offset(e) : f.size;
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kHashChunk, run_end - off));
+    // Seqlock: a block dropped while we read it may have been a hole; read it again.
+    uint32_t gen = f.map->generation();
+    if (!f.pread_all(std::span<char>(buf, n), off)) break;
     if (f.map->generation() != gen) {
-      st.h.reset();
-      return;
+      st.exact = false;
+      if (++st.retries > 8) break;
+      continue;
     }
     st.h->update(buf, n);
-    st.off += n;
+    off += n;
+    st.off.store(off, std::memory_order_relaxed);
   }
 }
 
-void Verifier::advance(CacheFile& f) {
-  if (cfg_.verify == VerifyMode::kOff) return;
-  std::unique_lock lk(f.hash.mu, std::try_to_lock);
-  if (!lk.owns_lock() || all_verified(f)) return;
-  hash_forward(f, f.kind);
+Status Verifier::offer(CacheFile& f, uint64_t offset, std::span<const char> data, bool kept, bool wait,
+                       std::string_view source) {
+  if (cfg_.verify == VerifyMode::kOff) return Status::ok();
+  auto& st = f.hash;
+  // Nothing to do when the hash is past these bytes, or the frontier is not in them and the blocks
+  // after it are not here: no lock taken on the common path of a reader behind read-ahead.
+  uint64_t off = st.off.load(std::memory_order_relaxed);
+  if (!data.empty() && offset + data.size() <= off) return Status::ok();
+  std::unique_lock lk(st.mu, std::defer_lock);
+  if (wait) {
+    lk.lock();
+  } else if (!lk.try_lock()) {
+    return Status::ok();
+  }
+  if (all_verified(f)) return Status::ok();
+  if (!st.h) start(f, f.kind);
+  off = st.off.load(std::memory_order_relaxed);
+  if (offset <= off && off < offset + data.size()) {
+    st.h->update(data.data() + (off - offset), data.size() - (off - offset));
+    st.off.store(offset + data.size(), std::memory_order_relaxed);
+    if (!kept) st.exact = false;  // these bytes are not (all) the cache file's
+  }
+  st.retries = 0;
+  hash_forward(f);
+  if (st.off.load(std::memory_order_relaxed) < f.size) return Status::ok();
+  Verdict v = finish(lk, f, source, /*served=*/true);
+  return v.status;
 }
 
-Status Verifier::judge(CacheFile& f, bool force, std::string_view source, bool served, HashKind kind) {
-  std::unique_lock lk(f.hash.mu);
-  if (!force && all_verified(f)) return Status::ok();
-  if (force) f.hash.h.reset();
-  hash_forward(f, kind);
-  if (!f.hash.h || f.hash.off < f.size) return Status(Errc::kInvalidInput, f.key + " is not fully cached");
-  uint32_t gen = f.hash.gen;
-  std::string digest = f.hash.h->hex_digest();
-  f.hash.h.reset();  // a digest is taken once; the next judge starts over
-  if (f.map->generation() != gen) return Status(Errc::kInvalidInput, f.key + " changed while being verified");
+Verifier::Verdict Verifier::finish(std::unique_lock<std::mutex>& lk, CacheFile& f, std::string_view source,
+                                   bool served) {
+  auto& st = f.hash;
+  std::string digest = st.h->hex_digest();
+  const bool exact = st.exact && f.map->generation() == st.start_gen;
+  st.h.reset();  // a digest is taken once; the next hash starts over
+  st.off.store(0, std::memory_order_relaxed);
   if (digest == f.key) {
+    // Every byte hashed was right. The blocks are marked verified only if they are the bytes that
+    // were hashed: all present, none dropped since the hash began, none hashed from memory.
+    if (!exact || !f.all_present()) return {Status::ok(), false};
     for (uint64_t b = 0; b < f.nblocks; ++b) f.map->promote(b, kPresent, kVerified);
     bump(c_.verified_files);
     lk.unlock();
     if (cfg_.on_verified) cfg_.on_verified(FileRef{f.key, f.kind, f.size});
-    return Status::ok();
+    return {Status::ok(), true};
   }
   drop(f);
   bump(c_.corrupt_files);
@@ -115,7 +137,26 @@ Status Verifier::judge(CacheFile& f, bool force, std::string_view source, bool s
   lk.unlock();
   std::string from = source.empty() ? std::string() : " from " + std::string(source);
   if (cfg_.on_corrupt) cfg_.on_corrupt(FileRef{f.key, f.kind, f.size});
-  return Status(Errc::kCorrupt, "content" + from + " hashes to " + digest + ", not to its key " + f.key);
+  return {Status(Errc::kCorrupt, "content" + from + " hashes to " + digest + ", not to its key " + f.key), false};
+}
+
+Status Verifier::judge(CacheFile& f, bool force, std::string_view source, bool served, HashKind kind) {
+  std::unique_lock lk(f.hash.mu);
+  if (!force && all_verified(f)) return Status::ok();
+  auto& st = f.hash;
+  // Twice at most: a stream hash that matched but cannot vouch for the blocks on disk (some bytes
+  // came from memory, or blocks were dropped since) is redone from the cache file.
+  for (int pass = 0; pass < 2; ++pass) {
+    if (force || pass > 0 || !st.h || st.kind != kind) start(f, kind);
+    st.retries = 0;
+    hash_forward(f);
+    if (st.off.load(std::memory_order_relaxed) < f.size)
+      return Status(Errc::kInvalidInput, f.key + " is not fully cached");
+    Verdict v = finish(lk, f, source, served);
+    if (!v.status || v.marked) return v.status;
+    if (!lk.owns_lock()) lk.lock();
+  }
+  return Status(Errc::kInvalidInput, f.key + " changed while being verified");
 }
 
 uint64_t Verifier::corrupt_epoch(const std::string& key) const {

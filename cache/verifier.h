@@ -11,6 +11,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -34,9 +35,15 @@ class Verifier {
   // Every block of [first, last] is verified.
   bool range_verified(CacheFile& f, uint64_t first, uint64_t last);
 
-  // Extends f's stream hash over the present blocks that follow it. Never waits: a thread that
-  // holds block locks may call it; when another thread is hashing f, it does nothing.
-  void advance(CacheFile& f);
+  // Offers bytes [offset, offset + data.size()) of f's content, just fetched or served, to its
+  // stream hash, which takes them if they reach its frontier (`kept`: they are the cache file's
+  // bytes), then extends it over the present blocks that follow. When that completes the hash the
+  // file is judged as by judge(served=true): kCorrupt on a mismatch. wait=false: does nothing
+  // when another thread is hashing f (a thread that holds block locks must never wait for it).
+  Status offer(CacheFile& f, uint64_t offset, std::span<const char> data, bool kept, bool wait,
+               std::string_view source);
+  // offer() of nothing, without waiting: the hash follows the blocks present.
+  Status advance(CacheFile& f, std::string_view source) { return offer(f, 0, {}, true, false, source); }
   // Judges a complete file: finishes its stream hash (from the start with `force`, even if every
   // block is verified already) and compares it with the key. Match: every block is marked
   // verified. Mismatch: every block is dropped and CacheConfig::on_corrupt is called; with
@@ -60,7 +67,14 @@ class Verifier {
   void drop(CacheFile& f);
 
  private:
-  void hash_forward(CacheFile& f, HashKind kind);  // caller holds f.hash.mu
+  struct Verdict {
+    Status status;
+    bool marked = false;  // the blocks were marked verified
+  };
+  // Caller holds f.hash.mu for all three; finish() may release it (callbacks run unlocked).
+  void start(CacheFile& f, HashKind kind);
+  void hash_forward(CacheFile& f);
+  Verdict finish(std::unique_lock<std::mutex>& lk, CacheFile& f, std::string_view source, bool served);
   void loop();
 
   const CacheConfig& cfg_;

@@ -248,5 +248,42 @@ TEST_F(IntegrityTest, ConcurrentReadersOfABadSmallFileShareOneWholeFetch) {
   EXPECT_EQ(src.calls.load(), 2u) << "one bad whole fetch, one good one, whatever the readers";
 }
 
+TEST_F(IntegrityTest, LargeFileTheCacheCannotKeepIsHashedFromTheBytesServed) {
+  // Nothing of the file stays on disk (a bound of one block), so it never is "complete": the hash
+  // follows the bytes served, and the read that completes it fails on a mismatch.
+  auto c = open_auto(dir_, [](CacheConfig& cfg) {
+    cfg.whole_file_max = 0;
+    cfg.max_size.bytes = kBlock;
+  });
+  ASSERT_NE(c, nullptr);
+  FileRef f = gen_file(6 * kBlock + 11);
+  GenSource liar(f.size);
+  liar.lies = 1000;
+  Status last;
+  for (uint64_t off = 0; off < f.size && last.is_ok(); off += kBlock + 100)
+    last = read_status(*c, f, liar, off, kBlock + 100);
+  EXPECT_EQ(last.code(), Errc::kCorrupt) << "a front-to-back reader never ends with bad bytes";
+  EXPECT_EQ(c->corrupt_epoch(f), 1u);
+
+  FileRef g = gen_file(6 * kBlock + 11, 4);
+  GenSource honest(g.size, 4);
+  for (uint64_t off = 0; off < g.size; off += kBlock + 100) expect_read(*c, g, honest, off, kBlock + 100, 4);
+  EXPECT_EQ(c->corrupt_epoch(g), 0u) << "no false alarm";
+}
+
+TEST_F(IntegrityTest, LargeFileEvictedWhileStreamedIsStillJudged) {
+  auto c = open_auto(dir_, [](CacheConfig& cfg) {
+    cfg.whole_file_max = 0;
+    cfg.max_size.bytes = 3 * kBlock;  // blocks read early are evicted before the end
+  });
+  ASSERT_NE(c, nullptr);
+  FileRef f = gen_file(12 * kBlock);
+  GenSource liar(f.size);
+  liar.lies = 1;  // only the first block is bad
+  Status last;
+  for (uint64_t off = 0; off < f.size && last.is_ok(); off += kBlock) last = read_status(*c, f, liar, off, kBlock);
+  EXPECT_EQ(last.code(), Errc::kCorrupt);
+}
+
 }  // namespace
 }  // namespace hffs::cache::test
