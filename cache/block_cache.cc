@@ -115,7 +115,7 @@ class BlockCacheImpl final : public BlockCache {
     if (offset >= file.size || out.empty()) return size_t{0};
     size_t len = static_cast<size_t>(std::min<uint64_t>(out.size(), file.size - offset));
     auto f = files_.get(file, true);
-    if (!f && f.status().code() == Errc::kNoSpace) return read_uncached(file, offset, out.first(len), src, f.status());
+    if (!f && cannot_keep(f.status())) return read_uncached(file, offset, out.first(len), src, f.status());
     if (!f) return f.status();
     touch(**f);
     if (auto s = read_blocks(*f, offset, len, out.data(), src); !s) return s;
@@ -127,7 +127,7 @@ class BlockCacheImpl final : public BlockCache {
     if (offset >= file.size || len == 0) return Status::ok();
     len = std::min<uint64_t>(len, file.size - offset);
     auto f = files_.get(file, true);
-    if (!f && f.status().code() == Errc::kNoSpace) return Status::ok();  // nothing can be kept: a read fetches
+    if (!f && cannot_keep(f.status())) return Status::ok();  // nothing can be kept: a read fetches
     if (!f) return f.status();
     touch(**f);
     return read_blocks(*f, offset, len, nullptr, src);
@@ -235,7 +235,7 @@ class BlockCacheImpl final : public BlockCache {
   Result<size_t> read_uncached(const FileRef& file, uint64_t offset, std::span<char> out, BlockSource& src,
                                const Status& why) {
     bump(c_.write_errors);
-    spdlog::warn("cache: serving {} bytes of {} uncached: {}", out.size(), file.key, why.message());
+    spdlog::debug("cache: serving {} bytes of {} uncached: {}", out.size(), file.key, why.message());  // warned once by OpenFiles
     bump(c_.fetches);
     if (auto s = src.fetch(offset, out); !s) return s;
     bump(c_.miss_bytes, out.size());

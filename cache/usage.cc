@@ -24,8 +24,9 @@ constexpr size_t kUsageLen = 4096;
 
 Status create_usage(const fsys::path& path, uint64_t present) {
   std::string tmp = temp_name_for(path);
-  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, cache_file_mode());
   if (fd < 0) return errno_status(errno, "creating " + tmp);
+  share_new_file(fd);
   unsigned char buf[16] = {};
   std::memcpy(buf, kUsageMagic, 8);
   std::memcpy(buf + 8, &present, 8);
@@ -143,8 +144,9 @@ uint64_t recount_present(const fsys::path& root, uint32_t block_size) {
 }
 
 FileLock::FileLock(const fsys::path& path, bool exclusive, bool wait) {
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, cache_file_mode());
   if (fd_ < 0) return;
+  share_new_file(fd_);  // fails harmlessly (EPERM) on another member's file
   int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
   int rc;
   while ((rc = ::flock(fd_, op)) != 0 && errno == EINTR) {

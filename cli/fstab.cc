@@ -81,6 +81,7 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
       {"endpoint", nullptr, &MountArgs::endpoint},     {"token_file", nullptr, &MountArgs::token_file},
       {"cache_dir", nullptr, &MountArgs::cache_dir},   {"cache_size", nullptr, &MountArgs::cache_size},
       {"cache_min_free", nullptr, &MountArgs::cache_min_free}, {"ca_file", nullptr, &MountArgs::ca_file},
+      {"cache_group", nullptr, &MountArgs::cache_group},
       {"log_level", &MountArgs::log_level, nullptr},   {"log_file", nullptr, &MountArgs::log_file},
       {"metrics_file", nullptr, &MountArgs::metrics_file}, {"deadline", nullptr, nullptr},
   };
