@@ -42,6 +42,7 @@ std::optional<MountEntry> find_mount(const std::string& abs_path) {
     }
     MountEntry e;
     e.mountpoint = abs_path;
+    e.devno = devno;
     ss >> e.fstype >> e.source;
     e.source = unescape(e.source);
     found = e;  // the last one listed is the top of the stack

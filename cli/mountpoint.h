@@ -11,6 +11,7 @@ struct MountEntry {
   std::string mountpoint;
   std::string fstype;  // e.g. "fuse.hffs"
   std::string source;  // e.g. "hffs:org/name"
+  std::string devno;   // "major:minor" of st_dev (for FUSE: minor = the fusectl connection number)
 };
 
 std::optional<MountEntry> find_mount(const std::string& abs_path);
