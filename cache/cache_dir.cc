@@ -180,6 +180,11 @@ Result<fsys::path> open_cache_root(const fsys::path& dir, uint32_t block_size) {
   if (block_size == 0 || block_size > (1u << 30))
     return Status(Errc::kInvalidInput, "cache block size " + std::to_string(block_size) + " out of range");
   fsys::path root = dir / "hffs-v1";
+  // A cache shared with a group (setgid, group rwx) stays shared whichever command opens it
+  // (`hffs cache gc`, `prefetch`, a mount without --cache-group): adopt its group.
+  if (struct stat st {}; !cache_group() && ::stat(root.c_str(), &st) == 0 && (st.st_mode & S_ISGID) &&
+                         (st.st_mode & 070) == 070)
+    set_cache_group(st.st_gid);
   if (auto s = make_layout(dir, block_size); !s) return s;
   warn_if_wider(root);
   fsys::path fmt = root / "format";

@@ -17,7 +17,8 @@ inline constexpr int kFormatVersion = 1;
 // Who may use the cache besides its owner (process-wide; set before anything is created, e.g.
 // by `hffs mount --cache-group`). Default: nobody: directories 0700, files 0600. With a group:
 // directories 2770 of that group (setgid: what is created inside inherits the group), files
-// 0660; modes are set explicitly, so the umask cannot narrow them.
+// 0660; modes are set explicitly, so the umask cannot narrow them. open_cache_root adopts the
+// group of an existing hffs-v1 that is setgid with group rwx (a cache shared before).
 void set_cache_group(std::optional<gid_t> gid);
 std::optional<gid_t> cache_group();
 mode_t cache_dir_mode();

@@ -27,6 +27,8 @@ int OpenFiles::make_shard_dir(const std::filesystem::path& dir) {
   if (now - last < 1000 || !last_restore_ms_.compare_exchange_strong(last, now)) return err;
   if (auto s = restore_layout(root_, block_size_); !s) return err;
   spdlog::info("cache: recreated the layout of {} (it was removed)", root_.string());
+  if (auto s = UsageFile::reopen_all(root_, block_size_); !s)
+    spdlog::warn("cache: {}: counting in the removed usage file until restart", s.message());
   return make_cache_dir(dir);
 }
 

@@ -138,12 +138,20 @@ class CacheLoss(SimTestCase):
             shutil.rmtree(m.cache_dir)
             for rel in ("tokenizer.json", "vocab.txt", "data/one_MiB_plus_1.bin", "onnx/model.onnx"):
                 self.read_ok(m, rel)
-            # The layout is back and what is read now is kept again.
+            # The layout is back and what is read now is kept again, and counted where it is kept.
             self.assertTrue(os.path.isfile(os.path.join(m.cache_dir, "hffs-v1", "format")))
+            self.cache_stats(m)
             self.read_ok(m, "pytorch_model.bin")
             self.assertEqual(cached_bytes(m, "pytorch_model.bin"), self.files["pytorch_model.bin"]["size"])
+            self.assertNotIn("drifted", self.cache_stats(m))
             self.read_ok(m, "config.json")
             self.assertEqual(full_log(m).count("recreated the layout"), 1, full_log(m))
+
+    def cache_stats(self, m):
+        r = subprocess.run([HFFS, "cache", "stats", "--cache-dir", m.cache_dir], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
 
 
 class TmpfsCache(SimTestCase):
