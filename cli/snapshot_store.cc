@@ -31,8 +31,10 @@ namespace {
 // (cache::cache_dir_mode / cache_file_mode), like the block cache beside them.
 Status write_atomic(const fsys::path& views, const fsys::path& p, const std::string& data) {
   std::error_code ec;
-  fsys::create_directories(views.parent_path(), ec);
-  fsys::path d = views.parent_path();
+  // The cache directory itself too gets the cache's mode (it may have been removed meanwhile).
+  fsys::path d = views.parent_path().parent_path();
+  if (d.empty()) d = ".";
+  fsys::create_directories(d, ec);
   for (const auto& part : p.parent_path().lexically_relative(d)) {
     d /= part;
     if (int err = cache::make_cache_dir(d); err != 0)

@@ -140,6 +140,8 @@ class CacheLoss(SimTestCase):
                 self.read_ok(m, rel)
             # The layout is back and what is read now is kept again, and counted where it is kept.
             self.assertTrue(os.path.isfile(os.path.join(m.cache_dir, "hffs-v1", "format")))
+            for d in (m.cache_dir, os.path.join(m.cache_dir, "hffs-v1"), os.path.join(m.cache_dir, "hffs-v1", "data")):
+                self.assertEqual(stat.S_IMODE(os.stat(d).st_mode), 0o700, d)
             self.cache_stats(m)
             self.read_ok(m, "pytorch_model.bin")
             self.assertEqual(cached_bytes(m, "pytorch_model.bin"), self.files["pytorch_model.bin"]["size"])
