@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/metrics.h"
+#include "cli/mountpoint.h"
 
 namespace hffs::cli {
 
@@ -31,7 +32,7 @@ std::vector<std::string> hffs_mounts() {
     while (ss >> tok && tok != "-") {
     }
     ss >> fstype;
-    if (fstype == "fuse.hffs") out.push_back(mp);
+    if (fstype == "fuse.hffs") out.push_back(unescape_mountinfo(mp));
   }
   return out;
 }

@@ -311,6 +311,20 @@ class LiveStatus(SimTestCase):
             self.assertEqual(sha256_file(m.path("tokenizer.json")), files["tokenizer.json"]["sha256"])
             self.assertGreaterEqual(self.status_requests(m.dir)["data"], 1)
 
+    def test_status_of_every_mount_finds_one_with_a_space_in_its_path(self):
+        files, _ = self.sim.files(SAMPLE)
+        m = Mount(self.sim, SAMPLE, "--no-prefetch")
+        os.rmdir(m.dir)
+        m.dir = tempfile.mkdtemp(prefix="hffs mnt ")
+        with m:
+            self.assertEqual(sha256_file(m.path("tokenizer.json")), files["tokenizer.json"]["sha256"])
+            out = subprocess.run([HFFS, "status"], capture_output=True, text=True, timeout=30).stdout
+            block = out.split(m.dir + "\n", 1)
+            self.assertEqual(len(block), 2, out)
+            req = re.search(r"requests: +api ([0-9.]+), resolve ([0-9.]+), data ([0-9.]+)", block[1])
+            self.assertIsNotNone(req, out)
+            self.assertGreaterEqual(float(req.group(3)), 1, out)
+
     def test_status_of_a_hub_mount(self):
         files, _ = self.sim.files(SAMPLE)
         with Mount(self.sim, "--hub", "--no-prefetch") as m:
