@@ -120,7 +120,7 @@ class BlockCacheImpl final : public BlockCache {
     const bool whole = verified_first(file);
     const uint64_t epoch = verifier_.corrupt_epoch(file.key);
     auto f = files_.get(file, true);
-    if (!f && f.status().code() == Errc::kNoSpace) {
+    if (!f && cannot_keep(f.status())) {
       if (whole) return read_whole_uncached(file, offset, out.first(len), src);
       return read_uncached(file, offset, out.first(len), src, f.status());
     }
@@ -148,7 +148,7 @@ class BlockCacheImpl final : public BlockCache {
     if (offset >= file.size || len == 0) return Status::ok();
     len = std::min<uint64_t>(len, file.size - offset);
     auto f = files_.get(file, true);
-    if (!f && f.status().code() == Errc::kNoSpace) return Status::ok();  // nothing can be kept: a read fetches
+    if (!f && cannot_keep(f.status())) return Status::ok();  // nothing can be kept: a read fetches
     if (!f) return f.status();
     touch(**f);
     if (verified_first(file) && file.size <= cfg_.whole_file_max) {
@@ -434,7 +434,7 @@ class BlockCacheImpl final : public BlockCache {
   Result<size_t> read_uncached(const FileRef& file, uint64_t offset, std::span<char> out, BlockSource& src,
                                const Status& why) {
     bump(c_.write_errors);
-    spdlog::warn("cache: serving {} bytes of {} uncached: {}", out.size(), file.key, why.message());
+    spdlog::debug("cache: serving {} bytes of {} uncached: {}", out.size(), file.key, why.message());  // warned once by OpenFiles
     bump(c_.fetches);
     if (auto s = src.fetch(offset, out); !s) return s;
     bump(c_.miss_bytes, out.size());

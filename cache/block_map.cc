@@ -25,8 +25,9 @@ constexpr uint32_t kRetiredFlag = 1;
 // another process published first.
 Status create_map(const std::filesystem::path& path, uint64_t nblocks, uint32_t block_size) {
   std::filesystem::path tmp = temp_name_for(path);
-  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, cache_file_mode());
   if (fd < 0) return errno_status(errno, "creating " + tmp.string());
+  share_new_file(fd);
   unsigned char header[kMapHeaderSize] = {};
   std::memcpy(header, kMagic, sizeof kMagic);
   std::memcpy(header + 8, &block_size, sizeof block_size);

@@ -10,9 +10,53 @@
 #include <cstring>
 #include <string>
 
+#include <spdlog/spdlog.h>
+
 namespace hffs::cache {
 
 namespace fsys = std::filesystem;
+
+namespace {
+// -1: owner only. Written once before the cache is used, read by every creator.
+std::atomic<int64_t> g_group{-1};
+}  // namespace
+
+void set_cache_group(std::optional<gid_t> gid) { g_group.store(gid ? static_cast<int64_t>(*gid) : -1); }
+
+std::optional<gid_t> cache_group() {
+  int64_t g = g_group.load(std::memory_order_relaxed);
+  return g < 0 ? std::nullopt : std::optional<gid_t>(static_cast<gid_t>(g));
+}
+
+mode_t cache_dir_mode() { return cache_group() ? 02770 : 0700; }
+mode_t cache_file_mode() { return cache_group() ? 0660 : 0600; }
+
+int make_cache_dir(const fsys::path& path) {
+  if (::mkdir(path.c_str(), cache_dir_mode()) != 0) return errno == EEXIST ? 0 : errno;
+  if (auto g = cache_group()) {
+    // The umask may have taken group bits, and the parent need not be of the group.
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), *g) != 0 || ::chmod(path.c_str(), cache_dir_mode()) != 0)
+      return errno;
+  }
+  return 0;
+}
+
+void share_new_file(int fd) {
+  if (cache_group()) (void)::fchmod(fd, cache_file_mode());
+}
+
+void warn_if_wider(const fsys::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return;
+  mode_t extra = st.st_mode & 0777 & ~(cache_dir_mode() & 0777);
+  if (extra == 0) return;
+  char have[8], want[8];
+  std::snprintf(have, sizeof have, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  std::snprintf(want, sizeof want, "%04o", static_cast<unsigned>(cache_dir_mode()));
+  spdlog::warn("cache: {} has mode {}, wider than {}: other local users may read cached files of private repos; "
+               "run 'chmod -R go-rwx {}'{}",
+               dir.string(), have, want, dir.string(), cache_group() ? "" : " (or share it with --cache-group)");
+}
 
 Status errno_status(int err, std::string_view what) {
   Errc c = (err == ENOSPC || err == EDQUOT || err == EFBIG) ? Errc::kNoSpace : Errc::kIo;
@@ -84,8 +128,9 @@ Result<std::string> slurp(const fsys::path& p) {
 }
 
 Status write_all_new(const fsys::path& p, const std::string& content) {
-  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cache_file_mode());
   if (fd < 0) return errno_status(errno, "creating " + p.string());
+  share_new_file(fd);
   size_t done = 0;
   while (done < content.size()) {
     ssize_t n = ::write(fd, content.data() + done, content.size() - done);
@@ -106,17 +151,14 @@ Status write_all_new(const fsys::path& p, const std::string& content) {
   return Status::ok();
 }
 
-}  // namespace
-
-Result<fsys::path> open_cache_root(const fsys::path& dir, uint32_t block_size) {
-  if (dir.empty()) return Status(Errc::kInvalidInput, "no cache directory given");
-  if (block_size == 0 || block_size > (1u << 30))
-    return Status(Errc::kInvalidInput, "cache block size " + std::to_string(block_size) + " out of range");
+// Creates dir (its parents with the default mode, dir itself with the cache's), hffs-v1, data/
+// and the format file, whichever are missing.
+Status make_layout(const fsys::path& dir, uint32_t block_size) {
   fsys::path root = dir / "hffs-v1";
   std::error_code ec;
-  fsys::create_directories(root / "data", ec);
-  if (ec) return Status(Errc::kIo, "creating " + (root / "data").string() + ": " + ec.message());
-
+  if (dir.has_parent_path() && !dir.parent_path().empty()) fsys::create_directories(dir.parent_path(), ec);
+  for (const fsys::path& d : {dir, root, root / "data"})
+    if (int err = make_cache_dir(d); err != 0) return errno_status(err, "creating " + d.string());
   fsys::path fmt = root / "format";
   if (!fsys::exists(fmt, ec)) {
     fsys::path tmp = temp_name_for(fmt);
@@ -124,6 +166,28 @@ Result<fsys::path> open_cache_root(const fsys::path& dir, uint32_t block_size) {
     auto pub = publish_no_replace(tmp, fmt);  // loser of a creation race reads the winner's file
     if (!pub) return pub.status();
   }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status restore_layout(const fsys::path& root, uint32_t block_size) {
+  return make_layout(root.parent_path(), block_size);
+}
+
+Result<fsys::path> open_cache_root(const fsys::path& dir, uint32_t block_size) {
+  if (dir.empty()) return Status(Errc::kInvalidInput, "no cache directory given");
+  if (block_size == 0 || block_size > (1u << 30))
+    return Status(Errc::kInvalidInput, "cache block size " + std::to_string(block_size) + " out of range");
+  fsys::path root = dir / "hffs-v1";
+  // A cache shared with a group (setgid, group rwx) stays shared whichever command opens it
+  // (`hffs cache gc`, `prefetch`, a mount without --cache-group): adopt its group.
+  if (struct stat st {}; !cache_group() && ::stat(root.c_str(), &st) == 0 && (st.st_mode & S_ISGID) &&
+                         (st.st_mode & 070) == 070)
+    set_cache_group(st.st_gid);
+  if (auto s = make_layout(dir, block_size); !s) return s;
+  warn_if_wider(root);
+  fsys::path fmt = root / "format";
   auto text = slurp(fmt);
   if (!text) return text.status();
   int version = 0;

@@ -8,9 +8,48 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 namespace hffs::cache {
+
+bool cannot_keep(const Status& s) { return s.code() == Errc::kNoSpace || s.code() == Errc::kIo; }
+
+int OpenFiles::make_shard_dir(const std::filesystem::path& dir) {
+  int err = make_cache_dir(dir);
+  if (err != ENOENT) return err;
+  // data/ (or everything) was removed under us: put the layout back, then retry.
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch()).count();
+  int64_t last = last_restore_ms_.load(std::memory_order_relaxed);
+  if (now - last < 1000 || !last_restore_ms_.compare_exchange_strong(last, now)) return err;
+  if (auto s = restore_layout(root_, block_size_); !s) return err;
+  spdlog::info("cache: recreated the layout of {} (it was removed)", root_.string());
+  if (auto s = UsageFile::reopen_all(root_, block_size_); !s)
+    spdlog::warn("cache: {}: counting in the removed usage file until restart", s.message());
+  return make_cache_dir(dir);
+}
+
+void OpenFiles::note_create(const Status& s) {
+  if (s.is_ok() && !failing_.load(std::memory_order_relaxed)) return;
+  std::string cause;
+  if (!s) {
+    auto colon = s.message().rfind(": ");
+    cause = colon == std::string::npos ? s.message() : s.message().substr(colon + 2);
+  }
+  std::lock_guard lk(cond_mu_);
+  if (cause == cond_) return;
+  if (cause.empty())
+    spdlog::info("cache: keeping fetched files in {} again", root_.string());
+  else
+    spdlog::warn("cache: cannot keep fetched files in {} ({}): reads are served from the network, nothing is "
+                 "kept until this is resolved",
+                 root_.string(), s.message());
+  cond_ = cause;
+  failing_.store(!cause.empty(), std::memory_order_relaxed);
+}
 
 uint64_t block_count(uint64_t size, uint32_t block_size) { return (size + block_size - 1) / block_size; }
 
@@ -82,14 +121,15 @@ Result<std::shared_ptr<CacheFile>> OpenFiles::open_file(const FileRef& ref, bool
     auto m = BlockMap::open(f->paths.map, f->nblocks, block_size_, false);
     if (!m) return m.status();
     f->map = std::move(*m);
-  } else if (::mkdir(f->paths.shard_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return errno_status(errno, "creating " + f->paths.shard_dir.string());
+  } else if (int err = make_shard_dir(f->paths.shard_dir); err != 0) {
+    return errno_status(err, "creating " + f->paths.shard_dir.string());
   }
-  f->data_fd = ::open(f->paths.data.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+  f->data_fd = ::open(f->paths.data.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), cache_file_mode());
   if (f->data_fd < 0) {
     if (errno == ENOENT && !create) return Status(Errc::kEntryNotFound, f->paths.data.string() + " does not exist");
     return errno_status(errno, "opening " + f->paths.data.string());
   }
+  if (create) share_new_file(f->data_fd);
   struct stat st {};
   if (::fstat(f->data_fd, &st) != 0) return errno_status(errno, "stat " + f->paths.data.string());
   uint64_t have = static_cast<uint64_t>(st.st_size);
@@ -147,6 +187,10 @@ Result<std::shared_ptr<CacheFile>> OpenFiles::get_once(const FileRef& ref, bool 
     }
   }
   auto opened = open_file(ref, create);  // syscalls: outside the mutex
+  if (create && opened) note_create(Status::ok());
+  if (create && !opened && cannot_keep(opened.status()) &&
+      opened.status().message().find("is being removed") == std::string::npos)  // a race, not a condition
+    note_create(opened.status());
   if (!opened) return opened.status();
   std::shared_ptr<CacheFile> result;
   std::vector<std::shared_ptr<CacheFile>> evicted;  // closed after the mutex is released

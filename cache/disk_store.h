@@ -59,6 +59,11 @@ struct CacheFile {
 
 uint64_t block_count(uint64_t size, uint32_t block_size);
 
+// A failure of OpenFiles::get(ref, create=true) that only means "this run cannot be kept" (the
+// cache directory was removed, its filesystem is full, read-only, out of quota or refuses us):
+// the caller serves the read from its source through memory and keeps nothing.
+bool cannot_keep(const Status& s);
+
 class OpenFiles {
  public:
   OpenFiles(std::filesystem::path root, uint32_t block_size, size_t capacity)
@@ -75,6 +80,11 @@ class OpenFiles {
  private:
   Result<std::shared_ptr<CacheFile>> open_file(const FileRef& ref, bool create);
   Result<std::shared_ptr<CacheFile>> get_once(const FileRef& ref, bool create);
+  // mkdir of a shard directory; when the layout above it is gone, recreates it first (at most
+  // once a second).
+  int make_shard_dir(const std::filesystem::path& dir);
+  // One log line when files stop being kept, and per change of cause; one when they are again.
+  void note_create(const Status& s);
 
   std::filesystem::path root_;
   uint32_t block_size_;
@@ -82,6 +92,10 @@ class OpenFiles {
   std::mutex mu_;  // guards lru_ and index_; leaf lock
   std::list<std::shared_ptr<CacheFile>> lru_;  // front = most recent
   tsl::robin_map<std::string, std::list<std::shared_ptr<CacheFile>>::iterator> index_;
+  std::atomic<int64_t> last_restore_ms_{0};
+  std::atomic<bool> failing_{false};  // fast path: nothing to report while creation works
+  std::mutex cond_mu_;                // guards cond_; leaf lock
+  std::string cond_;                  // cause of the current failure to create ("" = none)
 };
 
 }  // namespace hffs::cache

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -24,8 +25,9 @@ constexpr size_t kUsageLen = 4096;
 
 Status create_usage(const fsys::path& path, uint64_t present) {
   std::string tmp = temp_name_for(path);
-  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, cache_file_mode());
   if (fd < 0) return errno_status(errno, "creating " + tmp);
+  share_new_file(fd);
   unsigned char buf[16] = {};
   std::memcpy(buf, kUsageMagic, 8);
   std::memcpy(buf + 8, &present, 8);
@@ -43,7 +45,36 @@ Status create_usage(const fsys::path& path, uint64_t present) {
 
 }  // namespace
 
+namespace {
+std::mutex g_live_mu;
+std::vector<UsageFile*> g_live;  // every UsageFile of this process, for reopen_all
+}  // namespace
+
+UsageFile::UsageFile(fsys::path root, int fd, uint64_t* base) : root_(std::move(root)), base_(base), fd_(fd) {
+  std::lock_guard lk(g_live_mu);
+  g_live.push_back(this);
+}
+
 Result<std::unique_ptr<UsageFile>> UsageFile::open(const fsys::path& root, uint32_t block_size) {
+  auto m = map_file(root, block_size);
+  if (!m) return m.status();
+  return std::unique_ptr<UsageFile>(new UsageFile(root, m->first, m->second));
+}
+
+Status UsageFile::reopen_all(const fsys::path& root, uint32_t block_size) {
+  std::lock_guard lk(g_live_mu);
+  for (UsageFile* u : g_live) {
+    if (u->root_ != root) continue;
+    auto m = map_file(root, block_size);
+    if (!m) return m.status();
+    std::lock_guard ulk(u->mu_);
+    u->replaced_.emplace_back(u->fd_, u->base_.exchange(m->second, std::memory_order_acq_rel));
+    u->fd_ = m->first;
+  }
+  return Status::ok();
+}
+
+Result<std::pair<int, uint64_t*>> UsageFile::map_file(const fsys::path& root, uint32_t block_size) {
   fsys::path path = root / "usage";
   for (int attempt = 0; attempt < 4; ++attempt) {
     int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
@@ -57,7 +88,7 @@ Result<std::unique_ptr<UsageFile>> UsageFile::open(const fsys::path& root, uint3
     bool good = ::fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) == kUsageLen;
     void* p = good ? ::mmap(nullptr, kUsageLen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
     if (p != MAP_FAILED && std::memcmp(p, kUsageMagic, 8) == 0)
-      return std::unique_ptr<UsageFile>(new UsageFile(fd, static_cast<uint64_t*>(p)));
+      return std::pair<int, uint64_t*>(fd, static_cast<uint64_t*>(p));
     if (p != MAP_FAILED) ::munmap(p, kUsageLen);
     ::close(fd);
     // Not a usage file (torn by a crash during creation is impossible: it is published whole).
@@ -68,20 +99,28 @@ Result<std::unique_ptr<UsageFile>> UsageFile::open(const fsys::path& root, uint3
 }
 
 UsageFile::~UsageFile() {
-  ::munmap(base_, kUsageLen);
+  {
+    std::lock_guard lk(g_live_mu);
+    g_live.erase(std::find(g_live.begin(), g_live.end(), this));
+  }
+  ::munmap(base(), kUsageLen);
   ::close(fd_);
+  for (auto [fd, p] : replaced_) {
+    ::munmap(p, kUsageLen);
+    ::close(fd);
+  }
 }
 
 uint64_t UsageFile::get(UsageSlot s) const {
-  return std::atomic_ref<uint64_t>(base_[static_cast<int>(s)]).load(std::memory_order_acquire);
+  return std::atomic_ref<uint64_t>(base()[static_cast<int>(s)]).load(std::memory_order_acquire);
 }
 
 void UsageFile::add(UsageSlot s, uint64_t n) {
-  if (n) std::atomic_ref<uint64_t>(base_[static_cast<int>(s)]).fetch_add(n, std::memory_order_acq_rel);
+  if (n) std::atomic_ref<uint64_t>(base()[static_cast<int>(s)]).fetch_add(n, std::memory_order_acq_rel);
 }
 
 void UsageFile::sub(UsageSlot s, uint64_t n) {
-  std::atomic_ref<uint64_t> a(base_[static_cast<int>(s)]);
+  std::atomic_ref<uint64_t> a(base()[static_cast<int>(s)]);
   uint64_t cur = a.load(std::memory_order_relaxed);
   while (!a.compare_exchange_weak(cur, cur > n ? cur - n : 0, std::memory_order_acq_rel)) {
   }
@@ -143,8 +182,9 @@ uint64_t recount_present(const fsys::path& root, uint32_t block_size) {
 }
 
 FileLock::FileLock(const fsys::path& path, bool exclusive, bool wait) {
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, cache_file_mode());
   if (fd_ < 0) return;
+  share_new_file(fd_);  // fails harmlessly (EPERM) on another member's file
   int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
   int rc;
   while ((rc = ::flock(fd_, op)) != 0 && errno == EINTR) {

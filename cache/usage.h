@@ -10,8 +10,11 @@
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -40,10 +43,20 @@ class UsageFile {
   void sub(UsageSlot s, uint64_t n);  // saturates at 0 (a drifted counter never wraps)
   void adjust(UsageSlot s, int64_t delta);
 
+  // The layout under `root` was removed and recreated (restore_layout): every UsageFile of this
+  // process on `root` switches to the usage file now there (created from a recount if missing),
+  // so the bound is enforced on what the directory holds, not on what the removed one held.
+  static Status reopen_all(const std::filesystem::path& root, uint32_t block_size);
+
  private:
-  UsageFile(int fd, uint64_t* base) : fd_(fd), base_(base) {}
+  UsageFile(std::filesystem::path root, int fd, uint64_t* base);
+  static Result<std::pair<int, uint64_t*>> map_file(const std::filesystem::path& root, uint32_t block_size);
+  uint64_t* base() const { return base_.load(std::memory_order_acquire); }
+  std::filesystem::path root_;
+  std::atomic<uint64_t*> base_;
+  std::mutex mu_;                                     // guards the retired mappings
+  std::vector<std::pair<int, uint64_t*>> replaced_;  // unmapped only by the destructor (readers may hold one)
   int fd_;
-  uint64_t* base_;
 };
 
 // One (data, map) pair found on disk.

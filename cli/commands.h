@@ -27,6 +27,7 @@ struct MountArgs {
   std::optional<std::string> token;
   std::optional<std::string> token_file;  // read at mount (fstab: a root-only file)
   std::optional<std::string> cache_dir;
+  std::optional<std::string> cache_group;     // share the cache with this group (name or gid)
   std::optional<std::string> cache_size;      // bound: "20G", "500M", "10%" (cache::parse_size)
   std::optional<std::string> cache_min_free;  // free-space floor, same syntax
   std::optional<std::string> ca_file;
@@ -55,6 +56,7 @@ int cmd_mount(const MountArgs& a);
 struct UmountArgs {
   std::string mountpoint;
   bool lazy = false;
+  bool force = false;  // abort the FUSE connection first (a wedged daemon), then detach
 };
 int cmd_umount(const UmountArgs& a);
 

@@ -1,9 +1,12 @@
 #include "cli/env.h"
 
+#include <grp.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace hffs::cli {
 
@@ -22,6 +25,18 @@ std::filesystem::path expand_user(const std::string& p) {
   return p;
 }
 }  // namespace
+
+std::optional<gid_t> lookup_group(const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  std::vector<char> buf(16384);
+  struct group gr {};
+  struct group* found = nullptr;
+  if (::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) == 0 && found) return found->gr_gid;
+  if (name.find_first_not_of("0123456789") != std::string::npos || name.size() > 9) return std::nullopt;
+  gid_t gid = static_cast<gid_t>(std::stoul(name));
+  if (::getgrgid_r(gid, &gr, buf.data(), buf.size(), &found) == 0 && found) return gid;
+  return std::nullopt;
+}
 
 bool env_truthy(const char* name) {
   auto v = getenv_nonempty(name);

@@ -1,5 +1,7 @@
 // The Hugging Face environment as the official tools read it (hub-protocol.md section 7).
 #pragma once
+#include <sys/types.h>
+
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -20,5 +22,7 @@ HfEnv read_hf_env();
 bool env_truthy(const char* name);
 // Token cleaning as huggingface_hub does: drop CR/LF, trim; empty -> nullopt.
 std::optional<std::string> clean_token(std::string t);
+// A group name or a numeric gid; nullopt when there is no such group.
+std::optional<gid_t> lookup_group(const std::string& name);
 
 }  // namespace hffs::cli

@@ -1,6 +1,8 @@
 // hffs: mount a Hugging Face Hub repository as a read-only directory.
 #include <CLI/CLI.hpp>
+#include <sys/prctl.h>
 
+#include <cstring>
 #include <iostream>
 #include <string_view>
 
@@ -8,6 +10,33 @@
 #include "cli/fstab.h"
 
 using namespace hffs::cli;
+
+namespace {
+
+// A token given with --token must not stay readable in /proc/PID/cmdline (every local user can
+// read it, `ps`) for the daemon's lifetime: its bytes are overwritten in place once parsed.
+void scrub_token_args(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") break;
+    char* value = nullptr;
+    if (arg == "--token" && i + 1 < argc)
+      value = argv[++i];
+    else if (arg.rfind("--token=", 0) == 0)
+      value = argv[i] + std::strlen("--token=");
+    if (value) std::memset(value, 'x', std::strlen(value));
+  }
+}
+
+// Commands that hold a token: no core dump, no ptrace by other processes of the same user, and
+// /proc/PID/{mem,environ} readable by root only.
+void hold_secrets() { (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
+
+constexpr const char* kTokenHelp =
+    "Access token; visible to other local users (ps) until hffs starts, prefer HF_TOKEN or --token-file "
+    "(default: $HF_TOKEN, then the saved token file)";
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // mount(8) runs `mount.fuse.hffs SRC DIR -o OPTS` (a symlink to us), or, through mount.fuse3,
@@ -23,7 +52,9 @@ int main(int argc, char** argv) {
       std::cerr << "mount.hffs: " << m.status().message() << "\n";
       return kExitUsage;
     }
-    return fake ? kExitOk : cmd_mount(*m);
+    if (fake) return kExitOk;
+    hold_secrets();
+    return cmd_mount(*m);
   }
   CLI::App app{"hffs: mount a Hugging Face Hub repository as a read-only directory"};
   app.set_version_flag("-V,--version", std::string("hffs ") + HFFS_VERSION);
@@ -44,9 +75,11 @@ int main(int argc, char** argv) {
   mount->add_option("--repo-type", m.repo_type, "model | dataset | space (default: from REPO, else model)")
       ->check(CLI::IsMember({"model", "dataset", "space"}));
   mount->add_option("--endpoint", m.endpoint, "Hub endpoint URL (default: $HF_ENDPOINT or https://huggingface.co)");
-  mount->add_option("--token", m.token, "Access token (default: $HF_TOKEN, then the saved token file)");
+  mount->add_option("--token", m.token, kTokenHelp);
   mount->add_option("--token-file", m.token_file, "Read the access token from this file");
   mount->add_option("--cache-dir", m.cache_dir, "Block cache directory (default: $HF_HOME/hffs)");
+  mount->add_option("--cache-group", m.cache_group,
+                    "Share the cache with this group (directories 2770, files 0660; default: owner only, 0700/0600)");
   mount->add_option("--cache-size", m.cache_size, "Bound on the cache, shared by every mount using it: 20G, 500M, 10% (default 50% of its filesystem)");
   mount->add_option("--cache-min-free", m.cache_min_free, "Free space to leave on the cache filesystem (default min(1G, 5%))");
   mount->add_option("--ca-file", m.ca_file, "Extra CA bundle to verify the Hub/CDN certificates with");
@@ -83,6 +116,8 @@ int main(int argc, char** argv) {
   auto* umount = app.add_subcommand("umount", "Unmount an hffs mount (also a dead one)");
   umount->add_option("mountpoint", u.mountpoint)->required();
   umount->add_flag("-l,--lazy", u.lazy, "Detach now even if busy; cleaned up when no longer used");
+  umount->add_flag("--force", u.force,
+                   "For a wedged daemon: abort its FUSE connection (readers get ENOTCONN), then detach like --lazy");
 
   StatusArgs st;
   auto* status = app.add_subcommand("status", "Show hffs mounts with traffic, hit rate and errors");
@@ -118,7 +153,7 @@ int main(int argc, char** argv) {
   prefetch->add_option("--repo-type", pf.repo_type, "model | dataset | space (default: from REPO, else model)")
       ->check(CLI::IsMember({"model", "dataset", "space"}));
   prefetch->add_option("--endpoint", pf.endpoint, "Hub endpoint URL (default: $HF_ENDPOINT or https://huggingface.co)");
-  prefetch->add_option("--token", pf.token, "Access token (default: $HF_TOKEN, then the saved token file)");
+  prefetch->add_option("--token", pf.token, kTokenHelp);
   prefetch->add_option("--cache-dir", pf.cache_dir, "Block cache directory (default: $HF_HOME/hffs)");
   prefetch->add_option("-j,--jobs", pf.jobs, "Parts fetched in parallel (default 8)")->check(CLI::Range(1, 64));
   prefetch->add_option("--part-size", pf.part_mib, "MiB per range request (default 8)")->check(CLI::Range(1, 256));
@@ -130,8 +165,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    scrub_token_args(argc, argv);
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
+  scrub_token_args(argc, argv);
+  if (*mount || *prefetch) hold_secrets();
   if (*mount) return cmd_mount(m);
   if (*umount) return cmd_umount(u);
   if (*status) return cmd_status(st);

@@ -1,5 +1,7 @@
 #include "cli/metrics.h"
 
+#include <sys/prctl.h>
+
 #include <sstream>
 
 namespace hffs::cli {
@@ -74,6 +76,9 @@ std::string render_metrics(const MountIdentity& id, const fs::Filesystem& fs, co
     metric("hffs_http_errors_total", "counter", "Operations that failed after all retries.");
     o << "hffs_http_errors_total{" << m << "} " << h.errors << "\n";
   }
+  metric("hffs_process_dumpable", "gauge",
+         "1 if the daemon could leave a core dump or be ptraced by its user (it should be 0: it holds the token).");
+  o << "hffs_process_dumpable{" << m << "} " << ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) << "\n";
   auto p = fs.prefetch_stats();
   metric("hffs_prefetch_parts_total", "counter", "Read-ahead parts issued and failed.");
   o << "hffs_prefetch_parts_total{" << m << ",result=\"issued\"} " << p.parts_issued << "\n";

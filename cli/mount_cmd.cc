@@ -28,6 +28,7 @@
 #endif
 
 #include "cache/block_cache.h"
+#include "cache/cache_dir.h"
 #include "cli/commands.h"
 #include "cli/env.h"
 #include "cli/hub_setup.h"
@@ -183,9 +184,19 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   const hubapi::HubConfig& hc = *hcr;
   spdlog::info("mounting {} at revision '{}' from {} (token: {})", a.hub ? "the Hub namespace" : repo_display(repo),
                a.revision, hc.endpoint, token_source);
+  if (a.token)
+    spdlog::warn("--token was visible to other local users (ps) until hffs started; prefer HF_TOKEN or --token-file");
 
   hubapi::HubClient client(hc);
   std::filesystem::path cache_dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : env.default_cache_dir();
+  if (a.cache_group) {
+    auto gid = lookup_group(*a.cache_group);
+    if (!gid) {
+      rep.fail({kExitUsage, "--cache-group: no group '" + *a.cache_group + "' (give a group name or gid)"});
+      return 1;
+    }
+    cache::set_cache_group(*gid);
+  }
   cache::CacheConfig cc;
   cc.dir = cache_dir;
   for (auto [opt, val, dst] : {std::tuple{"--cache-size", &a.cache_size, &cc.max_size},
@@ -233,6 +244,7 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
     return 1;
   }
   SnapshotStore views(cache_dir);
+  cache::warn_if_wider(cache_dir / "views");
   bool offline = a.offline || env.offline;
   OpenContext ctx;
   ctx.client = offline ? nullptr : &client;

@@ -11,9 +11,8 @@
 
 namespace hffs::cli {
 
-namespace {
 // mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(const std::string& s) {
+std::string unescape_mountinfo(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '\\' && i + 3 < s.size()) {
@@ -26,6 +25,9 @@ std::string unescape(const std::string& s) {
   }
   return out;
 }
+
+namespace {
+std::string unescape(const std::string& s) { return unescape_mountinfo(s); }
 }  // namespace
 
 std::optional<MountEntry> find_mount(const std::string& abs_path) {
@@ -42,6 +44,7 @@ std::optional<MountEntry> find_mount(const std::string& abs_path) {
     }
     MountEntry e;
     e.mountpoint = abs_path;
+    e.devno = devno;
     ss >> e.fstype >> e.source;
     e.source = unescape(e.source);
     found = e;  // the last one listed is the top of the stack

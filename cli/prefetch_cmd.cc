@@ -108,6 +108,8 @@ int cmd_prefetch(const PrefetchArgs& a) {
     return kExitUsage;
   }
   const hubapi::HubConfig& hc = *hcr;
+  if (a.token)
+    std::cerr << "hffs: warning: --token was visible to other local users (ps) until hffs started; prefer HF_TOKEN\n";
   hubapi::HubClient client(hc);
 
   std::filesystem::path cache_dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : env.default_cache_dir();

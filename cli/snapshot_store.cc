@@ -1,10 +1,15 @@
 #include "cli/snapshot_store.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
+
+#include "cache/cache_dir.h"
 
 namespace hffs::cli {
 
@@ -22,20 +27,34 @@ std::string repo_folder_name(const hubapi::RepoId& repo) {
 }
 
 namespace {
-Status write_atomic(const fsys::path& p, const std::string& data) {
+// Views hold the trees of private repos: their directories and files get the cache's modes
+// (cache::cache_dir_mode / cache_file_mode), like the block cache beside them.
+Status write_atomic(const fsys::path& views, const fsys::path& p, const std::string& data) {
   std::error_code ec;
-  fsys::create_directories(p.parent_path(), ec);
-  if (ec) return Status(Errc::kIo, "cannot create " + p.parent_path().string() + ": " + ec.message());
+  // The cache directory itself too gets the cache's mode (it may have been removed meanwhile).
+  fsys::path d = views.parent_path().parent_path();
+  if (d.empty()) d = ".";
+  fsys::create_directories(d, ec);
+  for (const auto& part : p.parent_path().lexically_relative(d)) {
+    d /= part;
+    if (int err = cache::make_cache_dir(d); err != 0)
+      return Status(Errc::kIo, "cannot create " + d.string() + ": " + std::strerror(err));
+  }
   fsys::path tmp = p;
   tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(std::random_device{}());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << data;
-    f.flush();
-    if (!f) {
-      fsys::remove(tmp, ec);
-      return Status(Errc::kNoSpace, "cannot write " + tmp.string());
-    }
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cache::cache_file_mode());
+  if (fd < 0) return Status(Errc::kIo, "cannot create " + tmp.string() + ": " + std::strerror(errno));
+  cache::share_new_file(fd);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0 || done != data.size()) {
+    fsys::remove(tmp, ec);
+    return Status(Errc::kNoSpace, "cannot write " + tmp.string());
   }
   fsys::rename(tmp, p, ec);
   if (ec) {
@@ -59,10 +78,11 @@ fsys::path SnapshotStore::repo_dir(const hubapi::RepoId& repo) const { return ro
 
 Status SnapshotStore::save(const hubapi::Snapshot& s, const std::string& revision) {
   auto dir = repo_dir(s.repo);
-  if (auto st = write_atomic(dir / "commits" / (s.info.sha + ".json"), hubapi::serialize_snapshot(s)); !st) return st;
+  if (auto st = write_atomic(root_, dir / "commits" / (s.info.sha + ".json"), hubapi::serialize_snapshot(s)); !st)
+    return st;
   if (revision != s.info.sha) {
     if (revision.find("..") != std::string::npos) return Status(Errc::kInvalidInput, "bad revision name");
-    return write_atomic(dir / "refs" / revision, s.info.sha);
+    return write_atomic(root_, dir / "refs" / revision, s.info.sha);
   }
   return Status::ok();
 }

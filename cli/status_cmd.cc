@@ -2,9 +2,11 @@
 // from the mount root's user.hffs.metrics attribute.
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -13,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/metrics.h"
+#include "cli/mountpoint.h"
 
 namespace hffs::cli {
 
@@ -29,7 +32,7 @@ std::vector<std::string> hffs_mounts() {
     while (ss >> tok && tok != "-") {
     }
     ss >> fstype;
-    if (fstype == "fuse.hffs") out.push_back(mp);
+    if (fstype == "fuse.hffs") out.push_back(unescape_mountinfo(mp));
   }
   return out;
 }
@@ -46,13 +49,6 @@ std::string human(double b) {
   return buf;
 }
 
-double sum_prefix(const std::map<std::string, double>& m, const std::string& prefix) {
-  double s = 0;
-  for (const auto& [k, v] : m)
-    if (k.rfind(prefix, 0) == 0) s += v;
-  return s;
-}
-
 std::string label(const std::string& key, const std::string& name) {
   auto p = key.find(name + "=\"");
   if (p == std::string::npos) return "";
@@ -60,10 +56,50 @@ std::string label(const std::string& key, const std::string& name) {
   return key.substr(p, key.find('"', p) - p);
 }
 
+// The series of metric `name` that belong to the mount at mp: mount="mp" for a repo mount,
+// mount="mp/<org>/<name>[@rev]" for each repo of a --hub mount. With `label_filter` ("kind=api"),
+// only series with that label value.
+struct Series {
+  const std::map<std::string, double>& m;
+  std::string mp;
+  template <typename F>
+  void each(const std::string& name, const std::string& label_filter, F&& f) const {
+    std::string lname, lval;
+    if (auto eq = label_filter.find('='); eq != std::string::npos) {
+      lname = label_filter.substr(0, eq);
+      lval = label_filter.substr(eq + 1);
+    }
+    for (const auto& [k, v] : m) {
+      if (k.rfind(name + "{", 0) != 0) continue;
+      std::string mount = label(k, "mount");
+      if (mount != mp && mount.rfind(mp + "/", 0) != 0) continue;
+      if (!lname.empty() && label(k, lname) != lval) continue;
+      f(k, v);
+    }
+  }
+  double sum(const std::string& name, const std::string& label_filter = "") const {
+    double s = 0;
+    each(name, label_filter, [&](const std::string&, double v) { s += v; });
+    return s;
+  }
+  // Counters of the one HubClient a --hub mount shares between its repos repeat in each repo's
+  // series: the largest is the mount's total.
+  double client(const std::string& name, const std::string& label_filter = "") const {
+    double s = 0;
+    each(name, label_filter, [&](const std::string&, double v) { s = std::max(s, v); });
+    return s;
+  }
+};
+
 }  // namespace
 
 int cmd_status(const StatusArgs& a) {
-  std::vector<std::string> mps = a.mountpoint.empty() ? hffs_mounts() : std::vector<std::string>{a.mountpoint};
+  // Absolute as the daemon labels its series (lexically: resolving would hang on a wedged mount).
+  std::vector<std::string> mps =
+      a.mountpoint.empty() ? hffs_mounts()
+                           : std::vector<std::string>{std::filesystem::absolute(a.mountpoint).lexically_normal().string()};
+  for (auto& mp : mps)
+    if (mp.size() > 1 && mp.back() == '/') mp.pop_back();
   if (mps.empty()) {
     std::cout << "no hffs mounts\n";
     return kExitOk;
@@ -85,35 +121,36 @@ int cmd_status(const StatusArgs& a) {
       std::cout << text;
       continue;
     }
+    // Every number is read live: the daemon renders the attribute when it is asked.
     auto m = parse_metrics(text);
-    std::string info;
-    for (const auto& [k, v] : m)
-      if (k.rfind("hffs_info{", 0) == 0) info = k;
-    double net = sum_prefix(m, "hffs_read_bytes_total{mount=\"" + mp + "\",source=\"network\"}");
-    double cache = sum_prefix(m, "hffs_read_bytes_total{mount=\"" + mp + "\",source=\"block_cache\"}") +
-                   sum_prefix(m, "hffs_read_bytes_total{mount=\"" + mp + "\",source=\"hf_cache\"}");
-    std::cout << mp << "\n"
-              << "  repo:       " << label(info, "repo") << " @ " << label(info, "revision") << " ("
-              << label(info, "commit") << ")\n"
-              << "  endpoint:   " << label(info, "endpoint") << "\n"
+    Series s{m, mp};
+    std::vector<std::string> infos;
+    s.each("hffs_info", "", [&](const std::string& k, double) { infos.push_back(k); });
+    double net = s.sum("hffs_read_bytes_total", "source=network");
+    double cache = s.sum("hffs_read_bytes_total", "source=block_cache") + s.sum("hffs_read_bytes_total", "source=hf_cache");
+    std::cout << mp << "\n";
+    for (const auto& info : infos)
+      std::cout << "  repo:       " << label(info, "repo") << " @ " << label(info, "revision") << " ("
+                << label(info, "commit") << ")\n";
+    if (infos.empty()) std::cout << "  repos:      none opened yet\n";
+    std::cout << "  endpoint:   " << (infos.empty() ? std::string("-") : label(infos.front(), "endpoint")) << "\n"
               << "  from network: " << human(net) << ", from cache: " << human(cache) << ", hit rate: "
               << (net + cache > 0 ? static_cast<int>(100.0 * cache / (net + cache)) : 0) << "%\n";
     // Reads of files handed to the kernel never reach the daemon, so the bytes above miss them.
-    if (double pt = sum_prefix(m, "hffs_passthrough_opens_total{mount=\"" + mp + "\"}"); pt > 0)
+    if (double pt = s.sum("hffs_passthrough_opens_total"); pt > 0)
       std::cout << "  passthrough: " << pt << " open(s) of complete cached files read by the kernel directly"
                 << " (their bytes are not counted above)\n";
-    std::cout << "  requests:   api " << sum_prefix(m, "hffs_http_requests_total{mount=\"" + mp + "\",kind=\"api\"}")
-              << ", resolve " << sum_prefix(m, "hffs_http_requests_total{mount=\"" + mp + "\",kind=\"resolve\"}")
-              << ", data " << sum_prefix(m, "hffs_http_requests_total{mount=\"" + mp + "\",kind=\"data\"}")
-              << ", retries " << sum_prefix(m, "hffs_http_retries_total") << "\n"
+    std::cout << "  requests:   api " << s.client("hffs_http_requests_total", "kind=api") << ", resolve "
+              << s.client("hffs_http_requests_total", "kind=resolve") << ", data "
+              << s.client("hffs_http_requests_total", "kind=data") << ", retries "
+              << s.client("hffs_http_retries_total") << "\n"
               << "  errors:    ";
-    bool any = false;
-    for (const auto& [k, v] : m) {
-      if (k.rfind("hffs_read_errors_total", 0) != 0 || label(k, "cause") == "all") continue;
-      std::cout << " " << label(k, "cause") << "=" << v;
-      any = true;
-    }
-    std::cout << (any ? "" : " none") << "\n";
+    std::map<std::string, double> causes;
+    s.each("hffs_read_errors_total", "", [&](const std::string& k, double v) {
+      if (label(k, "cause") != "all") causes[label(k, "cause")] += v;
+    });
+    for (const auto& [cause, v] : causes) std::cout << " " << cause << "=" << v;
+    std::cout << (causes.empty() ? " none" : "") << "\n";
   }
   return rc;
 }

@@ -1,5 +1,6 @@
 // `hffs umount`: works on a live, a busy (--lazy) and a dead mount.
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,6 +91,29 @@ int run_fusermount(const std::string& mp, bool lazy) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
+// Aborts the FUSE connection of the mount whose st_dev is `devno` ("0:N": connection N), mounting
+// fusectl on /sys/fs/fuse/connections first when it is not. Every request waiting on the daemon
+// fails with ENOTCONN at once, and new ones too, whatever state the daemon is in.
+Status abort_connection(const std::string& devno) {
+  auto colon = devno.find(':');
+  std::string minor = colon == std::string::npos ? "" : devno.substr(colon + 1);
+  if (minor.empty() || minor.find_first_not_of("0123456789") != std::string::npos)
+    return Status(Errc::kInvalidInput, "unexpected device number '" + devno + "' in /proc/self/mountinfo");
+  const std::string conns = "/sys/fs/fuse/connections";
+  std::string abort_file = conns + "/" + minor + "/abort";
+  if (::access(abort_file.c_str(), F_OK) != 0 &&
+      ::mount("fusectl", conns.c_str(), "fusectl", 0, nullptr) != 0 && errno != EBUSY)
+    return Status(Errc::kIo, "cannot mount fusectl on " + conns + ": " + std::strerror(errno) +
+                                 " (mount it with 'mount -t fusectl none " + conns + "')");
+  int fd = ::open(abort_file.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Status(Errc::kIo, "cannot open " + abort_file + ": " + std::strerror(errno));
+  bool ok = ::write(fd, "1", 1) == 1;
+  int err = errno;
+  ::close(fd);
+  if (!ok) return Status(Errc::kIo, "cannot write " + abort_file + ": " + std::strerror(err));
+  return Status::ok();
+}
+
 }  // namespace
 
 int cmd_umount(const UmountArgs& a) {
@@ -103,13 +127,20 @@ int cmd_umount(const UmountArgs& a) {
     std::cerr << "hffs: " << mp << " is not an hffs mount (" << m->fstype << "); refusing to unmount it\n";
     return kExitMountpoint;
   }
+  bool lazy = a.lazy || a.force;
+  if (a.force) {
+    // A stopped or wedged daemon would leave readers (and a plain unmount) waiting forever.
+    if (auto s = abort_connection(m->devno); !s)
+      std::cerr << "hffs: could not abort the FUSE connection of " << mp << ": " << s.message()
+                << "; detaching anyway (readers already waiting may keep waiting)\n";
+  }
   int rc;
   int err = 0;
   if (::geteuid() == 0) {
-    rc = ::umount2(mp.c_str(), a.lazy ? MNT_DETACH : 0);
+    rc = ::umount2(mp.c_str(), lazy ? MNT_DETACH : 0);
     err = errno;
   } else {
-    rc = run_fusermount(mp, a.lazy);
+    rc = run_fusermount(mp, lazy);
     // fusermount3 prints its own reason; find out whether it was "busy".
     err = rc == 0 ? 0 : (busy_processes(mp).empty() ? EIO : EBUSY);
   }

@@ -13,7 +13,8 @@ TEST(MountHelper, RecognisesItsNames) {
 TEST(MountHelper, FstabLineMapsToMountArgs) {
   bool fake;
   auto m = parse_mount_helper_args(
-      {"org/name", "/mnt/model", "-o", "ro,allow_other,revision=v1.0,_netdev,nofail,x-systemd.automount,cache_dir=/var/cache/hffs"},
+      {"org/name", "/mnt/model", "-o", "ro,allow_other,revision=v1.0,_netdev,nofail,x-systemd.automount,cache_dir=/var/cache/hffs,"
+       "cache_group=hf"},
       &fake);
   ASSERT_TRUE(m.ok()) << m.status().message();
   EXPECT_FALSE(fake);
@@ -21,6 +22,7 @@ TEST(MountHelper, FstabLineMapsToMountArgs) {
   EXPECT_EQ(m->mountpoint, "/mnt/model");
   EXPECT_EQ(m->revision, "v1.0");
   EXPECT_EQ(m->cache_dir, "/var/cache/hffs");
+  EXPECT_EQ(m->cache_group, "hf");
   EXPECT_EQ(m->fuse_options, std::vector<std::string>{"allow_other"});
   EXPECT_FALSE(m->foreground);
 }
