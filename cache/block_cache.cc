@@ -73,6 +73,7 @@ struct ReadReq {
   char* out = nullptr;
   bool follow = false;     // without out: wait for blocks other readers are fetching (else leave them)
   bool keep_only = false;  // a run the cache cannot keep is not fetched: kNoSpace instead
+  uint64_t epoch = 0;      // the key's corrupt epoch when the read began (see Verifier::offer)
 };
 
 struct Claimed {
@@ -132,12 +133,12 @@ class BlockCacheImpl final : public BlockCache {
       if (!s) return s;
       return len;
     }
-    if (auto s = read_blocks(*f, ReadReq{offset, len, out.data()}, src); !s) return s;
+    if (auto s = read_blocks(*f, ReadReq{offset, len, out.data(), false, false, epoch}, src); !s) return s;
     if (cfg_.verify == VerifyMode::kOff) return len;
     // The bytes served feed the stream hash; the read that completes it (or finds the file
     // complete) judges the file; one that raced with a mismatch found by another thread fails
     // too: it may have copied bytes that were dropped as bad.
-    if (auto s = settle(**f, offset, std::span<const char>(out.data(), len), src); !s) return s;
+    if (auto s = settle(**f, offset, std::span<const char>(out.data(), len), src, epoch); !s) return s;
     if (verifier_.corrupt_epoch(file.key) != epoch)
       return Status(Errc::kCorrupt, src.name() + " failed verification while it was being read");
     return len;
@@ -155,7 +156,7 @@ class BlockCacheImpl final : public BlockCache {
       Status s = ensure_verified(*f, src);  // a small file is fetched whole and verified
       return s.code() == Errc::kNoSpace ? Status::ok() : s;
     }
-    return read_blocks(*f, ReadReq{offset, len}, src);
+    return read_blocks(*f, ReadReq{offset, len, nullptr, false, false, verifier_.corrupt_epoch(file.key)}, src);
   }
 
   Result<size_t> splice_present(const FileRef& file, uint64_t offset, size_t len, const PipeFds& pipe) override {
@@ -284,12 +285,12 @@ class BlockCacheImpl final : public BlockCache {
   // After a read of a file hashed as it arrives: the bytes served go into the stream hash (so it
   // completes even when the cache cannot keep them), a complete file is judged now, and a
   // mismatch fails this read. The next reads fetch the file whole and verify it before serving it.
-  Status settle(CacheFile& f, uint64_t offset, std::span<const char> served, BlockSource& src) {
+  Status settle(CacheFile& f, uint64_t offset, std::span<const char> served, BlockSource& src, uint64_t epoch) {
     if (verifier_.all_verified(f)) return Status::ok();
     const uint64_t bs = cfg_.block_size;
     const bool on_disk = f.blocks_present(offset / bs, (offset + served.size() - 1) / bs);
     // Bytes that are not on disk can be hashed only now: wait for the hash if need be.
-    Status s = verifier_.offer(f, offset, served, on_disk, /*wait=*/!on_disk, src.name());
+    Status s = verifier_.offer(f, offset, served, on_disk, /*wait=*/!on_disk, src.name(), epoch);
     if (s && f.all_present() && !verifier_.all_verified(f))
       s = verifier_.judge(f, /*force=*/false, src.name(), /*served=*/true);
     return stream_verdict(s, src);
@@ -344,7 +345,9 @@ class BlockCacheImpl final : public BlockCache {
     for (int round = 0; attempts > 0 && round < 8; ++round) {
       if (Status s = fill(fp, src); !s) return s;
       // Named before refresh() forgets where the bytes came from.
-      last = verifier_.judge(f, /*force=*/false, src.name(), /*served=*/false);  // nothing served unverified
+      // From the cache file only (force): a stream hash begun by reads in flight before a mismatch
+      // may hold the bytes that were dropped. Nothing of this file was served unverified.
+      last = verifier_.judge(f, /*force=*/true, src.name(), /*served=*/false);
       if (last) return Status::ok();
       if (last.code() != Errc::kCorrupt) continue;  // a block went away meanwhile: fill again
       --attempts;
@@ -653,7 +656,7 @@ class BlockCacheImpl final : public BlockCache {
     if (cfg_.verify != VerifyMode::kOff && !req.keep_only)
       for (const auto& r : unkept)
         (void)stream_verdict(verifier_.offer(f, r->offset, std::span<const char>(r->data.get(), r->len),
-                                             /*kept=*/false, /*wait=*/true, src.name()),
+                                             /*kept=*/false, /*wait=*/true, src.name(), req.epoch),
                              src);
     return result;
   }

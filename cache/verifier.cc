@@ -82,7 +82,7 @@ void Verifier::hash_forward(CacheFile& f) {
 }
 
 Status Verifier::offer(CacheFile& f, uint64_t offset, std::span<const char> data, bool kept, bool wait,
-                       std::string_view source) {
+                       std::string_view source, uint64_t epoch) {
   if (cfg_.verify == VerifyMode::kOff) return Status::ok();
   auto& st = f.hash;
   // Nothing to do when the hash is past these bytes, or the frontier is not in them and the blocks
@@ -98,7 +98,8 @@ Status Verifier::offer(CacheFile& f, uint64_t offset, std::span<const char> data
   if (all_verified(f)) return Status::ok();
   if (!st.h) start(f, f.kind);
   off = st.off.load(std::memory_order_relaxed);
-  if (offset <= off && off < offset + data.size()) {
+  // The epoch is bumped under this lock (finish), so this check cannot race with a mismatch.
+  if (offset <= off && off < offset + data.size() && corrupt_epoch(f.key) == epoch) {
     st.h->update(data.data() + (off - offset), data.size() - (off - offset));
     st.off.store(offset + data.size(), std::memory_order_relaxed);
     if (!kept) st.exact = false;  // these bytes are not (all) the cache file's

@@ -40,10 +40,14 @@ class Verifier {
   // bytes), then extends it over the present blocks that follow. When that completes the hash the
   // file is judged as by judge(served=true): kCorrupt on a mismatch. wait=false: does nothing
   // when another thread is hashing f (a thread that holds block locks must never wait for it).
+  // `epoch`: the key's corrupt epoch when the bytes were obtained; bytes from before a mismatch
+  // are not taken (they would start a new hash with what was dropped).
   Status offer(CacheFile& f, uint64_t offset, std::span<const char> data, bool kept, bool wait,
-               std::string_view source);
+               std::string_view source, uint64_t epoch);
   // offer() of nothing, without waiting: the hash follows the blocks present.
-  Status advance(CacheFile& f, std::string_view source) { return offer(f, 0, {}, true, false, source); }
+  Status advance(CacheFile& f, std::string_view source) {
+    return offer(f, 0, {}, true, false, source, corrupt_epoch(f.key));
+  }
   // Judges a complete file: finishes its stream hash (from the start with `force`, even if every
   // block is verified already) and compares it with the key. Match: every block is marked
   // verified. Mismatch: every block is dropped and CacheConfig::on_corrupt is called; with
