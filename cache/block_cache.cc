@@ -442,6 +442,8 @@ class BlockCacheImpl final : public BlockCache {
     if (auto s = src.fetch(offset, out); !s) return s;
     bump(c_.miss_bytes, out.size());
     usage_->add(UsageSlot::kMissBytes, out.size());
+    // Nothing is kept, so the file is judged from the bytes served, if they come in order.
+    if (auto s = stream_verdict(verifier_.offer_uncached(file, offset, out, src.name()), src); !s) return s;
     return out.size();
   }
 

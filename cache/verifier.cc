@@ -160,6 +160,52 @@ Status Verifier::judge(CacheFile& f, bool force, std::string_view source, bool s
   return Status(Errc::kInvalidInput, f.key + " changed while being verified");
 }
 
+void Verifier::note_corrupt(const FileRef& file) {
+  bump(c_.corrupt_files);
+  {
+    std::lock_guard el(epoch_mu_);
+    ++epochs_[file.key];
+    any_corrupt_.store(true, std::memory_order_release);
+  }
+  if (cfg_.on_corrupt) cfg_.on_corrupt(file);
+}
+
+Status Verifier::offer_uncached(const FileRef& file, uint64_t offset, std::span<const char> data,
+                                std::string_view source) {
+  if (cfg_.verify == VerifyMode::kOff || data.empty()) return Status::ok();
+  std::shared_ptr<LooseHash> lh;
+  {
+    std::lock_guard lk(loose_mu_);
+    auto& slot = loose_[file.key];
+    if (!slot) {
+      if (offset != 0) {  // only a stream from the start can be judged
+        loose_.erase(file.key);
+        return Status::ok();
+      }
+      if (loose_.size() > 256) std::erase_if(loose_, [](const auto& kv) { return kv.second.use_count() == 1; });
+      slot = std::make_shared<LooseHash>();
+    }
+    lh = loose_[file.key];
+  }
+  std::lock_guard hl(lh->mu);
+  if (!lh->h) lh->h = std::make_unique<ContentHasher>(file.kind, file.size);
+  if (offset > lh->off || offset + data.size() <= lh->off) return Status::ok();
+  lh->h->update(data.data() + (lh->off - offset), data.size() - (lh->off - offset));
+  lh->off = offset + data.size();
+  if (lh->off < file.size) return Status::ok();
+  std::string digest = lh->h->hex_digest();
+  lh->h.reset();
+  lh->off = 0;
+  {
+    std::lock_guard lk(loose_mu_);
+    loose_.erase(file.key);
+  }
+  if (digest == file.key) return Status::ok();
+  note_corrupt(file);
+  std::string from = source.empty() ? std::string() : " from " + std::string(source);
+  return Status(Errc::kCorrupt, "content" + from + " hashes to " + digest + ", not to its key " + file.key);
+}
+
 uint64_t Verifier::corrupt_epoch(const std::string& key) const {
   if (!any_corrupt_.load(std::memory_order_acquire)) return 0;
   std::lock_guard lk(epoch_mu_);

@@ -58,6 +58,10 @@ class Verifier {
   Status judge(CacheFile& f, bool force, std::string_view source, bool served) {
     return judge(f, force, source, served, f.kind);
   }
+  // For a file the cache cannot hold at all (no cache pair: directory gone, read-only, full): the
+  // bytes served, in order, feed an in-memory stream hash; the read that completes it fails with
+  // kCorrupt on a mismatch (and the key's epoch is bumped). Out-of-order bytes are not hashed.
+  Status offer_uncached(const FileRef& file, uint64_t offset, std::span<const char> data, std::string_view source);
   // Queues judge() of a complete, unverified file on the background thread (nice 19).
   void queue(const std::shared_ptr<CacheFile>& f, bool served);
   // Waits until everything queued so far was judged.
@@ -84,6 +88,15 @@ class Verifier {
   const CacheConfig& cfg_;
   UsageFile& usage_;
   Counters& c_;
+
+  struct LooseHash {  // offer_uncached's state of one key
+    std::mutex mu;
+    std::unique_ptr<ContentHasher> h;
+    uint64_t off = 0;
+  };
+  std::mutex loose_mu_;  // leaf: the table; each LooseHash::mu is taken after releasing it
+  std::unordered_map<std::string, std::shared_ptr<LooseHash>> loose_;
+  void note_corrupt(const FileRef& file);
 
   mutable std::mutex epoch_mu_;
   std::unordered_map<std::string, uint64_t> epochs_;

@@ -285,5 +285,22 @@ TEST_F(IntegrityTest, LargeFileEvictedWhileStreamedIsStillJudged) {
   EXPECT_EQ(last.code(), Errc::kCorrupt);
 }
 
+TEST_F(IntegrityTest, LargeFileWithNoCachePairIsJudgedFromTheBytesServed) {
+  auto c = open_cache(kBlock, true, /*whole_max=*/0);
+  std::filesystem::remove_all(dir_);
+  { std::ofstream(dir_.string()) << "x"; }  // nothing can be created: every read is served uncached
+  FileRef f = gen_file(5 * kBlock);
+  GenSource liar(f.size);
+  liar.lies = 1000;
+  Status last;
+  for (uint64_t off = 0; off < f.size && last.is_ok(); off += kBlock) last = read_status(*c, f, liar, off, kBlock);
+  EXPECT_EQ(last.code(), Errc::kCorrupt) << "the read that completes a bad stream fails";
+  EXPECT_EQ(c->corrupt_epoch(f), 1u);
+  FileRef g = gen_file(5 * kBlock, 6);
+  GenSource honest(g.size, 6);
+  for (uint64_t off = 0; off < g.size; off += kBlock) expect_read(*c, g, honest, off, kBlock, 6);
+  std::filesystem::remove(dir_);
+}
+
 }  // namespace
 }  // namespace hffs::cache::test
