@@ -367,10 +367,17 @@ class BlockCacheImpl final : public BlockCache {
   // Makes every block of the file present, fetching what is missing (waiting for other readers'
   // fetches). kNoSpace when the cache cannot keep a run.
   Status fill(const std::shared_ptr<CacheFile>& fp, BlockSource& src) {
-    for (int round = 0; round < kMaxRounds; ++round) {
+    // In pieces, so that room is made as it goes and a big file (strict mode) is not one request;
+    // read-ahead workers fetch ahead in parallel meanwhile, and their fetches are followed.
+    constexpr uint64_t kPiece = uint64_t{64} << 20;
+    // A file the bound cannot hold whole would be evicted while filled: say so at once.
+    if (fp->size > limits().first) return Status(Errc::kNoSpace, "the cache bound is smaller than " + fp->key);
+    for (int round = 0; round < 4; ++round) {
       if (fp->all_present()) return Status::ok();
-      if (Status s = read_blocks(fp, ReadReq{0, fp->size, nullptr, /*follow=*/true, /*keep_only=*/true}, src); !s)
-        return s;
+      for (uint64_t off = 0; off < fp->size; off += kPiece) {
+        ReadReq req{off, std::min(kPiece, fp->size - off), nullptr, /*follow=*/true, /*keep_only=*/true};
+        if (Status s = read_blocks(fp, req, src); !s) return s;
+      }
     }
     return Status(Errc::kIo, "blocks of " + fp->key + " keep being dropped while fetched");
   }
