@@ -46,6 +46,7 @@ struct MountArgs {
   std::optional<std::string> metrics_file;  // Prometheus text, rewritten every 10 s
   unsigned read_ahead_kb = 16384;
   bool publish_hf_cache = false;  // verified files are also written into $HF_HUB_CACHE
+  bool allow_http_redirect = false;  // follow https -> http redirects (an http-only mirror)
 };
 
 int cmd_mount(const MountArgs& a);

@@ -45,3 +45,13 @@ TEST(MountHelper, ValuesAreRequiredAndPositionalsChecked) {
   EXPECT_TRUE(fake);
   EXPECT_EQ(m->repo, "datasets/org/d");
 }
+
+TEST(MountHelper, AllowHttpRedirectIsAFlag) {
+  bool fake;
+  auto m = parse_mount_helper_args({"org/name", "/mnt", "-o", "ro,allow_http_redirect"}, &fake);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_TRUE(m->allow_http_redirect);
+  auto d = parse_mount_helper_args({"org/name", "/mnt", "-o", "ro"}, &fake);
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->allow_http_redirect);
+}
