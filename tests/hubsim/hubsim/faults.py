@@ -33,6 +33,7 @@ GLOBAL_KNOBS = {
     "quota_api": 100000,    # per 5-minute window; 429 once exhausted (RateLimit headers report it)
     "quota_resolvers": 100000,
     "regular_direct": False,  # serve non-LFS files with 200 on /resolve instead of the 307
+    "cdn_scheme": "",       # "http": LFS redirects name the CDN with this scheme (an https -> http downgrade)
 }
 
 

@@ -678,7 +678,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     ("X-Repo-Commit", c.sha)]
             if etag_matches(inm, f["sha256"]):
                 return self.send(304, meta)
-            url = cdnmod.signed_url(self.hub.cdn_base, repo.object_id, f["sha256"], cfg["sign_ttl"], self.hub.secret)
+            base = self.hub.cdn_base
+            if cfg["cdn_scheme"]:
+                base = cfg["cdn_scheme"] + base[base.index("://"):]
+            url = cdnmod.signed_url(base, repo.object_id, f["sha256"], cfg["sign_ttl"], self.hub.secret)
             body = f"Found. Redirecting to {url}".encode()
             return self.send(302, [("Location", url), ("Content-Type", "text/plain; charset=utf-8")] + meta, body)
         if etag_matches(inm, f["git_sha1"]):
