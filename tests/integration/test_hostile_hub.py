@@ -77,6 +77,17 @@ class MountStart(SimTestCase):
             finally:
                 m.__exit__(None, None, None)
 
+    def test_dot_segment_revision_under_hub_is_not_main(self):
+        """`@%2e%2e` decodes to "..": it must not reach libcurl (which would normalize the URL
+        path and serve main under that name)."""
+        files, _ = self.sim.files(SAMPLE)
+        with Mount(self.sim, "--hub") as m:
+            self.assertTrue(os.path.exists(m.path(SAMPLE + "/config.json")))
+            for name in ("tiny-model@%2e%2e", "tiny-model@%2E", "tiny-model@refs%2F%2e%2e"):
+                with self.assertRaises(OSError, msg=name) as cm:
+                    os.stat(m.path("hffs-test/" + name + "/config.json"))
+                self.assertIn(cm.exception.errno, (errno.ENOENT, errno.EINVAL), name)
+
 
 class OverHttps(SimTestCase):
     SIM_ARGS = ("--tls",)
