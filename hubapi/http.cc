@@ -359,6 +359,9 @@ HttpResponse HttpClient::perform(const HttpRequest& req) {
       resp.net = Clock::now() + std::chrono::milliseconds(5) >= req.deadline ? NetError::kTimeout
                                                                               : NetError::kStalled;
     else resp.net = classify(rc);
+    resp.tls_verify_failed = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+                             rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_ISSUER_ERROR ||
+                             rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH || rc == CURLE_SSL_CRL_BADFILE;
     if (rc == CURLE_OPERATION_TIMEDOUT && resp.status == 0 &&
         Clock::now() + std::chrono::milliseconds(5) < req.deadline)
       resp.net = NetError::kConnect;  // connect timeout

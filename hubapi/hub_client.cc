@@ -262,7 +262,7 @@ struct HubClient::Impl {
                                                          " (the bound on one API answer)"));
       if (!r.ok_transfer()) {
         Status s = net_status(r, cur);
-        if (r.net == NetError::kTimeout) return Outcome::fail(s);
+        if (r.net == NetError::kTimeout || r.tls_verify_failed) return Outcome::fail(s);
         return Outcome::retry(s);
       }
       if (is_redirect(r.status)) {
@@ -406,7 +406,7 @@ struct HubClient::Impl {
       HttpResponse r = http.perform(req);
       if (!r.ok_transfer()) {
         Status s = net_status(r, cur);
-        if (r.net == NetError::kTimeout) return Outcome::fail(s);
+        if (r.net == NetError::kTimeout || r.tls_verify_failed) return Outcome::fail(s);
         return Outcome::retry(s);
       }
       if (is_redirect(r.status)) {
@@ -680,7 +680,7 @@ Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std
     }
     if (!r.ok_transfer()) {
       Status s = m.net_status(r, loc->url);
-      if (r.net == NetError::kTimeout) return Outcome::fail(s);
+      if (r.net == NetError::kTimeout || r.tls_verify_failed) return Outcome::fail(s);
       Outcome o = Outcome::retry(s);
       o.uncounted = r.sink_bytes > 0;  // progress: resume without using up an attempt
       return o;
