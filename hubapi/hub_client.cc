@@ -276,6 +276,10 @@ struct HubClient::Impl {
                                                            std::to_string(kMaxRedirectHops) + " redirects " + what));
         if (auto tu = parse_url(*target)) {
           if (Status d = check_downgrade(cur, *tu, what); !d) return Outcome::fail(d);
+          // An API answer is trusted as the repo's metadata: it must come from the Hub's host.
+          if (ep && tu->host != ep->host)
+            return Outcome::fail(Status(Errc::kProtocol, "the Hub at " + endpoint + " redirected " + what +
+                                                             " to another host (" + tu->origin() + "), refused"));
         }
         spdlog::debug("hubapi: {} redirected to {}", what, redact_url(*target));
         cur = *target;

@@ -151,6 +151,20 @@ TEST_F(HostileHubTest, NextPageLinkToAnotherOriginIsRefused) {
   EXPECT_EQ(other.request_count(), 0u);
 }
 
+TEST_F(HostileHubTest, ApiRedirectToAnotherHostIsRefused) {
+  hub.set_handler([&](const FakeRequest&) {
+    FakeResponse r{302, {}, ""};
+    r.header("Location", "http://localhost:" + std::to_string(other.port()) + kTree);
+    return r;
+  });
+  other.set_handler([&](const FakeRequest&) { return FakeResponse{200, {}, "[" + entry("evil.bin") + "]"}; });
+  HubClient c(config());
+  auto tree = c.list_tree(kRepo, kSha);
+  ASSERT_FALSE(tree.ok());
+  EXPECT_NE(tree.status().message().find("to another host"), std::string::npos) << tree.status().to_string();
+  EXPECT_EQ(other.request_count(), 0u);
+}
+
 TEST_F(HostileHubTest, DotSegmentsNeverReachTheNetwork) {
   hub.set_handler([&](const FakeRequest&) {
     return FakeResponse{200, {}, R"({"id":"org/name","sha":")" + kSha + R"("})"};
