@@ -49,6 +49,7 @@ struct MountArgs {
   bool publish_hf_cache = false;  // verified files are also written into $HF_HUB_CACHE
   std::string verify = "auto";    // auto | strict (cache::VerifyMode; docs/CACHE.md "Verification")
   std::optional<std::string> verify_whole_max;  // auto: files up to this size are verified before served
+  bool allow_http_redirect = false;  // follow https -> http redirects (an http-only mirror)
 };
 
 int cmd_mount(const MountArgs& a);

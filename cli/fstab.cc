@@ -93,6 +93,7 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
       {"no_prefetch", &MountArgs::no_prefetch},
       {"no_passthrough", &MountArgs::no_passthrough},
       {"publish_hf_cache", &MountArgs::publish_hf_cache},
+      {"allow_http_redirect", &MountArgs::allow_http_redirect},
   };
   auto accepted = [&] {
     std::string list;

@@ -39,6 +39,7 @@ Result<hubapi::HubConfig> make_hub_config(const HubOptions& o, const HfEnv& env,
   }
   if (o.ca_file) hc.ca_file = *o.ca_file;
   hc.op_deadline = std::chrono::milliseconds(static_cast<int64_t>(o.deadline_s * 1000));
+  hc.allow_http_redirect = o.allow_http_redirect;
   if (token_source) *token_source = hc.token ? source : "none";
   return hc;
 }

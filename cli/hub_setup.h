@@ -16,6 +16,7 @@ Result<hubapi::RepoId> parse_repo_cli(const std::string& repo, const std::option
 struct HubOptions {
   std::optional<std::string> endpoint, token, token_file, ca_file;
   double deadline_s = 60;
+  bool allow_http_redirect = false;
 };
 
 // Endpoint (option, else HF_ENDPOINT), token (--token, --token-file, else the environment's),

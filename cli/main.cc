@@ -111,6 +111,8 @@ int main(int argc, char** argv) {
   mount->add_option("--read-ahead-kb", m.read_ahead_kb, "Kernel read-ahead for the mount, as root (default 16384)");
   mount->add_flag("--publish-hf-cache", m.publish_hf_cache,
                   "Also write every fully fetched, verified file into $HF_HUB_CACHE (blobs, snapshots, refs)");
+  mount->add_flag("--allow-http-redirect", m.allow_http_redirect,
+                  "Follow redirects from https to plain http (only for a mirror that serves data over http)");
 
   UmountArgs u;
   auto* umount = app.add_subcommand("umount", "Unmount an hffs mount (also a dead one)");

@@ -75,6 +75,8 @@ std::string render_metrics(const MountIdentity& id, const fs::Filesystem& fs, co
     o << "hffs_network_bytes_total{" << m << "} " << h.bytes_received << "\n";
     metric("hffs_http_errors_total", "counter", "Operations that failed after all retries.");
     o << "hffs_http_errors_total{" << m << "} " << h.errors << "\n";
+    metric("hffs_http_downgrades_refused_total", "counter", "Redirects from https to plain http refused (see --allow-http-redirect).");
+    o << "hffs_http_downgrades_refused_total{" << m << "} " << h.http_downgrades_refused << "\n";
   }
   metric("hffs_process_dumpable", "gauge",
          "1 if the daemon could leave a core dump or be ptraced by its user (it should be 0: it holds the token).");

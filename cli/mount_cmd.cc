@@ -6,6 +6,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,8 +16,11 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <iostream>
@@ -98,7 +102,15 @@ struct Failure {
 // otherwise.
 class Reporter {
  public:
-  explicit Reporter(int fd) : fd_(fd) {}
+  explicit Reporter(int fd, pid_t parent = 0) : fd_(fd), parent_(parent) {}
+  // The daemon dies with the waiting parent until the mount is about to serve (PDEATHSIG, set
+  // in the child after fork): an abandoned start (the parent killed, Ctrl-C) must not leave a
+  // daemon behind, paginating a tree forever. Cleared here; false if the parent is gone already.
+  bool parent_still_waiting() {
+    if (fd_ < 0 || parent_ == 0) return true;
+    ::prctl(PR_SET_PDEATHSIG, 0);
+    return ::getppid() == parent_;
+  }
   void fail(const Failure& f) {
     if (fd_ < 0) {
       std::cerr << "hffs: " << f.message << "\n";
@@ -118,6 +130,7 @@ class Reporter {
 
  private:
   int fd_;
+  pid_t parent_;
 };
 
 Failure hub_failure(const Status& s, const hubapi::RepoId& repo, const std::string& revision,
@@ -176,7 +189,8 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   setup_logging(a, foreground);
   HfEnv env = read_hf_env();
   std::string token_source;
-  auto hcr = make_hub_config({a.endpoint, a.token, a.token_file, a.ca_file, a.op_deadline_s}, env, &token_source);
+  auto hcr = make_hub_config({a.endpoint, a.token, a.token_file, a.ca_file, a.op_deadline_s, a.allow_http_redirect},
+                             env, &token_source);
   if (!hcr) {
     rep.fail({kExitUsage, hcr.status().message()});
     return 1;
@@ -317,6 +331,10 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   fo.passthrough = !a.no_passthrough;
   fs::FuseServer server(*ops, fo);
   if (hub_ns) hub_ns->set_invalidator([&server](uint64_t p, const std::string& n) { server.invalidate_entry(p, n); });
+  if (!rep.parent_still_waiting()) {
+    spdlog::warn("the waiting `hffs mount` is gone: not mounting {}", mountpoint);
+    return 1;
+  }
   invalidator = &server;
   if (auto s = server.mount(mountpoint); !s) {
     rep.fail({kExitMountpoint, s.message()});
@@ -346,6 +364,24 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   return rc;
 }
 
+// Relative paths of options and of the environment, as the caller meant them (its cwd).
+void absolutize_paths(MountArgs& a) {
+  auto abs = [](std::optional<std::string>& p) {
+    if (!p || p->empty() || (*p)[0] == '/') return;
+    std::error_code ec;
+    auto full = std::filesystem::absolute(*p, ec);
+    if (!ec) *p = full.lexically_normal().string();
+  };
+  for (auto* p : {&a.ca_file, &a.token_file, &a.cache_dir, &a.log_file, &a.metrics_file}) abs(*p);
+  for (const char* var : {"SSL_CERT_FILE", "CURL_CA_BUNDLE", "HF_HOME", "HF_HUB_CACHE", "HF_TOKEN_PATH"}) {
+    const char* v = std::getenv(var);
+    if (!v || !*v || v[0] == '/') continue;
+    std::optional<std::string> p{v};
+    abs(p);
+    ::setenv(var, p->c_str(), 1);
+  }
+}
+
 }  // namespace
 
 int cmd_mount(const MountArgs& args) {
@@ -366,6 +402,14 @@ int cmd_mount(const MountArgs& args) {
     std::cerr << "hffs: " << repo.status().message() << "\n";
     return kExitUsage;
   }
+  if (!a.hub) {
+    if (auto s = hubapi::validate_revision(a.revision); !s) {
+      std::cerr << "hffs: " << s.message() << "\n";
+      return kExitUsage;
+    }
+  }
+  // The daemon runs in "/": every relative path it will open is made absolute now.
+  absolutize_paths(a);
   std::string mp;
   if (auto s = check_mountpoint(a.mountpoint, &mp); !s) {
     std::cerr << "hffs: " << s.message() << "\n";
@@ -382,6 +426,7 @@ int cmd_mount(const MountArgs& args) {
     std::perror("hffs: pipe");
     return kExitError;
   }
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     std::perror("hffs: fork");
@@ -389,10 +434,14 @@ int cmd_mount(const MountArgs& args) {
   }
   if (pid == 0) {
     ::close(fds[0]);
+    // Die with the waiting parent until the mount serves (cleared in run()); the parent may have
+    // died before prctl: then getppid() is no longer it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) std::_Exit(kExitError);
     ::setsid();
     if (::chdir("/") != 0) { /* keep going: cwd only matters for busy unmounts */
     }
-    Reporter rep(fds[1]);
+    Reporter rep(fds[1], parent);
     int rc = run(a, *repo, mp, rep, false);
     std::_Exit(rc);
   }

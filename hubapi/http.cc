@@ -1,5 +1,7 @@
 #include "hubapi/http.h"
 
+#include "hubapi/limits.h"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -62,7 +64,7 @@ size_t header_cb(char* data, size_t size, size_t nmemb, void* userp) {
   }
   size_t colon = line.find(':');
   if (colon == std::string_view::npos || colon == 0) return n;
-  if (t->resp->headers.items.size() >= 500) return n;  // header flood: ignore the rest
+  if (t->resp->headers.items.size() >= kMaxResponseHeaders) return n;  // header flood: ignore the rest
   t->resp->headers.items.emplace_back(lower(trim(line.substr(0, colon))),
                                       trim(line.substr(colon + 1)));
   return n;
@@ -357,6 +359,9 @@ HttpResponse HttpClient::perform(const HttpRequest& req) {
       resp.net = Clock::now() + std::chrono::milliseconds(5) >= req.deadline ? NetError::kTimeout
                                                                               : NetError::kStalled;
     else resp.net = classify(rc);
+    resp.tls_verify_failed = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+                             rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_ISSUER_ERROR ||
+                             rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH || rc == CURLE_SSL_CRL_BADFILE;
     if (rc == CURLE_OPERATION_TIMEDOUT && resp.status == 0 &&
         Clock::now() + std::chrono::milliseconds(5) < req.deadline)
       resp.net = NetError::kConnect;  // connect timeout

@@ -73,6 +73,8 @@ struct HttpResponse {
   int curl_code = 0;
   std::string curl_error;  // curl's text, for messages
   bool reused_connection = false;
+  // The peer's certificate was refused or the CA bundle is unusable: retrying cannot help.
+  bool tls_verify_failed = false;
   bool ok_transfer() const { return net == NetError::kNone; }
 };
 

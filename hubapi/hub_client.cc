@@ -14,6 +14,7 @@
 #include "hubapi/errors.h"
 #include "hubapi/headers.h"
 #include "hubapi/http.h"
+#include "hubapi/limits.h"
 #include "hubapi/location.h"
 #include "hubapi/retry.h"
 #include "hubapi/tree_parse.h"
@@ -26,10 +27,6 @@ namespace {
 using std::chrono::milliseconds;
 using json = nlohmann::json;
 
-constexpr int kMaxRedirectHops = 5;
-constexpr size_t kMaxApiBody = size_t{256} << 20;
-constexpr size_t kMaxErrorBody = size_t{64} << 10;
-constexpr size_t kMaxCachedLocations = 100'000;
 constexpr int64_t kNeverExpires = INT64_C(1) << 62;
 
 int64_t system_epoch() {
@@ -51,6 +48,8 @@ std::string strip_query(std::string_view url) {
   size_t q = url.find('?');
   return std::string(q == std::string_view::npos ? url : url.substr(0, q));
 }
+
+std::string mib_str(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
 std::string ms_str(Clock::duration d) {
   return std::to_string(std::chrono::duration_cast<milliseconds>(d).count()) + " ms";
@@ -90,7 +89,8 @@ struct HubClient::Impl {
   int64_t now_epoch() const { return wall_clock(); }
 
   std::atomic<uint64_t> api_requests{0}, resolve_requests{0}, data_requests{0}, retries{0},
-      bytes_received{0}, errors{0};
+      bytes_received{0}, errors{0}, downgrades_refused{0};
+  std::atomic<bool> downgrade_logged{false};
 
   std::mutex loc_mu;
   std::unordered_map<std::string, CachedLocation> locations;
@@ -104,7 +104,7 @@ struct HubClient::Impl {
         ep(parse_url(endpoint)),
         http(HttpOptions{cfg.user_agent, cfg.ca_file, 64}) {
     cfg.endpoint = endpoint;
-    policy.max_attempts = std::max(1, cfg.max_attempts);
+    policy.max_attempts = std::max(0, cfg.max_attempts);
     policy.base = cfg.backoff_base;
     policy.cap = cfg.backoff_cap;
     if (cfg.token) {
@@ -128,6 +128,19 @@ struct HubClient::Impl {
     if (!cfg.token || !ep) return false;
     auto u = parse_url(url);
     return u && same_origin(*u, *ep);
+  }
+
+  // A redirect from `from` to `to` that leaves https for plain http: refused unless allowed
+  // (logged once, counted). Returns the failure, or ok.
+  Status check_downgrade(const std::string& from, const Url& to, const std::string& what) {
+    auto f = parse_url(from);
+    if (!f || !is_downgrade(*f, to) || cfg.allow_http_redirect) return Status::ok();
+    ++downgrades_refused;
+    std::string msg = "the Hub at " + endpoint + " redirected " + what + " from https to plain http (" +
+                      to.origin() + "): refused, bytes over http could be altered on the way; pass " +
+                      "--allow-http-redirect (fstab allow_http_redirect) only for a mirror that serves http";
+    if (!downgrade_logged.exchange(true)) spdlog::warn("hubapi: {}", msg);
+    return Status(Errc::kProtocol, msg);
   }
 
   HttpRequest make_request(const std::string& url, Clock::time_point deadline, bool head) const {
@@ -180,6 +193,7 @@ struct HubClient::Impl {
   Status run(const std::string& what, Clock::time_point start, Clock::time_point deadline, Fn&& fn) {
     int counted = 0;
     int backoff_index = 0;
+    int immediate_streak = 0;  // counted retries in a row without a wait
     Status last;
     for (int guard = 0; guard < 10'000; ++guard) {
       Outcome o = fn();
@@ -193,14 +207,25 @@ struct HubClient::Impl {
         return last;
       }
       if (!o.uncounted) ++counted;
-      if (counted >= policy.max_attempts) {
+      if (policy.max_attempts > 0 && counted >= policy.max_attempts) {
         ++errors;
         return Status(last.code(), last.message() + " (gave up after " + std::to_string(counted) +
                                        " attempts " + what + ")");
       }
+      // An immediate retry (a fresh location, a redirect hop) waits only when it keeps failing:
+      // two in a row, then the backoff spaces them like any other retry.
+      bool wait = !o.immediate || (!o.uncounted && ++immediate_streak > 2);
+      if (!o.immediate) immediate_streak = 0;
+      if (o.uncounted && !o.immediate) backoff_index = 0;  // progress: the path works again
       milliseconds delay{0};
-      if (!o.immediate) delay = next_delay(policy, backoff_index++, rng(), o.server_delay);
       auto now = Clock::now();
+      if (wait) {
+        delay = next_delay(policy, backoff_index++, rng(), o.server_delay);
+        // Our own backoff never outlasts the deadline: near it, the last tries come sooner. A
+        // server-requested wait past the deadline means failing now.
+        auto left = std::chrono::duration_cast<milliseconds>(deadline - now);
+        if (!o.server_delay && delay >= left && left > milliseconds(50)) delay = left / 2;
+      }
       if (now + delay >= deadline) {
         ++errors;
         return Status(Errc::kTimeout,
@@ -218,21 +243,26 @@ struct HubClient::Impl {
 
   // GET on the API with redirects (max 5 hops) and retries. On success `out` holds the 200.
   Status api_get(const std::string& url, const std::string& what, const ErrorContext& ctx,
-                 HttpResponse& out, std::string& final_url) {
+                 HttpResponse& out, std::string& final_url,
+                 std::optional<Clock::time_point> cap = std::nullopt) {
     auto start = Clock::now();
     auto deadline = start + cfg.op_deadline;
+    if (cap && *cap < deadline) deadline = *cap;
     std::string cur = url;
     int hops = 0;
     return run(what, start, deadline, [&]() -> Outcome {
       HttpRequest req = make_request(cur, deadline, false);
       req.headers.push_back("Accept: application/json");
-      req.max_string_body = kMaxApiBody;
+      req.max_string_body = kMaxApiAnswerBytes;
       ++api_requests;
       HttpResponse r = http.perform(req);
-      if (r.overflow) return Outcome::fail(Status(Errc::kProtocol, "the response to " + what + " is larger than 256 MiB"));
+      if (r.overflow)
+        return Outcome::fail(Status(Errc::kProtocol, "the Hub at " + endpoint + " sent more than " +
+                                                         mib_str(kMaxApiAnswerBytes) + " " + what +
+                                                         " (the bound on one API answer)"));
       if (!r.ok_transfer()) {
         Status s = net_status(r, cur);
-        if (r.net == NetError::kTimeout) return Outcome::fail(s);
+        if (r.net == NetError::kTimeout || r.tls_verify_failed) return Outcome::fail(s);
         return Outcome::retry(s);
       }
       if (is_redirect(r.status)) {
@@ -242,7 +272,15 @@ struct HubClient::Impl {
         if (loc.empty() || !target)
           return Outcome::fail(Status(Errc::kProtocol, "bad redirect (HTTP " + std::to_string(r.status) + ") " + what));
         if (++hops > kMaxRedirectHops)
-          return Outcome::fail(Status(Errc::kProtocol, "too many redirects " + what));
+          return Outcome::fail(Status(Errc::kProtocol, "the Hub at " + endpoint + " sent more than " +
+                                                           std::to_string(kMaxRedirectHops) + " redirects " + what));
+        if (auto tu = parse_url(*target)) {
+          if (Status d = check_downgrade(cur, *tu, what); !d) return Outcome::fail(d);
+          // An API answer is trusted as the repo's metadata: it must come from the Hub's host.
+          if (ep && tu->host != ep->host)
+            return Outcome::fail(Status(Errc::kProtocol, "the Hub at " + endpoint + " redirected " + what +
+                                                             " to another host (" + tu->origin() + "), refused"));
+        }
         spdlog::debug("hubapi: {} redirected to {}", what, redact_url(*target));
         cur = *target;
         Outcome o = Outcome::retry(Status(Errc::kProtocol, "redirect"));
@@ -372,7 +410,7 @@ struct HubClient::Impl {
       HttpResponse r = http.perform(req);
       if (!r.ok_transfer()) {
         Status s = net_status(r, cur);
-        if (r.net == NetError::kTimeout) return Outcome::fail(s);
+        if (r.net == NetError::kTimeout || r.tls_verify_failed) return Outcome::fail(s);
         return Outcome::retry(s);
       }
       if (is_redirect(r.status)) {
@@ -384,11 +422,12 @@ struct HubClient::Impl {
           return Outcome::fail(Status(Errc::kProtocol, "the Hub sent a redirect without a usable Location " + ctx.what));
         if (ep && same_origin(*tu, *ep)) {
           if (hop == kMaxRedirectHops)
-            return Outcome::fail(Status(Errc::kProtocol, "too many redirects " + ctx.what));
+            return Outcome::fail(Status(Errc::kProtocol, "the Hub at " + endpoint + " sent more than " + std::to_string(kMaxRedirectHops) + " redirects " + ctx.what));
           cur = *target;
           fallback = tu->query().empty() ? std::string() : strip_query(cur);
           continue;
         }
+        if (Status d = check_downgrade(cur, *tu, ctx.what); !d) return Outcome::fail(d);
         out.url = *target;
         out.hub = false;
         out.resolved_at = now_epoch();
@@ -412,7 +451,7 @@ struct HubClient::Impl {
       }
       return Outcome::fail(map_http_error(error_info(r), ctx));
     }
-    return Outcome::fail(Status(Errc::kProtocol, "too many redirects " + ctx.what));
+    return Outcome::fail(Status(Errc::kProtocol, "the Hub at " + endpoint + " sent more than " + std::to_string(kMaxRedirectHops) + " redirects " + ctx.what));
   }
 };
 
@@ -433,6 +472,7 @@ HubStats HubClient::stats() const {
   s.retries = impl_->retries.load();
   s.bytes_received = impl_->bytes_received.load();
   s.errors = impl_->errors.load();
+  s.http_downgrades_refused = impl_->downgrades_refused.load();
   return s;
 }
 
@@ -440,7 +480,7 @@ Result<RepoInfo> HubClient::repo_info(const RepoId& repo, std::string_view revis
   Impl& m = *impl_;
   if (!m.ep) return Status(Errc::kInvalidInput, "invalid endpoint URL '" + redact_url(m.endpoint) + "'");
   if (Status s = validate_repo_id(repo.id); !s) return s;
-  if (revision.empty()) return Status(Errc::kInvalidInput, "empty revision");
+  if (Status s = validate_revision(revision); !s) return s;
   std::string url = revision_url(m.endpoint, repo, revision);
   std::string what = "getting info of " + repo_display(repo) + " at revision '" +
                      sanitize_for_message(revision, 200) + "'";
@@ -453,7 +493,7 @@ Result<RepoInfo> HubClient::repo_info(const RepoId& repo, std::string_view revis
     ++m.errors;
     return Status(Errc::kProtocol, "the Hub sent an invalid answer " + what + ": " + why);
   };
-  if (!json_depth_ok(r.body, 64)) return bad("JSON nested too deeply");
+  if (!json_depth_ok(r.body, kMaxInfoJsonDepth)) return bad("JSON nested too deeply");
   json j = json::parse(r.body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
   RepoInfo info;
@@ -484,36 +524,60 @@ Result<std::vector<TreeEntry>> HubClient::list_tree(const RepoId& repo, std::str
   Impl& m = *impl_;
   if (!m.ep) return Status(Errc::kInvalidInput, "invalid endpoint URL '" + redact_url(m.endpoint) + "'");
   if (Status s = validate_repo_id(repo.id); !s) return s;
-  if (commit.empty()) return Status(Errc::kInvalidInput, "empty revision");
+  if (Status s = validate_revision(commit); !s) return s;
   std::string url = tree_url(m.endpoint, repo, commit);
   TreeBuilder builder;
+  builder.set_max_entries(m.cfg.max_tree_entries);
   std::unordered_set<std::string> seen;
+  const auto start = Clock::now();
+  const auto deadline = start + m.cfg.listing_deadline;
+  const std::string listing = "listing files of " + repo_display(repo) + " at " + sanitize_for_message(commit, 100);
+  auto refuse = [&](const std::string& why, Errc code = Errc::kProtocol) {
+    ++m.errors;
+    return Status(code, "the Hub at " + m.endpoint + " " + why + " (" + listing + ")");
+  };
+  auto too_long = [&](int pages) {
+    return refuse("did not finish the listing within " + ms_str(m.cfg.listing_deadline) + " (" +
+                      std::to_string(pages) + " pages, " + std::to_string(builder.size()) + " entries)",
+                  Errc::kTimeout);
+  };
   int page = 0;
+  int empty_in_a_row = 0;
   while (true) {
     ++page;
-    if (!seen.insert(url).second) {
-      ++m.errors;
-      return Status(Errc::kProtocol, "the Hub's tree pagination loops (page " + std::to_string(page) + ")");
-    }
-    std::string what = "listing files of " + repo_display(repo) + " at " +
-                       sanitize_for_message(commit, 100) + " (page " + std::to_string(page) + ")";
+    if (page > m.cfg.max_tree_pages)
+      return refuse("sent more than " + std::to_string(m.cfg.max_tree_pages) + " pages (the bound on one listing)");
+    if (Clock::now() >= deadline) return too_long(page - 1);
+    if (!seen.insert(url).second)
+      return refuse("sent a pagination that loops (page " + std::to_string(page) + ")");
+    std::string what = listing + " (page " + std::to_string(page) + ")";
     auto ctx = m.context(repo, commit, "", RequestKind::kApi, what);
     HttpResponse r;
     std::string final_url;
-    if (Status s = m.api_get(url, what, ctx, r, final_url); !s) return s;
+    if (Status s = m.api_get(url, what, ctx, r, final_url, deadline); !s) {
+      if (s.code() == Errc::kTimeout && Clock::now() + milliseconds(50) >= deadline) return too_long(page - 1);
+      return s;
+    }
+    size_t before = builder.size() + builder.skipped();
     if (Status s = builder.add_page(r.body); !s) {
       ++m.errors;
       return Status(s.code(), s.message() + " (" + what + ")");
     }
+    r.body = std::string();  // the page's text is not needed any more
+    empty_in_a_row = builder.size() + builder.skipped() == before ? empty_in_a_row + 1 : 0;
     std::string link = r.headers.joined("link");
     auto next = link.empty() ? std::nullopt : link_next(link);
     if (!next) break;
+    if (empty_in_a_row >= kMaxEmptyTreePages)
+      return refuse("sent " + std::to_string(empty_in_a_row) + " empty pages in a row, each with a next page");
     auto base = parse_url(final_url);
     auto abs = base ? resolve_reference(*base, *next) : std::nullopt;
-    if (!abs) {
-      ++m.errors;
-      return Status(Errc::kProtocol, "the Hub sent an unusable next-page link (" + what + ")");
-    }
+    auto nu = abs ? parse_url(*abs) : std::nullopt;
+    if (!nu) return refuse("sent an unusable next-page link (page " + std::to_string(page) + ")");
+    // The next page must come from the Hub itself: a listing is trusted as the repo's content.
+    if (!same_origin(*nu, *m.ep))
+      return refuse("sent a next-page link to another origin (" + nu->origin() + "), refused (page " +
+                    std::to_string(page) + ")");
     url = *abs;
   }
   if (builder.skipped() > 0)
@@ -533,6 +597,9 @@ Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std
   Impl& m = *impl_;
   if (len == 0) return Status::ok();
   if (!m.ep) return Status(Errc::kInvalidInput, "invalid endpoint URL");
+  if (Status s = validate_revision(commit); !s) return s;
+  if (std::string why = check_tree_path(path); !why.empty())
+    return Status(Errc::kInvalidInput, "invalid path '" + sanitize_for_message(path, 300) + "': " + why);
   if (offset > expected_size || len > expected_size - offset)
     return Status(Errc::kInvalidInput, "read of " + std::to_string(len) + " bytes at " +
                                            std::to_string(offset) + " is past the end of '" +
@@ -567,7 +634,7 @@ Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std
     req.sink = &sink;
     req.sink_at = got;
     req.sink_room = len - got;
-    req.max_string_body = kMaxErrorBody;
+    req.max_string_body = kMaxErrorBodyBytes;
     std::string bad_reply;
     req.decide = [&](long status, const HttpHeaders& h) {
       if (status == 206) {
@@ -617,7 +684,7 @@ Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std
     }
     if (!r.ok_transfer()) {
       Status s = m.net_status(r, loc->url);
-      if (r.net == NetError::kTimeout) return Outcome::fail(s);
+      if (r.net == NetError::kTimeout || r.tls_verify_failed) return Outcome::fail(s);
       Outcome o = Outcome::retry(s);
       o.uncounted = r.sink_bytes > 0;  // progress: resume without using up an attempt
       return o;
@@ -630,6 +697,10 @@ Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std
       auto tu = target ? parse_url(*target) : std::nullopt;
       if (!tu || ++data_hops > kMaxRedirectHops)
         return Outcome::fail(Status(Errc::kProtocol, where + " sent an unusable or looping redirect " + what));
+      if (Status d = m.check_downgrade(loc->url, *tu, what); !d) {
+        m.drop_location(key, loc->url);
+        return Outcome::fail(d);
+      }
       CachedLocation next;
       next.url = *target;
       next.hub = m.ep && same_origin(*tu, *m.ep);

@@ -14,6 +14,7 @@
 
 #include "common/byte_sink.h"
 #include "common/status.h"
+#include "hubapi/limits.h"
 #include "hubapi/types.h"
 
 namespace hffs::hubapi {
@@ -29,11 +30,20 @@ struct HubConfig {
   std::chrono::milliseconds stall_timeout{15'000};
   // Hard deadline of one logical operation (all attempts and backoff included). After it: kTimeout.
   std::chrono::milliseconds op_deadline{60'000};
-  int max_attempts = 6;
+  // Retries go on until op_deadline whenever progress is possible (attempts are counted only to
+  // space them with capped exponential backoff and jitter). > 0: also stop after this many
+  // attempts (tests).
+  int max_attempts = 0;
   std::chrono::milliseconds backoff_base{250};
   std::chrono::milliseconds backoff_cap{8'000};
   // Re-resolve a cached signed CDN location this long before its advertised expiry.
   std::chrono::seconds location_refresh_margin{300};
+  // Follow a redirect from https to plain http (a documented http-only mirror). Off: refused.
+  bool allow_http_redirect = false;
+  // Bounds of one tree listing (defaults from hubapi/limits.h; lower in tests).
+  int max_tree_pages = kMaxTreePages;
+  size_t max_tree_entries = kMaxTreeEntries;
+  std::chrono::milliseconds listing_deadline{kMaxListingTime};
 };
 
 // Counters for tests, `hffs status` and metrics. Monotonic.
@@ -44,6 +54,7 @@ struct HubStats {
   uint64_t retries = 0;
   uint64_t bytes_received = 0;    // body bytes of data requests
   uint64_t errors = 0;            // operations that failed after all retries
+  uint64_t http_downgrades_refused = 0;  // https -> http redirects refused
 };
 
 class HubClient {

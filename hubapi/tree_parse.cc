@@ -74,7 +74,7 @@ Status bad(std::string_view path, const std::string& why) {
 
 std::string check_tree_path(std::string_view path) {
   if (path.empty()) return "empty path";
-  if (path.size() > kMaxPathBytes) return "path longer than 4096 bytes";
+  if (path.size() > kMaxPathBytes) return "path longer than " + std::to_string(kMaxPathBytes) + " bytes";
   if (path.front() == '/') return "absolute path";
   for (char ch : path) {
     auto c = static_cast<unsigned char>(ch);
@@ -82,14 +82,17 @@ std::string check_tree_path(std::string_view path) {
     if (c < 0x20 || c == 0x7f) return "path contains a control character";
   }
   size_t start = 0;
+  size_t depth = 0;
   while (true) {
+    if (++depth > kMaxPathDepth) return "path deeper than " + std::to_string(kMaxPathDepth) + " directories";
     size_t slash = path.find('/', start);
     std::string_view seg =
         path.substr(start, slash == std::string_view::npos ? path.npos : slash - start);
     if (seg.empty()) return "path has an empty segment";
     if (seg == ".") return "path has a '.' segment";
     if (seg == "..") return "path has a '..' segment";
-    if (seg.size() > kMaxSegmentBytes) return "path segment longer than 255 bytes";
+    if (seg.size() > kMaxSegmentBytes)
+      return "path segment longer than " + std::to_string(kMaxSegmentBytes) + " bytes";
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
@@ -178,8 +181,9 @@ Status TreeBuilder::add_page(std::string_view text) {
     } else {
       te.size = 0;
     }
-    if (entries_.size() >= kMaxTreeEntries)
-      return Status(Errc::kInvalidInput, "the Hub sent more than 10,000,000 tree entries");
+    if (entries_.size() >= max_entries_)
+      return Status(Errc::kInvalidInput, "the Hub listed more than " + std::to_string(max_entries_) +
+                                             " tree entries (the bound on one repo's tree)");
     entries_.push_back(std::move(te));
   }
   return Status::ok();

@@ -8,15 +8,13 @@
 #include <vector>
 
 #include "common/status.h"
+#include "hubapi/limits.h"
 #include "hubapi/types.h"
 
 namespace hffs::hubapi {
 
-inline constexpr uint64_t kMaxFileSize = uint64_t{1} << 50;
-inline constexpr size_t kMaxPathBytes = 4096;
-inline constexpr size_t kMaxSegmentBytes = 255;
-inline constexpr size_t kMaxTreeEntries = 10'000'000;
-inline constexpr int kMaxJsonDepth = 32;
+// The bounds (kMaxFileSize, kMaxPathBytes, kMaxSegmentBytes, kMaxPathDepth, kMaxTreeEntries,
+// kMaxJsonDepth) live in hubapi/limits.h.
 
 // Empty string when `path` is acceptable, else the reason.
 std::string check_tree_path(std::string_view path);
@@ -30,6 +28,8 @@ class TreeBuilder {
   // Parses one page (a JSON array of entries) and appends its entries. Any malformed entry
   // fails with kInvalidInput naming the entry; non-JSON / non-array fails with kProtocol.
   Status add_page(std::string_view json_text);
+  // The bound on entries (default kMaxTreeEntries; lower in tests).
+  void set_max_entries(size_t n) { max_entries_ = n; }
   // Duplicate / file-vs-directory checks, implied parent directories, sorted by path.
   Result<std::vector<TreeEntry>> finish() &&;
   size_t skipped() const { return skipped_; }
@@ -38,6 +38,7 @@ class TreeBuilder {
  private:
   std::vector<TreeEntry> entries_;
   size_t skipped_ = 0;
+  size_t max_entries_ = kMaxTreeEntries;
 };
 
 // One-shot convenience for tests: a single page.

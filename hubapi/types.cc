@@ -1,6 +1,8 @@
 // Repo types and repo-id validation (hub-protocol.md 1.2, 1.3).
 #include "hubapi/types.h"
 
+#include "hubapi/limits.h"
+
 #include <array>
 
 namespace hffs::hubapi {
@@ -116,6 +118,28 @@ Result<RepoId> parse_repo_arg(std::string_view arg, std::optional<RepoType> type
   r.type = type_override ? *type_override : (prefix_type ? *prefix_type : RepoType::kModel);
   r.id = std::string(rest);
   return r;
+}
+
+Status validate_revision(std::string_view rev) {
+  auto bad = [&](const std::string& why) {
+    std::string shown;
+    for (char ch : rev.substr(0, 100)) shown += static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f ? '?' : ch;
+    return Status(Errc::kInvalidInput, "invalid revision '" + shown + "': " + why +
+                                           " (use a branch, tag, commit sha or refs/pr/N)");
+  };
+  if (rev.empty()) return bad("it is empty");
+  if (rev.size() > kMaxRevisionBytes) return bad("longer than " + std::to_string(kMaxRevisionBytes) + " bytes");
+  for (char ch : rev)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) return bad("it contains a control character");
+  size_t start = 0;
+  while (true) {
+    size_t slash = rev.find('/', start);
+    std::string_view part = rev.substr(start, slash == std::string_view::npos ? rev.npos : slash - start);
+    if (part == "." || part == "..") return bad("'.' and '..' are not revisions or parts of one");
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return Status::ok();
 }
 
 std::string repo_display(const RepoId& r) {

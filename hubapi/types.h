@@ -28,6 +28,10 @@ Result<RepoId> parse_repo_arg(std::string_view arg, std::optional<RepoType> type
 Result<RepoType> parse_repo_type(std::string_view s);
 // Added: validates a bare id ("name" or "namespace/name") per hub-protocol.md 1.3.
 Status validate_repo_id(std::string_view id);
+// A revision as sent in a URL segment: not empty, at most kMaxRevisionBytes, no control
+// characters, and no "." or ".." component (libcurl would normalize such a URL path away and
+// the mount would silently serve another revision). kInvalidInput naming the problem.
+Status validate_revision(std::string_view rev);
 // Added: "org/name", "datasets/org/name", "spaces/org/name" (for messages and web URLs).
 std::string repo_display(const RepoId& r);
 

@@ -150,6 +150,8 @@ bool is_relative_reference(std::string_view ref) {
   return !(colon != std::string_view::npos && (slash == std::string_view::npos || colon < slash));
 }
 
+bool is_downgrade(const Url& from, const Url& to) { return from.scheme == "https" && to.scheme == "http"; }
+
 std::optional<std::string> resolve_reference(const Url& base, std::string_view ref) {
   // Strip surrounding whitespace.
   while (!ref.empty() && (ref.front() == ' ' || ref.front() == '\t')) ref.remove_prefix(1);

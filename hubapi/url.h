@@ -32,6 +32,8 @@ std::optional<Url> parse_url(std::string_view url);
 
 // True when `a` and `b` have the same scheme, host and port.
 bool same_origin(const Url& a, const Url& b);
+// True when going from `from` to `to` leaves https for plain http.
+bool is_downgrade(const Url& from, const Url& to);
 
 // Resolves a Location / Link target against `base` (absolute, scheme-relative, absolute-path or
 // relative-path reference). Returns nullopt when it cannot be understood.

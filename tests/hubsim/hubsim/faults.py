@@ -47,6 +47,7 @@ GLOBAL_KNOBS = {
     "quota_resolvers": 100000,
     "regular_direct": False,  # serve non-LFS files with 200 on /resolve instead of the 307
     "seed": 0,              # seed of the *_prob draws (re-seeded whenever the counters restart)
+    "cdn_scheme": "",       # "http": LFS redirects name the CDN with this scheme (an https -> http downgrade)
 }
 
 

@@ -704,7 +704,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             ttl = cfg["sign_ttl"]
             if self.fault and self.fault.kind == "expire" and self.hub.faults.claim(self.fault.leg, "expire"):
                 ttl = -1  # already expired: the CDN answers 403 "Request has expired"
-            url = cdnmod.signed_url(self.hub.cdn_base, repo.object_id, f["sha256"], ttl, self.hub.secret)
+            base = self.hub.cdn_base
+            if cfg["cdn_scheme"]:
+                base = cfg["cdn_scheme"] + base[base.index("://"):]
+            url = cdnmod.signed_url(base, repo.object_id, f["sha256"], ttl, self.hub.secret)
             body = f"Found. Redirecting to {url}".encode()
             return self.send(302, [("Location", url), ("Content-Type", "text/plain; charset=utf-8")] + meta, body)
         if etag_matches(inm, f["git_sha1"]):

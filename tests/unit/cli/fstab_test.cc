@@ -57,3 +57,12 @@ TEST(MountHelper, VerifyOptions) {
   EXPECT_EQ(m->verify_whole_max, "16M");
 }
 }  // namespace hffs::cli
+TEST(MountHelper, AllowHttpRedirectIsAFlag) {
+  bool fake;
+  auto m = parse_mount_helper_args({"org/name", "/mnt", "-o", "ro,allow_http_redirect"}, &fake);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_TRUE(m->allow_http_redirect);
+  auto d = parse_mount_helper_args({"org/name", "/mnt", "-o", "ro"}, &fake);
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->allow_http_redirect);
+}
