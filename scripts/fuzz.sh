@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the libFuzzer targets of tests/fuzz for a fixed time each (CI: scripts/test.sh, 20 s each).
+# Runs the libFuzzer targets of tests/fuzz for a fixed time each (CI: scripts/test.sh, 30 s each).
 #   scripts/fuzz.sh [--seconds N] [--no-build] [TARGET...]     (default: 60 s, every target)
 # Targets are the names of tests/fuzz/*_fuzz.cc (tree, url, fstab, ...). Builds the clang
 # ASan+UBSan+libFuzzer tree in $HFFS_ASAN_BUILD_DIR (build-asan) unless --no-build. Each target

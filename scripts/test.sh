@@ -6,7 +6,7 @@
 #   3 asan-build clang ASan+UBSan+libFuzzer tree build-asan/ (scripts/sanitizer-build.sh)
 #   4 asan-unit  the unit tests under ASan+UBSan+LSan
 #   5 asan-integ an integration subset against the sanitized daemon (see ASAN_INTEGRATION)
-#   6 fuzz       every fuzz target for HFFS_CI_FUZZ_SECONDS (20) each (scripts/fuzz.sh)
+#   6 fuzz       every fuzz target for HFFS_CI_FUZZ_SECONDS (30) each (scripts/fuzz.sh)
 #   7 tsan-build clang TSan tree build-tsan/ (unit tests only)
 #   8 tsan-unit  the unit tests under TSan
 # Local switches: HFFS_CI_MAIN=0 skips 1-2, HFFS_CI_SANITIZERS=0 skips 3-8; HFFS_CI_ASAN=0, HFFS_CI_FUZZ=0, HFFS_CI_TSAN=0 skip
@@ -18,15 +18,15 @@ ROOT="$PWD"
 SAN="${HFFS_CI_SANITIZERS:-1}"
 ASAN_DIR="${HFFS_ASAN_BUILD_DIR:-build-asan}"
 TSAN_DIR="${HFFS_TSAN_BUILD_DIR:-build-tsan}"
-FUZZ_SECONDS="${HFFS_CI_FUZZ_SECONDS:-20}"
-# The integration subset under ASan (~2.5 min of the ~3.5 all would take): mounting and reading with
-# sha256 checks (test_mount), hostile and malformed Hub answers (test_errors), fault storms: 429/5xx,
-# cut bodies, expired signatures, stalls (test_faults), every filesystem operation with concurrent
-# readers and passthrough (test_ops). That is the daemon's read path, its parsers, retry and cache
-# code. Left to stage 2: revisions, cache_cli, prefetch, hf_cache and tls (same paths again, other
-# entry points), and test_crash (kill -9 loops: a killed process never reports, and its timing
-# assertions fail under ASan's slowdown).
-ASAN_INTEGRATION="${HFFS_CI_ASAN_INTEGRATION:-^integration\.test_(mount|errors|faults|ops)$}"
+FUZZ_SECONDS="${HFFS_CI_FUZZ_SECONDS:-30}"
+# The integration subset under ASan (~2.5 min): mounting and reading with sha256 checks (test_mount),
+# every filesystem operation with concurrent readers and passthrough (test_ops), hostile and
+# malformed Hub answers (test_errors), fault storms: 429/5xx, cut bodies, expired signatures, stalls
+# (test_faults), revisions and offline views (test_revisions), `hffs cache` (test_cache_cli),
+# `hffs prefetch` (test_prefetch), publishing into the HF cache (test_hf_cache). Left to stage 2:
+# test_tls (the same code over https; curl itself is not instrumented) and test_crash (kill -9
+# loops: a killed daemon never reports, and the test's timing fails under ASan's slowdown).
+ASAN_INTEGRATION="${HFFS_CI_ASAN_INTEGRATION:-^integration\.test_(mount|ops|errors|faults|revisions|cache_cli|prefetch|hf_cache)$}"
 LOGS="$ROOT/${HFFS_CI_LOG_DIR:-build/ci-logs}"
 
 STAGES=()   # "name wall_s cpu_s status"
