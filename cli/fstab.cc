@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <sstream>
 
 namespace hffs::cli {
@@ -124,7 +125,9 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
         m.*(v.opt) = val;
       } else {  // deadline
         m.op_deadline_s = std::atof(val.c_str());
-        if (m.op_deadline_s <= 0) return Status(Errc::kInvalidInput, "deadline must be a positive number of seconds");
+        // !(x > 0) also refuses "nan"; "inf" / "1e999" would overflow the millisecond deadline.
+        if (!(m.op_deadline_s > 0) || !std::isfinite(m.op_deadline_s))
+          return Status(Errc::kInvalidInput, "deadline must be a positive number of seconds, not '" + val + "'");
       }
     }
     for (const auto& [k, field] : kFlags) {

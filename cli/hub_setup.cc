@@ -1,5 +1,7 @@
 #include "cli/hub_setup.h"
 
+#include <cmath>
+
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -38,6 +40,9 @@ Result<hubapi::HubConfig> make_hub_config(const HubOptions& o, const HfEnv& env,
     source = env.token_source;
   }
   if (o.ca_file) hc.ca_file = *o.ca_file;
+  // NaN, infinity or absurd values would overflow the conversion below (a week is plenty).
+  if (!std::isfinite(o.deadline_s) || o.deadline_s <= 0 || o.deadline_s > 7 * 86400.0)
+    return Status(Errc::kInvalidInput, "--deadline must be a number of seconds between 0 and 604800");
   hc.op_deadline = std::chrono::milliseconds(static_cast<int64_t>(o.deadline_s * 1000));
   hc.allow_http_redirect = o.allow_http_redirect;
   if (token_source) *token_source = hc.token ? source : "none";

@@ -106,9 +106,15 @@ Result<hubapi::Snapshot> SnapshotStore::load(const hubapi::RepoId& repo, const s
   if (sha.empty())
     return Status(Errc::kOffline, "offline and revision '" + revision + "' of " + repo.id +
                                       " was never mounted on this machine (mount it once online)");
+  // A ref file names a commit: 40 hex, nothing that could lead out of commits/.
+  if (sha.size() != 40 || !is_hex(sha))
+    return Status(Errc::kOffline, "offline and the kept ref '" + revision + "' of " + repo.id + " is damaged");
   auto text = read_all(dir / "commits" / (sha + ".json"));
   if (text.empty()) return Status(Errc::kOffline, "offline and the view of commit " + sha + " is missing");
-  return hubapi::parse_snapshot(text);
+  auto snap = hubapi::parse_snapshot(text);
+  if (snap && snap->info.sha != sha)
+    return Status(Errc::kOffline, "offline and the kept view of commit " + sha + " holds another commit");
+  return snap;
 }
 
 }  // namespace hffs::cli

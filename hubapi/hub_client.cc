@@ -476,25 +476,10 @@ HubStats HubClient::stats() const {
   return s;
 }
 
-Result<RepoInfo> HubClient::repo_info(const RepoId& repo, std::string_view revision) {
-  Impl& m = *impl_;
-  if (!m.ep) return Status(Errc::kInvalidInput, "invalid endpoint URL '" + redact_url(m.endpoint) + "'");
-  if (Status s = validate_repo_id(repo.id); !s) return s;
-  if (Status s = validate_revision(revision); !s) return s;
-  std::string url = revision_url(m.endpoint, repo, revision);
-  std::string what = "getting info of " + repo_display(repo) + " at revision '" +
-                     sanitize_for_message(revision, 200) + "'";
-  auto ctx = m.context(repo, revision, "", RequestKind::kApi, what);
-  HttpResponse r;
-  std::string final_url;
-  if (Status s = m.api_get(url, what, ctx, r, final_url); !s) return s;
-
-  auto bad = [&](const std::string& why) {
-    ++m.errors;
-    return Status(Errc::kProtocol, "the Hub sent an invalid answer " + what + ": " + why);
-  };
-  if (!json_depth_ok(r.body, kMaxInfoJsonDepth)) return bad("JSON nested too deeply");
-  json j = json::parse(r.body, nullptr, false);
+Result<RepoInfo> parse_repo_info(std::string_view body, const RepoId& repo) {
+  auto bad = [](const std::string& why) { return Status(Errc::kProtocol, why); };
+  if (!json_depth_ok(body, kMaxInfoJsonDepth)) return bad("JSON nested too deeply");
+  json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
   RepoInfo info;
   if (auto it = j.find("id"); it != j.end() && it->is_string()) info.id = it->get<std::string>();
@@ -517,6 +502,28 @@ Result<RepoInfo> HubClient::repo_info(const RepoId& repo, std::string_view revis
       info.gated = "manual";
     }
   }
+  return info;
+}
+
+Result<RepoInfo> HubClient::repo_info(const RepoId& repo, std::string_view revision) {
+  Impl& m = *impl_;
+  if (!m.ep) return Status(Errc::kInvalidInput, "invalid endpoint URL '" + redact_url(m.endpoint) + "'");
+  if (Status s = validate_repo_id(repo.id); !s) return s;
+  if (Status s = validate_revision(revision); !s) return s;
+  std::string url = revision_url(m.endpoint, repo, revision);
+  std::string what = "getting info of " + repo_display(repo) + " at revision '" +
+                     sanitize_for_message(revision, 200) + "'";
+  auto ctx = m.context(repo, revision, "", RequestKind::kApi, what);
+  HttpResponse r;
+  std::string final_url;
+  if (Status s = m.api_get(url, what, ctx, r, final_url); !s) return s;
+
+  auto bad = [&](const std::string& why) {
+    ++m.errors;
+    return Status(Errc::kProtocol, "the Hub sent an invalid answer " + what + ": " + why);
+  };
+  auto info = parse_repo_info(r.body, repo);
+  if (!info) return bad(info.status().message());
   return info;
 }
 

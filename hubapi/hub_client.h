@@ -57,6 +57,10 @@ struct HubStats {
   uint64_t http_downgrades_refused = 0;  // https -> http redirects refused
 };
 
+// The body of GET /api/{types}/{repo}/revision/{rev} (untrusted): kProtocol with the reason when it is
+// not a JSON object with a valid id and a 40-hex sha. Pure (used by repo_info; fuzzed).
+Result<RepoInfo> parse_repo_info(std::string_view body, const RepoId& repo);
+
 class HubClient {
  public:
   explicit HubClient(HubConfig cfg);

@@ -11,6 +11,9 @@ using nlohmann::json;
 std::string serialize_snapshot(const Snapshot& s) {
   json tree = json::array();
   for (const auto& e : s.tree) {
+    // A directory the listing only implied (no oid of its own) is implied again on load; written
+    // out, its empty oid would make the whole view unreadable.
+    if (e.type == TreeEntry::Type::kDirectory && e.oid.empty()) continue;
     json j{{"type", e.type == TreeEntry::Type::kFile ? "file" : "directory"},
            {"path", e.path},
            {"size", e.size},

@@ -121,8 +121,10 @@ std::optional<Url> parse_url(std::string_view url) {
       authority = authority.substr(0, c);
     }
     u.host = lower(authority);
+    // "a:b" or "[a]b" is no host name; taken as one, its origin() would not parse back.
+    if (u.host.find_first_of(":[]") != std::string::npos) return std::nullopt;
   }
-  if (u.host.empty()) return std::nullopt;
+  if (u.host.empty() || u.host.find_first_of("[]") != std::string::npos) return std::nullopt;
   if (!port_str.empty()) {
     int p = 0;
     auto [ptr, ec] = std::from_chars(port_str.data(), port_str.data() + port_str.size(), p);

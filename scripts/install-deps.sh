@@ -15,6 +15,7 @@ PKGS=(
   python3 python3-numpy python3-torch
 
   psmisc procps attr
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -66,3 +66,17 @@ TEST(MountHelper, AllowHttpRedirectIsAFlag) {
   ASSERT_TRUE(d.ok());
   EXPECT_FALSE(d->allow_http_redirect);
 }
+
+// fuzz: fstab-crash-8e5a524e (tests/fuzz/fstab_fuzz.cc). "deadline=1e999" (and "inf", "nan") was
+// accepted: an infinite or NaN deadline, undefined behaviour when made milliseconds at mount.
+TEST(MountHelper, DeadlineMustBeFinite) {
+  bool fake = false;
+  for (const char* d : {"deadline=1e999", "deadline=inf", "deadline=nan", "deadline=-nan", "deadline=0"}) {
+    auto r = parse_mount_helper_args({"org/name", "/mnt", "-o", d}, &fake);
+    ASSERT_FALSE(r.ok()) << d;
+    EXPECT_NE(r.status().message().find("deadline"), std::string::npos) << r.status().message();
+  }
+  auto ok = parse_mount_helper_args({"org/name", "/mnt", "-o", "deadline=2.5"}, &fake);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_DOUBLE_EQ(ok->op_deadline_s, 2.5);
+}

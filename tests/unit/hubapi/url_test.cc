@@ -89,3 +89,24 @@ TEST(HubUrl, ResolveReference) {
   EXPECT_FALSE(is_relative_reference("https://x"));
   EXPECT_EQ(redact_url("https://cdn/x?Signature=abc"), "https://cdn/x?<redacted>");
 }
+
+// fuzz: url-crash-a97f7a7e (tests/fuzz/url_fuzz.cc). "https://user:[@0::wp]:8443/" was taken as host
+// "0::wp]", whose origin "[0::wp]]:8443" does not parse back: a relative Location against it
+// resolved to a URL the client could not use. Hosts with ':' outside brackets, or '[' / ']' inside
+// a name, are refused.
+TEST(HubUrl, HostsThatCannotBeWrittenBackAreRefused) {
+  EXPECT_FALSE(parse_url("https://user:[@0::wp]:8443/a/b"));
+  EXPECT_FALSE(parse_url("http://a:b:80/"));
+  EXPECT_FALSE(parse_url("http://a]b/"));
+  EXPECT_FALSE(parse_url("http://[a[b]/"));
+  auto six = parse_url("http://[::1]:8080/a");
+  ASSERT_TRUE(six);
+  auto again = parse_url(six->origin() + six->target);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(same_origin(*six, *again));
+  auto rel = resolve_reference(*six, "b?x=1");
+  ASSERT_TRUE(rel);
+  auto ru = parse_url(*rel);
+  ASSERT_TRUE(ru);
+  EXPECT_TRUE(same_origin(*six, *ru));
+}
