@@ -19,14 +19,16 @@ SAN="${HFFS_CI_SANITIZERS:-1}"
 ASAN_DIR="${HFFS_ASAN_BUILD_DIR:-build-asan}"
 TSAN_DIR="${HFFS_TSAN_BUILD_DIR:-build-tsan}"
 FUZZ_SECONDS="${HFFS_CI_FUZZ_SECONDS:-30}"
-# The integration subset under ASan (~2.5 min): mounting and reading with sha256 checks (test_mount),
+# The integration subset under ASan (~4 min): mounting and reading with sha256 checks (test_mount),
 # every filesystem operation with concurrent readers and passthrough (test_ops), hostile and
 # malformed Hub answers (test_errors), fault storms: 429/5xx, cut bodies, expired signatures, stalls
 # (test_faults), revisions and offline views (test_revisions), `hffs cache` (test_cache_cli),
-# `hffs prefetch` (test_prefetch), publishing into the HF cache (test_hf_cache). Left to stage 2:
+# `hffs prefetch` (test_prefetch), publishing into the HF cache (test_hf_cache), wrong bytes from
+# the CDN and verification (test_integrity), hostile Hubs and a combined fault storm
+# (test_hostile_hub). Left to stage 2: test_local_ops (tmpfs, users, SIGSTOP; no new parsing),
 # test_tls (the same code over https; curl itself is not instrumented) and test_crash (kill -9
 # loops: a killed daemon never reports, and the test's timing fails under ASan's slowdown).
-ASAN_INTEGRATION="${HFFS_CI_ASAN_INTEGRATION:-^integration\.test_(mount|ops|errors|faults|revisions|cache_cli|prefetch|hf_cache)$}"
+ASAN_INTEGRATION="${HFFS_CI_ASAN_INTEGRATION:-^integration\.test_(mount|ops|errors|faults|revisions|cache_cli|prefetch|hf_cache|integrity|hostile_hub)$}"
 LOGS="$ROOT/${HFFS_CI_LOG_DIR:-build/ci-logs}"
 
 STAGES=()   # "name wall_s cpu_s status"
