@@ -290,7 +290,7 @@ class BlockCacheImpl final : public BlockCache {
     const uint64_t bs = cfg_.block_size;
     const bool on_disk = f.blocks_present(offset / bs, (offset + served.size() - 1) / bs);
     // Bytes that are not on disk can be hashed only now: wait for the hash if need be.
-    Status s = verifier_.offer(f, offset, served, on_disk, /*wait=*/!on_disk, src.name(), epoch);
+    Status s = verifier_.offer(f, offset, served, on_disk, /*wait=*/!on_disk, src.name(), epoch, /*forward=*/false);
     if (s && f.all_present() && !verifier_.all_verified(f))
       s = verifier_.judge(f, /*force=*/false, src.name(), /*served=*/true);
     return stream_verdict(s, src);
@@ -665,7 +665,8 @@ class BlockCacheImpl final : public BlockCache {
     if (cfg_.verify != VerifyMode::kOff && !req.keep_only)
       for (const auto& r : unkept)
         (void)stream_verdict(verifier_.offer(f, r->offset, std::span<const char>(r->data.get(), r->len),
-                                             /*kept=*/false, /*wait=*/true, src.name(), req.epoch),
+                                             /*kept=*/false, /*wait=*/true, src.name(), req.epoch,
+                                             /*forward=*/false),
                              src);
     return result;
   }

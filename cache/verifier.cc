@@ -82,7 +82,7 @@ void Verifier::hash_forward(CacheFile& f) {
 }
 
 Status Verifier::offer(CacheFile& f, uint64_t offset, std::span<const char> data, bool kept, bool wait,
-                       std::string_view source, uint64_t epoch) {
+                       std::string_view source, uint64_t epoch, bool forward) {
   if (cfg_.verify == VerifyMode::kOff) return Status::ok();
   auto& st = f.hash;
   // Nothing to do when the hash is past these bytes, or the frontier is not in them and the blocks
@@ -105,7 +105,7 @@ Status Verifier::offer(CacheFile& f, uint64_t offset, std::span<const char> data
     if (!kept) st.exact = false;  // these bytes are not (all) the cache file's
   }
   st.retries = 0;
-  hash_forward(f);
+  if (forward) hash_forward(f);
   if (st.off.load(std::memory_order_relaxed) < f.size) return Status::ok();
   Verdict v = finish(lk, f, source, /*served=*/true);
   return v.status;

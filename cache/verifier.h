@@ -42,11 +42,13 @@ class Verifier {
   // when another thread is hashing f (a thread that holds block locks must never wait for it).
   // `epoch`: the key's corrupt epoch when the bytes were obtained; bytes from before a mismatch
   // are not taken (they would start a new hash with what was dropped).
+  // `forward`: also hash the present blocks after them (a read-ahead worker may; a reader must
+  // not: its read would wait for hashing everything fetched ahead of it).
   Status offer(CacheFile& f, uint64_t offset, std::span<const char> data, bool kept, bool wait,
-               std::string_view source, uint64_t epoch);
+               std::string_view source, uint64_t epoch, bool forward);
   // offer() of nothing, without waiting: the hash follows the blocks present.
   Status advance(CacheFile& f, std::string_view source) {
-    return offer(f, 0, {}, true, false, source, corrupt_epoch(f.key));
+    return offer(f, 0, {}, true, false, source, corrupt_epoch(f.key), /*forward=*/true);
   }
   // Judges a complete file: finishes its stream hash (from the start with `force`, even if every
   // block is verified already) and compares it with the key. Match: every block is marked
