@@ -19,6 +19,15 @@ PY = "/usr/bin/python3"
 DEFAULT_STATE = "/tmp/hffs-hubsim"
 
 
+
+def read_state(state):
+    """(ready, config, manifest) of a simulator's state dir; OSError/ValueError when unreadable."""
+    out = []
+    for name in ("ready.json", "config.json", "manifest.json"):
+        with open(os.path.join(state, name)) as f:
+            out.append(json.load(f))
+    return tuple(out)
+
 def _pid_alive(pid):
     try:
         os.kill(pid, 0)
@@ -215,12 +224,7 @@ def cmd_restart(a):
     kept). Content is not regenerated; stats restart from zero (the daemon's counters are in memory)."""
     state = os.path.abspath(a.state_dir)
     try:
-        with open(os.path.join(state, "ready.json")) as f:
-            ready = json.load(f)
-        with open(os.path.join(state, "config.json")) as f:
-            cfg = json.load(f)
-        with open(os.path.join(state, "manifest.json")) as f:
-            manifest = json.load(f)
+        ready, cfg, manifest = read_state(state)
     except (OSError, ValueError) as e:
         print(f"hubsim: restart: no running simulator in {state} ({e}); use `run start`", file=sys.stderr)
         return 1

@@ -21,6 +21,8 @@ import socket
 import subprocess
 import sys
 import time
+
+from .cli import read_state
 import urllib.request
 import ssl
 
@@ -64,12 +66,7 @@ def build_tree(state, manifest):
 
 
 def start(state):
-    with open(os.path.join(state, "ready.json")) as f:
-        ready = json.load(f)
-    with open(os.path.join(state, "config.json")) as f:
-        cfg = json.load(f)
-    with open(os.path.join(state, "manifest.json")) as f:
-        manifest = json.load(f)
+    ready, cfg, manifest = read_state(state)
     stop(state)
     d = os.path.join(state, "plain")
     os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
