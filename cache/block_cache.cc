@@ -343,7 +343,14 @@ class BlockCacheImpl final : public BlockCache {
     int attempts = verifier_.corrupt_epoch(f.key) > 0 ? 1 : 2;  // a stream mismatch was the first one
     Status last;
     for (int round = 0; attempts > 0 && round < 8; ++round) {
-      if (Status s = fill(fp, src); !s) return s;
+      {
+        // Pinned while it is filled, so that other readers' stores do not evict its first blocks
+        // before its last ones arrive (a small, busy cache); released before it is judged, since
+        // a drop waits for no pin.
+        auto pin = BlockMap::open(f.paths.map, f.nblocks, cfg_.block_size, false);
+        if (pin && !(*pin)->try_pin(false)) pin = Status(Errc::kIo, "pinned exclusively");
+        if (Status s = fill(fp, src); !s) return s;
+      }
       // Named before refresh() forgets where the bytes came from.
       // From the cache file only (force): a stream hash begun by reads in flight before a mismatch
       // may hold the bytes that were dropped. Nothing of this file was served unverified.
@@ -357,7 +364,8 @@ class BlockCacheImpl final : public BlockCache {
         spdlog::warn("cache: {}; dropped it, fetching it again from a fresh location", last.message());
       }
     }
-    if (last.code() != Errc::kCorrupt) return Status(Errc::kIo, src.name() + " keeps changing while verified");
+    // Blocks keep going away (evicted by other processes' stores): verify it in memory instead.
+    if (last.code() != Errc::kCorrupt) return Status(Errc::kNoSpace, src.name() + " keeps changing while verified");
     remember_corruption(f.key, last);
     spdlog::error("cache: {} (after a fetch from a fresh location too); reads of it answer EIO for {} s, then it "
                   "is fetched again", last.message(), cfg_.corrupt_retry_after.count() / 1000);
@@ -379,7 +387,9 @@ class BlockCacheImpl final : public BlockCache {
         if (Status s = read_blocks(fp, req, src); !s) return s;
       }
     }
-    return Status(Errc::kIo, "blocks of " + fp->key + " keep being dropped while fetched");
+    // The cache cannot hold it whole long enough (evicted as fast as it is filled): the caller
+    // verifies it in memory.
+    return Status(Errc::kNoSpace, "blocks of " + fp->key + " keep being evicted while fetched");
   }
 
   // A file that must be verified first, and that the cache cannot keep: fetched whole into
