@@ -12,7 +12,9 @@
 namespace hffs::cache {
 
 namespace {
-constexpr size_t kHashChunk = 1u << 20;  // read size while hashing (the data is mostly in the page cache)
+// Read size while hashing (the data is mostly in the page cache). Every thread that hashes keeps
+// one such buffer (up to 64 FUSE workers and the read-ahead workers): small enough not to count.
+constexpr size_t kHashChunk = 256u << 10;
 
 char* hash_buffer() {
   thread_local std::unique_ptr<char[]> buf(new char[kHashChunk]);
