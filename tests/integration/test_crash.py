@@ -54,8 +54,12 @@ class Readers:
     def random_reads(self, seed):
         rng = random.Random(seed)
         try:
-            fds = {p: os.open(self.mnt.path(p), os.O_RDONLY) for p in BIG}
+            fds = {}
             try:
+                # One at a time inside the try: a kill between two opens must not leak the first
+                # fd (the dead mount would then be busy, held open by this test).
+                for p in BIG:
+                    fds[p] = os.open(self.mnt.path(p), os.O_RDONLY)
                 while not self.stop.is_set():
                     p = rng.choice(BIG)
                     size = self.files[p]["size"]
