@@ -254,7 +254,7 @@ class BlockCacheImpl final : public BlockCache {
       return f.status();
     }
     if (!(*f)->all_present()) return Status(Errc::kInvalidInput, file.key + " is not fully cached");
-    return verifier_.judge(**f, /*force=*/true, {}, /*served=*/false, file.kind);
+    return verifier_.judge(**f, /*force=*/true, nullptr, /*served=*/false, file.kind);
   }
 
   void quiesce() override { verifier_.quiesce(); }
@@ -290,9 +290,9 @@ class BlockCacheImpl final : public BlockCache {
     const uint64_t bs = cfg_.block_size;
     const bool on_disk = f.blocks_present(offset / bs, (offset + served.size() - 1) / bs);
     // Bytes that are not on disk can be hashed only now: wait for the hash if need be.
-    Status s = verifier_.offer(f, offset, served, on_disk, /*wait=*/!on_disk, src.name(), epoch, /*forward=*/false);
+    Status s = verifier_.offer(f, offset, served, on_disk, /*wait=*/!on_disk, &src, epoch, /*forward=*/false);
     if (s && f.all_present() && !verifier_.all_verified(f))
-      s = verifier_.judge(f, /*force=*/false, src.name(), /*served=*/true);
+      s = verifier_.judge(f, /*force=*/false, &src, /*served=*/true);
     return stream_verdict(s, src);
   }
 
@@ -351,10 +351,10 @@ class BlockCacheImpl final : public BlockCache {
         if (pin && !(*pin)->try_pin(false)) pin = Status(Errc::kIo, "pinned exclusively");
         if (Status s = fill(fp, src); !s) return s;
       }
-      // Named before refresh() forgets where the bytes came from.
+      // The source is named (on a mismatch) before refresh() forgets where the bytes came from.
       // From the cache file only (force): a stream hash begun by reads in flight before a mismatch
       // may hold the bytes that were dropped. Nothing of this file was served unverified.
-      last = verifier_.judge(f, /*force=*/true, src.name(), /*served=*/false);
+      last = verifier_.judge(f, /*force=*/true, &src, /*served=*/false);
       if (last) return Status::ok();
       if (last.code() != Errc::kCorrupt) continue;  // a block went away meanwhile: fill again
       --attempts;
@@ -460,7 +460,7 @@ class BlockCacheImpl final : public BlockCache {
     bump(c_.miss_bytes, out.size());
     usage_->add(UsageSlot::kMissBytes, out.size());
     // Nothing is kept, so the file is judged from the bytes served, if they come in order.
-    if (auto s = stream_verdict(verifier_.offer_uncached(file, offset, out, src.name()), src); !s) return s;
+    if (auto s = stream_verdict(verifier_.offer_uncached(file, offset, out, &src), src); !s) return s;
     return out.size();
   }
 
@@ -667,7 +667,7 @@ class BlockCacheImpl final : public BlockCache {
       // The stream hash follows the lowest missing block; a file completed here is judged in the
       // background too, in case no reader comes back to it.
       // (A file being filled to be verified first is judged by its filler: never advanced or queued.)
-      if (!req.keep_only) (void)stream_verdict(verifier_.advance(f, src.name()), src);
+      if (!req.keep_only) (void)stream_verdict(verifier_.advance(f, &src), src);
       if (cfg_.verify != VerifyMode::kOff && !req.keep_only && f.all_present()) verifier_.queue(fp, true);
     }
     // A run the cache could not keep is hashed now or never (the reader's settle() offers its own
@@ -675,7 +675,7 @@ class BlockCacheImpl final : public BlockCache {
     if (cfg_.verify != VerifyMode::kOff && !req.keep_only)
       for (const auto& r : unkept)
         (void)stream_verdict(verifier_.offer(f, r->offset, std::span<const char>(r->data.get(), r->len),
-                                             /*kept=*/false, /*wait=*/true, src.name(), req.epoch,
+                                             /*kept=*/false, /*wait=*/true, &src, req.epoch,
                                              /*forward=*/false),
                              src);
     return result;
@@ -917,7 +917,7 @@ class BlockCacheImpl final : public BlockCache {
         ++v.completed;
       }
       ++v.checked;
-      Status s = verifier_.judge(**f, /*force=*/true, {}, /*served=*/false);
+      Status s = verifier_.judge(**f, /*force=*/true, nullptr, /*served=*/false);
       if (s) {
         ++v.ok;
       } else if (s.code() == Errc::kCorrupt) {

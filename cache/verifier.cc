@@ -84,7 +84,7 @@ void Verifier::hash_forward(CacheFile& f) {
 }
 
 Status Verifier::offer(CacheFile& f, uint64_t offset, std::span<const char> data, bool kept, bool wait,
-                       std::string_view source, uint64_t epoch, bool forward) {
+                       const BlockSource* source, uint64_t epoch, bool forward) {
   if (cfg_.verify == VerifyMode::kOff) return Status::ok();
   auto& st = f.hash;
   // Nothing to do when the hash is past these bytes, or the frontier is not in them and the blocks
@@ -113,7 +113,7 @@ Status Verifier::offer(CacheFile& f, uint64_t offset, std::span<const char> data
   return v.status;
 }
 
-Verifier::Verdict Verifier::finish(std::unique_lock<std::mutex>& lk, CacheFile& f, std::string_view source,
+Verifier::Verdict Verifier::finish(std::unique_lock<std::mutex>& lk, CacheFile& f, const BlockSource* source,
                                    bool served) {
   auto& st = f.hash;
   std::string digest = st.h->hex_digest();
@@ -138,12 +138,12 @@ Verifier::Verdict Verifier::finish(std::unique_lock<std::mutex>& lk, CacheFile& 
     any_corrupt_.store(true, std::memory_order_release);
   }
   lk.unlock();
-  std::string from = source.empty() ? std::string() : " from " + std::string(source);
+  std::string from = source ? " from " + source->name() : std::string();
   if (cfg_.on_corrupt) cfg_.on_corrupt(FileRef{f.key, f.kind, f.size});
   return {Status(Errc::kCorrupt, "content" + from + " hashes to " + digest + ", not to its key " + f.key), false};
 }
 
-Status Verifier::judge(CacheFile& f, bool force, std::string_view source, bool served, HashKind kind) {
+Status Verifier::judge(CacheFile& f, bool force, const BlockSource* source, bool served, HashKind kind) {
   std::unique_lock lk(f.hash.mu);
   if (!force && all_verified(f)) return Status::ok();
   auto& st = f.hash;
@@ -173,7 +173,7 @@ void Verifier::note_corrupt(const FileRef& file) {
 }
 
 Status Verifier::offer_uncached(const FileRef& file, uint64_t offset, std::span<const char> data,
-                                std::string_view source) {
+                                const BlockSource* source) {
   if (cfg_.verify == VerifyMode::kOff || data.empty()) return Status::ok();
   std::shared_ptr<LooseHash> lh;
   {
@@ -204,7 +204,7 @@ Status Verifier::offer_uncached(const FileRef& file, uint64_t offset, std::span<
   }
   if (digest == file.key) return Status::ok();
   note_corrupt(file);
-  std::string from = source.empty() ? std::string() : " from " + std::string(source);
+  std::string from = source ? " from " + source->name() : std::string();
   return Status(Errc::kCorrupt, "content" + from + " hashes to " + digest + ", not to its key " + file.key);
 }
 
@@ -241,7 +241,7 @@ void Verifier::loop() {
     busy_ = true;
     lk.unlock();
     f->verify_pending.store(false);
-    Status s = judge(*f, /*force=*/false, {}, served);
+    Status s = judge(*f, /*force=*/false, nullptr, served);
     if (!s && s.code() == Errc::kCorrupt) spdlog::error("cache: {}", s.message());
     f.reset();
     lk.lock();

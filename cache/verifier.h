@@ -5,6 +5,9 @@
 // Locking: CacheFile::hash.mu is taken with no block lock (OFD) held, except that fetchers holding
 // their run's block locks only try_lock it; under it a drop may wait for block locks. vmu_ and
 // epoch_mu_ are leaves.
+//
+// `source` (may be null) names the file and its host in a mismatch's message; its name() is only
+// built then: the offers run on every read of a file being hashed.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -45,9 +48,9 @@ class Verifier {
   // `forward`: also hash the present blocks after them (a read-ahead worker may; a reader must
   // not: its read would wait for hashing everything fetched ahead of it).
   Status offer(CacheFile& f, uint64_t offset, std::span<const char> data, bool kept, bool wait,
-               std::string_view source, uint64_t epoch, bool forward);
+               const BlockSource* source, uint64_t epoch, bool forward);
   // offer() of nothing, without waiting: the hash follows the blocks present.
-  Status advance(CacheFile& f, std::string_view source) {
+  Status advance(CacheFile& f, const BlockSource* source) {
     return offer(f, 0, {}, true, false, source, corrupt_epoch(f.key), /*forward=*/true);
   }
   // Judges a complete file: finishes its stream hash (from the start with `force`, even if every
@@ -56,14 +59,14 @@ class Verifier {
   // `served` (unverified blocks of it may have been served) the key's corrupt epoch is bumped
   // too. kCorrupt naming `source`. Not complete (a block was dropped meanwhile): kInvalidInput,
   // nothing changes. `kind`: hash as the caller's FileRef says rather than as the file was opened.
-  Status judge(CacheFile& f, bool force, std::string_view source, bool served, HashKind kind);
-  Status judge(CacheFile& f, bool force, std::string_view source, bool served) {
+  Status judge(CacheFile& f, bool force, const BlockSource* source, bool served, HashKind kind);
+  Status judge(CacheFile& f, bool force, const BlockSource* source, bool served) {
     return judge(f, force, source, served, f.kind);
   }
   // For a file the cache cannot hold at all (no cache pair: directory gone, read-only, full): the
   // bytes served, in order, feed an in-memory stream hash; the read that completes it fails with
   // kCorrupt on a mismatch (and the key's epoch is bumped). Out-of-order bytes are not hashed.
-  Status offer_uncached(const FileRef& file, uint64_t offset, std::span<const char> data, std::string_view source);
+  Status offer_uncached(const FileRef& file, uint64_t offset, std::span<const char> data, const BlockSource* source);
   // Queues judge() of a complete, unverified file on the background thread (nice 19).
   void queue(const std::shared_ptr<CacheFile>& f, bool served);
   // Waits until everything queued so far was judged.
@@ -84,7 +87,7 @@ class Verifier {
   // Caller holds f.hash.mu for all three; finish() may release it (callbacks run unlocked).
   void start(CacheFile& f, HashKind kind);
   void hash_forward(CacheFile& f);
-  Verdict finish(std::unique_lock<std::mutex>& lk, CacheFile& f, std::string_view source, bool served);
+  Verdict finish(std::unique_lock<std::mutex>& lk, CacheFile& f, const BlockSource* source, bool served);
   void loop();
 
   const CacheConfig& cfg_;
