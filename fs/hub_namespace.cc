@@ -32,8 +32,6 @@ std::string decode_revision(std::string_view s) {
   }
   return out;
 }
-
-int64_t now_ticks() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 }  // namespace
 
 HubNamespace::HubNamespace(Opener opener, HubNamespaceConfig cfg)
@@ -42,7 +40,7 @@ HubNamespace::HubNamespace(Opener opener, HubNamespaceConfig cfg)
   dirs_[kDatasets] = VDir{kDatasets, kRoot, hubapi::RepoType::kDataset, "", {}};
   dirs_[kSpaces] = VDir{kSpaces, kRoot, hubapi::RepoType::kSpace, "", {}};
   slots_.emplace_back();  // slot 0 is never used
-  reaper_ = std::thread([this] { reaper(); });
+  if (cfg_.reaper) reaper_ = std::thread([this] { reaper(); });
 }
 
 HubNamespace::~HubNamespace() {
@@ -51,7 +49,7 @@ HubNamespace::~HubNamespace() {
     stop_ = true;
   }
   reaper_cv_.notify_all();
-  reaper_.join();
+  if (reaper_.joinable()) reaper_.join();
 }
 
 void HubNamespace::set_invalidator(Invalidator inv) { invalidate_ = std::move(inv); }
@@ -62,7 +60,7 @@ void HubNamespace::reaper() {
   std::unique_lock lk(reaper_mu_);
   while (!reaper_cv_.wait_for(lk, period, [&] { return stop_; })) {
     lk.unlock();
-    release_idle(std::chrono::steady_clock::now());
+    release_idle(cfg_.clock());
     lk.lock();
   }
 }
@@ -125,7 +123,9 @@ std::shared_ptr<HubNamespace::Slot> HubNamespace::slot_of(uint64_t ino) const {
   return k < slots_.size() ? slots_[k] : nullptr;
 }
 
-void HubNamespace::touch(Slot& s) const { s.last_used.store(now_ticks(), std::memory_order_relaxed); }
+void HubNamespace::touch(Slot& s) const {
+  s.last_used.store(cfg_.clock().time_since_epoch().count(), std::memory_order_relaxed);
+}
 
 Attr HubNamespace::translate(const Attr& a, uint64_t k) const {
   Attr t = a;
@@ -157,7 +157,7 @@ Result<Attr> HubNamespace::open_repo(const VDir& org_dir, std::string_view entry
   std::string key = hubapi::repo_display(repo) + "@" + revision;
   {
     std::shared_lock lk(mu_);
-    if (auto it = negative_.find(key); it != negative_.end() && it->second.until > std::chrono::steady_clock::now())
+    if (auto it = negative_.find(key); it != negative_.end() && it->second.until > cfg_.clock())
       return it->second.status;
   }
   std::lock_guard open_lk(open_mu_);
@@ -177,7 +177,7 @@ Result<Attr> HubNamespace::open_repo(const VDir& org_dir, std::string_view entry
   if (!m) {
     spdlog::warn("{}: {}", key, m.status().to_string());
     std::unique_lock lk(mu_);
-    negative_[key] = Negative{m.status(), std::chrono::steady_clock::now() + cfg_.negative_ttl};
+    negative_[key] = Negative{m.status(), cfg_.clock() + cfg_.negative_ttl};
     return m.status();
   }
   auto slot = std::make_shared<Slot>();

@@ -34,6 +34,11 @@ struct HubNamespaceConfig {
   std::chrono::seconds idle_release{600};   // unused repos are dropped after this
   std::chrono::seconds negative_ttl{30};    // a failed lookup is remembered this long
   double virtual_entry_timeout = 30;        // kernel caching of the virtual directories
+  // Time source of the idle and negative-cache decisions: tests pass a fake clock to step over
+  // a TTL without waiting for it.
+  std::function<std::chrono::steady_clock::time_point()> clock = [] { return std::chrono::steady_clock::now(); };
+  // false: no reaper thread; the owner (a test) calls release_idle itself, with its own clock.
+  bool reaper = true;
 };
 
 class HubNamespace : public FsOps {
