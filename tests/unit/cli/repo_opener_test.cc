@@ -1,0 +1,169 @@
+// open_repo_view's offline fallback: a view pinned online is kept under the cache dir and used
+// when the Hub cannot answer (unreachable, 5xx) or when offline (HF_HUB_OFFLINE: no client).
+// A definite answer (404) never falls back. The Hub is an in-process loopback fake.
+#include "cli/repo_opener.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+#include "cli/env.h"
+#include "unit/hubapi/fake_http_server.h"
+
+using namespace hffs;
+using hffs::testing::FakeHttpServer;
+using hffs::testing::FakeRequest;
+using hffs::testing::FakeResponse;
+using Ms = std::chrono::milliseconds;
+
+namespace {
+
+const std::string kSha = "89abcdef0123456789abcdef0123456789abcdef";
+const hubapi::RepoId kRepo{hubapi::RepoType::kModel, "org/name"};
+
+// The Hub of one repo at one commit: revision "main" and tag "v1" both resolve to kSha.
+FakeResponse hub_answer(const FakeRequest& r) {
+  for (const char* rev : {"main", "v1"})
+    if (r.path() == std::string("/api/models/org/name/revision/") + rev)
+      return FakeResponse{200, {}, R"({"id":"org/name","sha":")" + kSha + R"(","lastModified":"2024-02-19T11:06:12.000Z"})"};
+  if (r.path() == "/api/models/org/name/tree/" + kSha)
+    return FakeResponse{200, {},
+                        R"([{"type":"file","oid":")" + std::string(40, '1') + R"(","size":12,"path":"config.json"},)"
+                        R"({"type":"file","oid":")" + std::string(40, '2') + R"(","size":34,"path":"sub/a.txt"}])"};
+  return FakeResponse{404, {{"X-Error-Code", "RepoNotFound"}}, R"({"error":"Repository not found"})"};
+}
+
+class RepoOpenerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* v : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
+      ::unsetenv(v);
+    dir_ = std::filesystem::temp_directory_path() /
+           ("hffs-opener-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    cache::CacheConfig cc;
+    cc.dir = dir_ / "cache";
+    auto c = cache::BlockCache::open(cc);
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    cache_ = std::move(*c);
+    views_ = std::make_unique<cli::SnapshotStore>(dir_ / "cache");
+    hub_.set_handler(hub_answer);
+  }
+  void TearDown() override {
+    cache_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  hubapi::HubConfig hub_config(const std::string& endpoint) {
+    hubapi::HubConfig c;
+    c.endpoint = endpoint;
+    c.connect_timeout = Ms(2000);
+    c.op_deadline = Ms(5000);
+    c.max_attempts = 1;  // a failure is final at once: the fallback is what is tested
+    return c;
+  }
+  cli::OpenContext context(hubapi::HubClient* client) {
+    cli::OpenContext ctx;
+    ctx.client = client;
+    ctx.views = views_.get();
+    ctx.cache = cache_.get();
+    ctx.hub_cache = dir_ / "no-hf-cache";
+    return ctx;
+  }
+  // Pins `revision` online once, which keeps its view.
+  void mount_online(const std::string& revision) {
+    hubapi::HubClient client(hub_config(hub_.base_url()));
+    auto m = cli::open_repo_view(context(&client), kRepo, revision);
+    ASSERT_TRUE(m.ok()) << m.status().to_string();
+  }
+  static std::set<std::string> files_of(const fs::RepoMount& m) {
+    std::set<std::string> out;
+    for (uint64_t ino = 1; ino <= m.fs->ns().inode_count(); ++ino)
+      if (!m.fs->ns().get(ino)->is_dir) out.insert(m.fs->ns().get(ino)->path);
+    return out;
+  }
+  static std::string xattr(const fs::RepoMount& m, const char* path, const char* name) {
+    auto v = m.fs->getxattr(m.fs->ns().find_path(path)->ino, name);
+    return v ? *v : "error: " + v.status().to_string();
+  }
+
+  FakeHttpServer hub_;
+  std::filesystem::path dir_;
+  std::unique_ptr<cache::BlockCache> cache_;
+  std::unique_ptr<cli::SnapshotStore> views_;
+  const std::set<std::string> want_ = {"config.json", "sub/a.txt"};
+};
+
+}  // namespace
+
+TEST_F(RepoOpenerTest, AnUnreachableHubServesTheKeptView) {
+  mount_online("main");
+  size_t online_requests = hub_.request_count();
+  EXPECT_EQ(online_requests, 2u) << "revision + one tree page";
+  std::string endpoint = hub_.base_url();
+  hub_.stop();  // connection refused from now on
+
+  hubapi::HubClient client(hub_config(endpoint));
+  auto m = cli::open_repo_view(context(&client), kRepo, "main");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(files_of(*m), want_);
+  EXPECT_EQ(m->fs->config().commit, kSha);
+  EXPECT_EQ(m->fs->config().revision, "main");
+  // The files still come from the Hub once it is back: the origin stays online.
+  EXPECT_NE(xattr(*m, "config.json", "user.hffs.source").find(endpoint), std::string::npos);
+
+  // A revision never pinned has no view to fall back to: the network error stands.
+  auto never = cli::open_repo_view(context(&client), kRepo, "v1");
+  EXPECT_EQ(never.status().code(), Errc::kNetwork) << never.status().to_string();
+}
+
+TEST_F(RepoOpenerTest, AHubAnswering5xxServesTheKeptView) {
+  mount_online("v1");
+  hub_.set_handler([](const FakeRequest&) { return FakeResponse{503, {}, "down for maintenance"}; });
+  hubapi::HubClient client(hub_config(hub_.base_url()));
+  auto m = cli::open_repo_view(context(&client), kRepo, "v1");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(files_of(*m), want_);
+  EXPECT_EQ(m->fs->config().commit, kSha);
+}
+
+TEST_F(RepoOpenerTest, OfflineUsesTheKeptViewByRefOrCommit) {
+  mount_online("main");
+  size_t online_requests = hub_.request_count();
+  // HF_HUB_OFFLINE reaches the opener as "no client" (mount and prefetch build it so).
+  ::setenv("HF_HUB_OFFLINE", "1", 1);
+  bool offline = cli::read_hf_env().offline;
+  ::unsetenv("HF_HUB_OFFLINE");
+  EXPECT_TRUE(offline);
+
+  for (const std::string& rev : std::vector<std::string>{"main", kSha, kSha.substr(0, 7)}) {
+    auto m = cli::open_repo_view(context(nullptr), kRepo, rev);
+    ASSERT_TRUE(m.ok()) << rev << ": " << m.status().to_string();
+    EXPECT_EQ(files_of(*m), want_) << rev;
+    EXPECT_EQ(m->fs->config().commit, kSha) << rev;
+    EXPECT_EQ(xattr(*m, "sub/a.txt", "user.hffs.source"), "offline");
+    // Nothing is cached: a read says offline instead of trying the network.
+    std::vector<char> buf(4);
+    auto r = m->fs->read(m->fs->ns().find_path("sub/a.txt")->ino, 0, buf);
+    EXPECT_FALSE(r.ok());
+  }
+  EXPECT_EQ(hub_.request_count(), online_requests) << "offline never asks the Hub";
+
+  auto never = cli::open_repo_view(context(nullptr), kRepo, "v1");
+  EXPECT_EQ(never.status().code(), Errc::kOffline);
+  EXPECT_NE(never.status().message().find("never mounted"), std::string::npos) << never.status().to_string();
+}
+
+TEST_F(RepoOpenerTest, ADefiniteAnswerNeverFallsBack) {
+  mount_online("main");
+  // The repo is gone (or became private): a kept view must not hide that.
+  hub_.set_handler([](const FakeRequest&) {
+    return FakeResponse{404, {{"X-Error-Code", "RepoNotFound"}}, R"({"error":"Repository not found"})"};
+  });
+  hubapi::HubClient client(hub_config(hub_.base_url()));
+  auto m = cli::open_repo_view(context(&client), kRepo, "main");
+  EXPECT_EQ(m.status().code(), Errc::kRepoNotFound) << m.status().to_string();
+}
