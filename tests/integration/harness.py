@@ -1,21 +1,24 @@
 """Shared helpers for hffs integration tests: start the Hub simulator, mount, compare, count.
 
 Every test talks to the real `hffs` binary (HFFS_BIN) and a simulator on loopback started with
-tests/hubsim/run in a state dir of its own, so test modules can run in parallel.
+tests/hubsim/run in a state dir of its own, so test modules can run in parallel. The simulator's
+launcher and client (tests/hubsim/hubsim/launch.py) are the ones its own tests use.
 """
 import hashlib
-import json
 import os
 import shutil
+import select
 import subprocess
+import sys
 import tempfile
-import time
 import unittest
-import urllib.request
-import ssl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HUBSIM = os.path.join(ROOT, "tests", "hubsim", "run")
+sys.path.insert(0, os.path.join(ROOT, "tests", "hubsim"))
+from hubsim import launch  # noqa: E402
+from hubsim.launch import wait_for  # noqa: E402,F401  (re-exported for the test modules)
+
+HUBSIM = launch.RUN
 HFFS = os.environ.get("HFFS_BIN") or os.path.join(ROOT, "build", "cli", "hffs")
 
 
@@ -30,70 +33,11 @@ def sha256_file(path, bufsize=1 << 20):
     return h.hexdigest()
 
 
-class Simulator:
-    """One running simulator (API + nginx CDN) in its own state dir."""
+class Simulator(launch.Simulator):
+    """One running simulator (API + nginx CDN) in its own state dir (hubsim/launch.py)."""
 
     def __init__(self, name, *args):
-        self.state_dir = tempfile.mkdtemp(prefix=f"hffs-it-{name}-")
-        self.args = list(args)
-        self.env = {}
-
-    def start(self):
-        out = subprocess.run([HUBSIM, "start", "--state-dir", self.state_dir, *self.args],
-                             check=True, capture_output=True, text=True, timeout=300).stdout
-        for line in out.splitlines():
-            if "=" in line and not line.startswith(" "):
-                k, v = line.split("=", 1)
-                self.env[k.strip()] = v.strip()
-        assert "HF_ENDPOINT" in self.env, out
-        with open(os.path.join(self.state_dir, "manifest.json")) as f:
-            self.manifest = json.load(f)
-        return self
-
-    def stop(self):
-        subprocess.run([HUBSIM, "stop", "--state-dir", self.state_dir], capture_output=True, timeout=60)
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-
-    @property
-    def endpoint(self):
-        return self.env["HF_ENDPOINT"]
-
-    def _ctx(self):
-        ca = self.env.get("HUBSIM_CA_FILE")
-        return ssl.create_default_context(cafile=ca) if ca else None
-
-    def control(self, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.endpoint + path, data=data, method="POST" if data is not None else "GET",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30, context=self._ctx()) as r:
-            raw = r.read()
-            return json.loads(raw) if raw else None
-
-    def stats(self):
-        return self.control("/_sim/stats")
-
-    def reset(self):
-        self.control("/_sim/reset", {})
-
-    def configure(self, **knobs):
-        self.control("/_sim/config", knobs)
-
-    # --- manifest helpers -------------------------------------------------------------
-    def repo(self, repo_id, repo_type="model"):
-        for r in self.manifest["repos"]:
-            if r["id"] == repo_id and r.get("type", "model") == repo_type:
-                return r
-        raise KeyError(repo_id)
-
-    def files(self, repo_id, revision="main", repo_type="model"):
-        """{path: file-dict} of the repo at a revision (branch, tag, ref or sha)."""
-        r = self.repo(repo_id, repo_type)
-        sha = r["refs"].get(revision, revision)
-        return {f["path"]: f for f in r["commits"][sha]["files"]}, sha
+        super().__init__(*args, name=name, prefix="hffs-it-")
 
 
 class Mount:
@@ -165,15 +109,18 @@ class Mount:
         return pids[0] if pids else None
 
 
-def wait_for(cond, timeout=20.0, what="condition"):
-    """Polls `cond` until it returns something truthy (returned), or fails after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_exit(pid, timeout=20.0, what=None):
+    """Returns once process ``pid`` (any process, not only a child) has exited: its pidfd becomes
+    readable at that moment, so this waits on the event itself."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if not select.select([fd], [], [], timeout)[0]:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or f'pid {pid} to exit'}")
+    finally:
+        os.close(fd)
 
 
 def listing(root):

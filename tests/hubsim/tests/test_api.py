@@ -65,7 +65,7 @@ class RepoInfo(SimCase):
 
     def test_dataset_and_space(self):
         for rtype, rid in (("datasets", "hffs-test/many-files"), ("spaces", "hffs-test/demo-space")):
-            _, sha = self.sim.files(rid, rtype=rtype[:-1])
+            _, sha = self.sim.files(rid, repo_type=rtype[:-1])
             r = self.sim.get(f"/api/{rtype}/{rid}")
             self.assertEqual(r.status, 200, r)
             self.assertEqual(r.json()["sha"], sha)
@@ -172,7 +172,7 @@ class Tree(SimCase):
         self.assertEqual(len(ents), len(fs) + len(ds))
         self.assertEqual(pages, -(-len(ents) // 4))
         # 10,000 files dataset at the default page size of 1000
-        dfiles, _ = self.sim.files("hffs-test/many-files", rtype="dataset")
+        dfiles, _ = self.sim.files("hffs-test/many-files", repo_type="dataset")
         self.assertGreaterEqual(len(dfiles), 10000)
         ents, pages = self.walk("/api/datasets/hffs-test/many-files/tree/main?recursive=true&expand=false")
         fs, ds = self.expected(dfiles)
@@ -307,12 +307,12 @@ class Resolve(SimCase):
         self.assertEqual(files["empty.txt"]["size"], 0)
 
     def test_datasets_and_spaces(self):
-        dfiles, dsha = self.sim.files("hffs-test/many-files", rtype="dataset")
+        dfiles, dsha = self.sim.files("hffs-test/many-files", repo_type="dataset")
         p = sorted(dfiles)[5000]
         r, hops = self.sim.follow("GET", f"/datasets/hffs-test/many-files/resolve/main/{Q(p)}")
         self.assertEqual(sha256_bytes(r.body), dfiles[p]["sha256"])
         self.assertTrue(hops[0][1].h("Location").startswith("/api/resolve-cache/datasets/hffs-test/many-files/"))
-        sfiles, _ = self.sim.files("hffs-test/demo-space", rtype="space")
+        sfiles, _ = self.sim.files("hffs-test/demo-space", repo_type="space")
         for p in ("app.py", "requirements.txt"):
             r, hops = self.sim.follow("HEAD", f"/spaces/hffs-test/demo-space/resolve/main/{p}")
             self.assertEqual(r.status, 200)

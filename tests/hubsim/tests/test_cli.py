@@ -155,11 +155,11 @@ class Fixture(SimCase):
         self.assertTrue(m[("model", "hffs-test/private-model")]["private"])
         self.assertEqual(m[("model", "hffs-test/gated-model")]["gated"], "manual")
         self.assertEqual(m[("model", SAMPLE)]["aliases"], ["hffs-test/old-name"])
-        files, _ = self.sim.files("hffs-test/many-files", rtype="dataset")
+        files, _ = self.sim.files("hffs-test/many-files", repo_type="dataset")
         data = [p for p in files if p.startswith("data/")]
         self.assertEqual(len(data), 10000)
         self.assertGreater(len({os.path.dirname(p) for p in data}), 50)  # nested dirs
-        sp, _ = self.sim.files("hffs-test/demo-space", rtype="space")
+        sp, _ = self.sim.files("hffs-test/demo-space", repo_type="space")
         self.assertTrue({"app.py", "requirements.txt"} <= set(sp))
 
     def test_sample_repo_shape(self):

@@ -71,7 +71,7 @@ class OfficialJsClient(SimCase):
         self.check_listing(self.out["list_v1"], "v1.0")
         self.assertEqual([(e["type"], e["path"]) for e in self.out["list_sub"]],
                          [("directory", "a/b/c"), ("file", "a/b/sibling.txt")])
-        dfiles, _ = self.sim.files("hffs-test/many-files", rtype="dataset")
+        dfiles, _ = self.sim.files("hffs-test/many-files", repo_type="dataset")
         got = {p: s for t, p, s in self.out["list_dataset"] if t == "file"}
         self.assertEqual(got, {p: f["size"] for p, f in dfiles.items()})
         self.assertGreaterEqual(self.stats["by_kind"]["tree"], 11)  # the dataset took >= 11 pages

@@ -1,0 +1,198 @@
+"""One simulator for a test, started with ``tests/hubsim/run start`` in a state dir of its own (so tests
+may run in parallel), and the client side a test needs: its env lines, manifest and config, raw HTTP
+requests (redirects never followed implicitly), the control endpoints, and ``wait_for``.
+
+Shared by the simulator's own tests (tests/hubsim/tests/simtest.py) and hffs's integration tests
+(tests/integration/harness.py). Standard library only; it never imports the server modules.
+"""
+import http.client
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+HUBSIM = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN = os.path.join(HUBSIM, "run")
+
+
+def wait_for(cond, timeout=20.0, what="condition", interval=0.02):
+    """Polls ``cond`` until it returns something truthy (returned), or fails after ``timeout`` s.
+
+    The way to wait for something another process does: the condition is what the test needs
+    (a counter in the simulator's stats, a file, a process gone), the deadline only bounds a hang.
+    Never a fixed sleep standing in for "surely done by now".
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def h(self, name):
+        return self.headers.get(name)
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<Resp {self.status} {dict(self.headers)} {self.body[:200]!r}>"
+
+
+class Simulator:
+    """One running simulator (API server + nginx CDN). ``args`` go to ``run start``; ``cache_dir``
+    shares generated content between simulators (it is keyed by spec), None = in the state dir."""
+
+    def __init__(self, *args, name="sim", prefix="hubsim-", cache_dir=None):
+        self.state = tempfile.mkdtemp(prefix=f"{prefix}{name}-")
+        self.args = list(args)
+        self.cache_dir = cache_dir
+        self.env = {}
+        self.stdout = ""
+        self.manifest = self.config = None
+
+    @property
+    def state_dir(self):
+        return self.state
+
+    def start(self):
+        cmd = [RUN, "start", "--state-dir", self.state]
+        if self.cache_dir:
+            cmd += ["--cache-dir", self.cache_dir]
+        r = subprocess.run(cmd + self.args, capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise AssertionError(f"run start failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        self.stdout = r.stdout
+        self.env = {}
+        for line in r.stdout.splitlines():
+            k, eq, v = line.partition("=")
+            if eq and not line.startswith(" "):
+                self.env[k.strip()] = v.strip()
+        if "HF_ENDPOINT" not in self.env:
+            raise AssertionError(f"run start printed no HF_ENDPOINT:\n{r.stdout}\n{r.stderr}")
+        with open(os.path.join(self.state, "manifest.json")) as f:
+            self.manifest = json.load(f)
+        with open(os.path.join(self.state, "config.json")) as f:
+            self.config = json.load(f)
+        return self
+
+    def stop(self):
+        subprocess.run([RUN, "stop", "--state-dir", self.state], capture_output=True, timeout=60)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.state, ignore_errors=True)
+
+    @property
+    def endpoint(self):
+        return self.env["HF_ENDPOINT"]
+
+    @property
+    def cdn(self):
+        return self.env["HUBSIM_CDN"]
+
+    def token(self):
+        return self.env["HUBSIM_TOKEN"]
+
+    def ssl_ctx(self):
+        ca = self.env.get("HUBSIM_CA_FILE")
+        return ssl.create_default_context(cafile=ca) if ca else None
+
+    # --------------------------------------------------------------------- HTTP
+    def conn(self, url, timeout=30):
+        u = urllib.parse.urlsplit(url)
+        if u.scheme == "https":
+            return http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=self.ssl_ctx())
+        return http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+
+    def request(self, method, url, headers=None, body=None, token=None, timeout=30, conn=None):
+        """One request; ``url`` absolute or a path on the API endpoint. Redirects are not followed."""
+        if url.startswith("/"):
+            url = self.endpoint + url
+        u = urllib.parse.urlsplit(url)
+        hs = dict(headers or {})
+        if token:
+            hs["Authorization"] = f"Bearer {token}"
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            hs.setdefault("Content-Type", "application/json")
+        c = conn or self.conn(url, timeout)
+        path = u.path + ("?" + u.query if u.query else "")
+        c.request(method, path, body=body, headers=hs)
+        r = c.getresponse()
+        data = r.read()
+        if conn is None:
+            c.close()
+        return Resp(r.status, r.headers, data)
+
+    def get(self, url, **kw):
+        return self.request("GET", url, **kw)
+
+    def head(self, url, **kw):
+        return self.request("HEAD", url, **kw)
+
+    def follow(self, method, url, max_hops=5, **kw):
+        """Follow redirects by hand (relative ones against the current URL); returns (resp, hops)."""
+        hops = []
+        for _ in range(max_hops):
+            if url.startswith("/"):
+                url = self.endpoint + url
+            r = self.request(method, url, **kw)
+            hops.append((url, r))
+            if r.status in (301, 302, 303, 307, 308):
+                nxt = urllib.parse.urljoin(url, r.h("Location"))
+                if urllib.parse.urlsplit(nxt).netloc != urllib.parse.urlsplit(url).netloc:
+                    kw.pop("token", None)  # never send the Hub token to another host
+                url = nxt
+                continue
+            return r, hops
+        raise AssertionError(f"too many redirects: {hops}")
+
+    # --------------------------------------------------------------------- control endpoints
+    def control(self, op, body=None):
+        """``/_sim/<op>`` (``op`` may also be given as the full path): POST when ``body`` is given."""
+        path = op if op.startswith("/") else "/_sim/" + op
+        r = self.request("POST" if body is not None else "GET", path, body=body)
+        assert r.status == 200, r
+        return r.json() if r.body else None
+
+    def stats(self, log=True):
+        return self.control("stats" + ("" if log else "?log=0"))
+
+    def reset(self):
+        self.control("reset", {})
+
+    def configure(self, **knobs):
+        return self.control("config", knobs)
+
+    def requests(self, kind=None, path=None):
+        """Requests the simulator has logged since the last reset (both hosts), oldest first."""
+        return [e for e in self.stats()["log"]
+                if (kind is None or e["kind"] == kind) and (path is None or e["path"] == path)]
+
+    def wait_for(self, pred, timeout=10, what="condition"):
+        return wait_for(pred, timeout, what)
+
+    # --------------------------------------------------------------------- manifest
+    def repo(self, repo_id, repo_type="model"):
+        for r in self.manifest["repos"]:
+            if r["id"] == repo_id and r.get("type", "model") == repo_type:
+                return r
+        raise KeyError(repo_id)
+
+    def files(self, repo_id, revision="main", repo_type="model"):
+        """({path: file-dict}, commit sha) of the repo at a revision (branch, tag, ref or sha)."""
+        r = self.repo(repo_id, repo_type)
+        sha = r["refs"].get(revision, revision)
+        return {f["path"]: f for f in r["commits"][sha]["files"]}, sha
