@@ -255,6 +255,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         hs = [("Date", email.utils.formatdate(usegmt=True)), ("X-Request-Id", self.request_id)]
         hs += self.extra_headers
         hs += list(headers)
+        # Logged: a test can wait on what a redirect handed out (e.g. until a signed URL expires).
+        self.location = next((v for k, v in hs if k == "Location"), None)
         hs.append(("Content-Length", str(length)))
         if self.close_connection:
             hs.append(("Connection", "close"))
@@ -345,7 +347,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.hub.stats.record({"host": "api", "kind": self.kind, "method": self.command, "path": self.raw_path,
                                "query": self.raw_query, "status": status, "range": self.headers.get("Range"),
                                "had_auth": bool(self.headers.get("Authorization")), "bytes": nbytes,
-                               "t": self.t0, "request_id": self.request_id})
+                               "t": self.t0, "request_id": self.request_id, "location": self.location})
 
     def json(self, status, obj, headers=()):
         self.send(status, [("Content-Type", "application/json; charset=utf-8")] + list(headers),
@@ -365,6 +367,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.kind = None
         self.content = False  # set by the handlers whose body is file content (corrupt applies)
         self.extra_headers = []
+        self.location = None
         self.request_id = self.hub.next_request_id()
         raw = self.path
         if raw.startswith("http://") or raw.startswith("https://"):
