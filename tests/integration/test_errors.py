@@ -4,10 +4,9 @@ import os
 import signal
 import subprocess
 import tempfile
-import time
 import unittest
 
-from harness import HFFS, Mount, SimTestCase, sha256_file
+from harness import HFFS, Mount, SimTestCase, sha256_file, wait_exit
 
 EXIT_USAGE, EXIT_REPO, EXIT_REV, EXIT_ACCESS, EXIT_NET, EXIT_MP = 2, 3, 4, 5, 6, 7
 
@@ -89,13 +88,7 @@ class Errors(SimTestCase):
                 pid = m.daemon_pid()
                 self.assertIsNotNone(pid)
                 os.kill(pid, sig)
-                deadline = time.monotonic() + 20
-                while time.monotonic() < deadline:
-                    try:
-                        os.kill(pid, 0)
-                    except ProcessLookupError:
-                        break
-                    time.sleep(0.05)
+                wait_exit(pid, 20, "the daemon to exit")
                 r = subprocess.run([HFFS, "umount", m.dir], capture_output=True, text=True)
                 if sig == signal.SIGTERM:
                     # SIGTERM unmounts cleanly by itself; umount then says "not mounted".

@@ -5,12 +5,11 @@ import json
 import os
 import shutil
 import tempfile
-import time
 import unittest
 
 import numpy as np
 
-from harness import Mount, SimTestCase, sha256_file
+from harness import Mount, SimTestCase, sha256_file, wait_for
 
 SAMPLE = "hffs-test/tiny-model"
 FOLDER = "models--hffs-test--tiny-model"
@@ -57,15 +56,6 @@ def load_safetensors(path):
     return out
 
 
-def poll(cond, timeout=30, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 class HfCache(SimTestCase):
     def setUp(self):
         self.hub = tempfile.mkdtemp(prefix="hffs-hfcache-")
@@ -104,7 +94,7 @@ class HfCache(SimTestCase):
             def published():
                 return all(os.path.isfile(os.path.join(repo_dir, "snapshots", sha, p)) for p in files) and \
                     os.path.isfile(os.path.join(repo_dir, "refs", "main"))
-            poll(published, what="every file published into the HF cache")
+            wait_for(published, 30, what="every file published into the HF cache")
             log = mnt.log()
         self.assertNotIn("publish-hf-cache:", log)  # no warning
 
@@ -147,8 +137,8 @@ class HfCache(SimTestCase):
         with Mount(self.sim, SAMPLE, "--publish-hf-cache", "--revision", "v1.0",
                    env={"HF_HUB_CACHE": self.hub}) as mnt:
             self.assertEqual(sha256_file(mnt.path("config.json")), files["config.json"]["sha256"])
-            poll(lambda: try_to_load_from_cache(self.hub, SAMPLE, "config.json", revision="v1.0") is not None,
-                 what="config.json of v1.0 published")
+            wait_for(lambda: try_to_load_from_cache(self.hub, SAMPLE, "config.json", revision="v1.0") is not None,
+                     30, what="config.json of v1.0 published")
         with open(os.path.join(repo_dir, "refs", "v1.0")) as fh:
             self.assertEqual(fh.read(), sha)
         self.assertFalse(os.path.exists(os.path.join(repo_dir, "refs", "main")))
@@ -163,14 +153,14 @@ class HfCache(SimTestCase):
         with Mount(self.sim, SAMPLE, cache_dir=cache_dir) as mnt:  # cached, not published
             self.assertEqual(sha256_file(mnt.path(p)), key)
             mapf = os.path.join(cache_dir, "hffs-v1", "data", key[:2], key + ".map")
-            poll(lambda: all(b == 2 for b in open(mapf, "rb").read()[16:]), what="the file to be verified")
+            wait_for(lambda: all(b == 2 for b in open(mapf, "rb").read()[16:]), 30, what="the file to be verified")
         with open(os.path.join(cache_dir, "hffs-v1", "data", key[:2], key), "r+b") as f:
             f.seek(3 << 20)
             f.write(b"rot")
         # A mount publishes what the block cache already holds: the damaged copy is refused.
         with Mount(self.sim, SAMPLE, "--publish-hf-cache", cache_dir=cache_dir,
                    env={"HF_HUB_CACHE": self.hub}) as mnt:
-            poll(lambda: "publish-hf-cache: " + p in mnt.log(), what="the refusal in the log")
+            wait_for(lambda: "publish-hf-cache: " + p in mnt.log(), 30, what="the refusal in the log")
             self.assertIn("not published", mnt.log())
         repo_dir = os.path.join(self.hub, FOLDER)
         self.assertFalse(os.path.exists(os.path.join(repo_dir, "blobs", key)))
