@@ -101,6 +101,7 @@ class Errors(SimTestCase):
 
     def test_umount_busy_names_process(self):
         with Mount(self.sim, "hffs-test/tiny-model") as m:
+            # A process whose working directory keeps the mount busy (killed below; not a wait).
             p = subprocess.Popen(["sleep", "60"], cwd=m.dir)
             try:
                 r = subprocess.run([HFFS, "umount", m.dir], capture_output=True, text=True)
