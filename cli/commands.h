@@ -50,6 +50,9 @@ struct MountArgs {
   std::string verify = "auto";    // auto | strict (cache::VerifyMode; docs/CACHE.md "Verification")
   std::optional<std::string> verify_whole_max;  // auto: files up to this size are verified before served
   bool allow_http_redirect = false;  // follow https -> http redirects (an http-only mirror)
+
+  // Lets tests prove that the CLI and the fstab form of an option set the same thing.
+  bool operator==(const MountArgs&) const = default;
 };
 
 int cmd_mount(const MountArgs& a);
