@@ -9,6 +9,7 @@
 #include "cache/block_cache.h"
 #include "cli/commands.h"
 #include "cli/env.h"
+#include "cli/format.h"
 #include "cli/hub_setup.h"
 #include "cli/view_sources.h"
 
@@ -16,21 +17,8 @@ namespace hffs::cli {
 
 namespace {
 
-std::string human(uint64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[64];
-  if (u == 0)
-    std::snprintf(buf, sizeof buf, "%" PRIu64 " B", b);
-  else
-    std::snprintf(buf, sizeof buf, "%.1f %s (%" PRIu64 " bytes)", v, units[u], b);
-  return buf;
-}
+// Sizes as every hffs command prints them (cli/format.h), with the exact count.
+std::string human(uint64_t b) { return format_bytes_exact(b); }
 
 // The block size the directory was created with (its format file), else the default.
 uint32_t recorded_block_size(const std::filesystem::path& dir) {

@@ -1,22 +1,13 @@
-// Subcommands of the hffs binary. Each returns the process exit code (see README "Exit codes").
+// Subcommands of the hffs binary. Each returns the process exit code (cli/exit_codes.h, README
+// "Exit codes").
 #pragma once
 #include <optional>
 #include <string>
 #include <vector>
 
-namespace hffs::cli {
+#include "cli/exit_codes.h"
 
-enum ExitCode {
-  kExitOk = 0,
-  kExitError = 1,
-  kExitUsage = 2,
-  kExitRepoNotFound = 3,
-  kExitRevisionNotFound = 4,
-  kExitAccess = 5,       // gated, invalid token, forbidden
-  kExitNetwork = 6,      // Hub unreachable, timeout, server errors
-  kExitMountpoint = 7,   // missing, not a directory, busy, FUSE unavailable
-  kExitCache = 8,        // cache directory unusable
-};
+namespace hffs::cli {
 
 struct MountArgs {
   std::string repo;
@@ -50,6 +41,9 @@ struct MountArgs {
   std::string verify = "auto";    // auto | strict (cache::VerifyMode; docs/CACHE.md "Verification")
   std::optional<std::string> verify_whole_max;  // auto: files up to this size are verified before served
   bool allow_http_redirect = false;  // follow https -> http redirects (an http-only mirror)
+
+  // Lets tests prove that the CLI and the fstab form of an option set the same thing.
+  bool operator==(const MountArgs&) const = default;
 };
 
 int cmd_mount(const MountArgs& a);
@@ -75,7 +69,7 @@ struct CacheArgs {
   std::optional<std::string> cache_size;
   std::optional<std::string> cache_min_free;
 };
-int cmd_cache(const CacheArgs& a);
+int cmd_cache(const CacheArgs& a);  // 0 ok, 1 corruption found (verify), 8 cache unusable
 
 struct PrefetchArgs {
   std::string repo;
@@ -92,6 +86,6 @@ struct PrefetchArgs {
   bool publish_hf_cache = false;
   bool quiet = false;
 };
-int cmd_prefetch(const PrefetchArgs& a);  // 0 every file cached, 1 some failed, else as mount  // 0 ok, 1 corruption found (verify), 8 cache unusable
+int cmd_prefetch(const PrefetchArgs& a);  // 0 every file cached, 1 some failed, else as mount
 
 }  // namespace hffs::cli

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <sstream>
+
+#include "cli/mount_options.h"
 
 namespace hffs::cli {
 
@@ -24,7 +27,104 @@ bool fuse_passthrough(const std::string& o) {
          o.rfind("max_read=", 0) == 0;
 }
 
+// key=value options, each with the field it sets (aliases share a field).
+using Str = std::string MountArgs::*;
+using OptStr = std::optional<std::string> MountArgs::*;
+struct ValueOpt {
+  const char* key;
+  Str str;
+  OptStr opt;
+};
+const ValueOpt kValues[] = {
+    {"revision", &MountArgs::revision, nullptr},     {"rev", &MountArgs::revision, nullptr},
+    {"repo_type", nullptr, &MountArgs::repo_type},   {"type", nullptr, &MountArgs::repo_type},
+    {"endpoint", nullptr, &MountArgs::endpoint},     {"token_file", nullptr, &MountArgs::token_file},
+    {"cache_dir", nullptr, &MountArgs::cache_dir},   {"cache_size", nullptr, &MountArgs::cache_size},
+    {"cache_min_free", nullptr, &MountArgs::cache_min_free}, {"ca_file", nullptr, &MountArgs::ca_file},
+    {"cache_group", nullptr, &MountArgs::cache_group},
+    {"log_level", &MountArgs::log_level, nullptr},   {"log_file", nullptr, &MountArgs::log_file},
+    {"metrics_file", nullptr, &MountArgs::metrics_file}, {"deadline", nullptr, nullptr},
+    {"verify", &MountArgs::verify, nullptr},         {"verify_whole_max", nullptr, &MountArgs::verify_whole_max},
+};
+// Whole numbers, bounded as on the command line (cli/mount_options.h).
+struct UintOpt {
+  const char* key;
+  unsigned MountArgs::*field;
+  UintBounds bounds;
+};
+const UintOpt kUints[] = {
+    {"idle_release", &MountArgs::idle_release_s, kIdleReleaseBounds},
+    {"part_size", &MountArgs::part_mib, kPartSizeBounds},
+    {"max_inflight", &MountArgs::max_inflight_mib, kMaxInflightBounds},
+    {"read_ahead_kb", &MountArgs::read_ahead_kb, kReadAheadKbBounds},
+};
+// Flags without a value. "hub": fstab "hub /mnt/hf fuse.hffs ro,allow_other,hub 0 0" (source ignored).
+const std::pair<const char*, bool MountArgs::*> kFlags[] = {
+    {"hub", &MountArgs::hub},
+    {"offline", &MountArgs::offline},
+    {"no_prefetch", &MountArgs::no_prefetch},
+    {"no_passthrough", &MountArgs::no_passthrough},
+    {"publish_hf_cache", &MountArgs::publish_hf_cache},
+    {"allow_http_redirect", &MountArgs::allow_http_redirect},
+};
+
+Status parse_uint(const UintOpt& u, const std::string& val, MountArgs& m) {
+  unsigned long long v = 0;
+  auto [end, ec] = std::from_chars(val.data(), val.data() + val.size(), v);
+  if (ec != std::errc() || end != val.data() + val.size() || v < u.bounds.min || v > u.bounds.max)
+    return Status(Errc::kInvalidInput, std::string(u.key) + " must be a whole number from " +
+                                           std::to_string(u.bounds.min) + " to " + std::to_string(u.bounds.max) +
+                                           ", not '" + val + "'");
+  m.*(u.field) = static_cast<unsigned>(v);
+  return Status::ok();
+}
+
+// One hffs option "key" or "key=value" of an fstab line into `m`; `known` tells whether hffs
+// takes such a key at all.
+Status apply_option(const std::string& o, MountArgs& m, bool* known) {
+  auto eq = o.find('=');
+  std::string key = o.substr(0, eq), val = eq == std::string::npos ? "" : o.substr(eq + 1);
+  bool has_val = eq != std::string::npos && !val.empty();
+  *known = false;
+  for (const auto& v : kValues) {
+    if (key != v.key) continue;
+    *known = true;
+    if (!has_val) return Status(Errc::kInvalidInput, "mount option '" + key + "' needs a value");
+    if (v.str) {
+      m.*(v.str) = val;
+    } else if (v.opt) {
+      m.*(v.opt) = val;
+    } else {  // deadline
+      m.op_deadline_s = std::atof(val.c_str());
+      // !(x > 0) also refuses "nan"; "inf" / "1e999" would overflow the millisecond deadline.
+      if (!(m.op_deadline_s > 0) || !std::isfinite(m.op_deadline_s))
+        return Status(Errc::kInvalidInput, "deadline must be a positive number of seconds, not '" + val + "'");
+    }
+  }
+  for (const auto& u : kUints) {
+    if (key != u.key) continue;
+    *known = true;
+    if (!has_val) return Status(Errc::kInvalidInput, "mount option '" + key + "' needs a value");
+    if (auto st = parse_uint(u, val, m); !st) return st;
+  }
+  for (const auto& [k, field] : kFlags) {
+    if (key == k && eq == std::string::npos) {
+      m.*field = true;
+      *known = true;
+    }
+  }
+  return Status::ok();
+}
+
 }  // namespace
+
+std::vector<FstabOption> fstab_options() {
+  std::vector<FstabOption> out;
+  for (const auto& v : kValues) out.push_back({v.key, true});
+  for (const auto& u : kUints) out.push_back({u.key, true});
+  for (const auto& [k, _] : kFlags) out.push_back({k, false});
+  return out;
+}
 
 bool is_mount_helper_name(const std::string& argv0) {
   auto slash = argv0.rfind('/');
@@ -68,38 +168,9 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
   if (auto hash = m.repo.find('#'); hash != std::string::npos) m.repo = m.repo.substr(hash + 1);
   m.mountpoint = positional[1];
 
-  // key=value options, each with the field it sets (aliases share a field).
-  using Str = std::string MountArgs::*;
-  using OptStr = std::optional<std::string> MountArgs::*;
-  struct ValueOpt {
-    const char* key;
-    Str str;
-    OptStr opt;
-  };
-  static const ValueOpt kValues[] = {
-      {"revision", &MountArgs::revision, nullptr},     {"rev", &MountArgs::revision, nullptr},
-      {"repo_type", nullptr, &MountArgs::repo_type},   {"type", nullptr, &MountArgs::repo_type},
-      {"endpoint", nullptr, &MountArgs::endpoint},     {"token_file", nullptr, &MountArgs::token_file},
-      {"cache_dir", nullptr, &MountArgs::cache_dir},   {"cache_size", nullptr, &MountArgs::cache_size},
-      {"cache_min_free", nullptr, &MountArgs::cache_min_free}, {"ca_file", nullptr, &MountArgs::ca_file},
-      {"cache_group", nullptr, &MountArgs::cache_group},
-      {"log_level", &MountArgs::log_level, nullptr},   {"log_file", nullptr, &MountArgs::log_file},
-      {"metrics_file", nullptr, &MountArgs::metrics_file}, {"deadline", nullptr, nullptr},
-      {"verify", &MountArgs::verify, nullptr},         {"verify_whole_max", nullptr, &MountArgs::verify_whole_max},
-  };
-  // Flags without a value. "hub": fstab "hub /mnt/hf fuse.hffs ro,allow_other,hub 0 0" (source ignored).
-  static const std::pair<const char*, bool MountArgs::*> kFlags[] = {
-      {"hub", &MountArgs::hub},
-      {"offline", &MountArgs::offline},
-      {"no_prefetch", &MountArgs::no_prefetch},
-      {"no_passthrough", &MountArgs::no_passthrough},
-      {"publish_hf_cache", &MountArgs::publish_hf_cache},
-      {"allow_http_redirect", &MountArgs::allow_http_redirect},
-  };
-  auto accepted = [&] {
+  auto accepted = [] {
     std::string list;
-    for (const auto& v : kValues) list += std::string(list.empty() ? "" : ", ") + v.key + "=";
-    for (const auto& [k, _] : kFlags) list += std::string(", ") + k;
+    for (const auto& o : fstab_options()) list += std::string(list.empty() ? "" : ", ") + o.key + (o.value ? "=" : "");
     return list + ", allow_other, allow_root, default_permissions, auto_unmount";
   };
 
@@ -111,31 +182,8 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
       m.fuse_options.push_back(o);
       continue;
     }
-    auto eq = o.find('=');
-    std::string key = o.substr(0, eq), val = eq == std::string::npos ? "" : o.substr(eq + 1);
-    bool has_val = eq != std::string::npos && !val.empty();
     bool known = false;
-    for (const auto& v : kValues) {
-      if (key != v.key) continue;
-      known = true;
-      if (!has_val) return Status(Errc::kInvalidInput, "mount option '" + key + "' needs a value");
-      if (v.str) {
-        m.*(v.str) = val;
-      } else if (v.opt) {
-        m.*(v.opt) = val;
-      } else {  // deadline
-        m.op_deadline_s = std::atof(val.c_str());
-        // !(x > 0) also refuses "nan"; "inf" / "1e999" would overflow the millisecond deadline.
-        if (!(m.op_deadline_s > 0) || !std::isfinite(m.op_deadline_s))
-          return Status(Errc::kInvalidInput, "deadline must be a positive number of seconds, not '" + val + "'");
-      }
-    }
-    for (const auto& [k, field] : kFlags) {
-      if (key == k && eq == std::string::npos) {
-        m.*field = true;
-        known = true;
-      }
-    }
+    if (auto st = apply_option(o, m, &known); !st) return st;
     if (!known && !sloppy)
       return Status(Errc::kInvalidInput, "unknown mount option '" + o + "' (hffs takes " + accepted() + ")");
   }

@@ -13,6 +13,15 @@ namespace hffs::cli {
 // Unknown options are errors unless -s (sloppy) is given. `fake` is set for -f.
 Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, bool* fake);
 
+// The hffs options an fstab line takes (FUSE and mount(8)'s generic options aside): each
+// --long-option of `hffs mount` as long_option (tests/unit/cli/mount_options_test.cc proves it),
+// plus the aliases rev= and type=.
+struct FstabOption {
+  std::string key;
+  bool value;  // key=VALUE; else a flag
+};
+std::vector<FstabOption> fstab_options();
+
 // True when argv[0] names the mount helper (mount.hffs / mount.fuse.hffs).
 bool is_mount_helper_name(const std::string& argv0);
 

@@ -15,6 +15,7 @@
 
 #include "cache/cache_dir.h"
 #include "cli/snapshot_store.h"
+#include "common/fd.h"
 #include "common/sha.h"
 
 namespace hffs::cli {
@@ -26,20 +27,6 @@ namespace {
 Status sys_error(const std::string& what) {
   return Status(Errc::kIo, what + ": " + std::strerror(errno));
 }
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string rand8() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -114,7 +101,7 @@ Status hash_check(int fd, const cache::FileRef& f) {
 // Writes `content` to `p` atomically (temp + rename), only if it differs; no trailing newline.
 Status write_ref(const fsys::path& p, const std::string& content) {
   {
-    Fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() >= 0) {
       char buf[128];
       ssize_t n = ::read(fd.get(), buf, sizeof buf);
@@ -126,7 +113,7 @@ Status write_ref(const fsys::path& p, const std::string& content) {
   if (ec) return Status(Errc::kIo, "mkdir " + p.parent_path().string() + ": " + ec.message());
   fsys::path tmp = p.string() + "." + rand8() + ".tmp";
   {
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
     if (fd.get() < 0) return sys_error("create " + tmp.string());
     if (::write(fd.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
       Status s = sys_error("write " + tmp.string());
@@ -268,17 +255,17 @@ Status HfPublisher::ensure_blob(const fsys::path& repo_dir, const std::string& f
   fsys::create_directories(blob.parent_path(), ec);
   if (ec) return Status(Errc::kIo, "mkdir " + blob.parent_path().string() + ": " + ec.message());
   fsys::path lock_path = lock_dir / (f.key + ".lock");
-  Fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0664));
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0664));
   if (lock.get() < 0) return sys_error("open " + lock_path.string());
   while (::flock(lock.get(), LOCK_EX) != 0)
     if (errno != EINTR) return sys_error("flock " + lock_path.string());
   if (regular_of_size(blob, f.size)) return Status::ok();  // another writer finished first
 
-  Fd in(f.size ? ::open(cache::key_paths(cache_root_, f.key).data.c_str(), O_RDONLY | O_CLOEXEC) : -1);
+  UniqueFd in(f.size ? ::open(cache::key_paths(cache_root_, f.key).data.c_str(), O_RDONLY | O_CLOEXEC) : -1);
   if (f.size && in.get() < 0) return sys_error("open the cached data of " + f.key);
   fsys::path tmp = blob.string() + "." + rand8() + ".incomplete";
   // Mode 0666 less the umask: what a freshly created file in the cache would get (as Python does).
-  Fd out(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+  UniqueFd out(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
   if (out.get() < 0) return sys_error("create " + tmp.string());
   Status s = copy_bytes(in.get(), out.get(), f.size);
   if (s) {

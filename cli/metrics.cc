@@ -2,6 +2,8 @@
 
 #include <sys/prctl.h>
 
+#include <cstdio>
+#include <fstream>
 #include <sstream>
 
 namespace hffs::cli {
@@ -19,73 +21,128 @@ std::string esc(const std::string& v) {
   }
   return o;
 }
+
+// Writes metric families: a family's HELP/TYPE once, then its samples, all adjacent (the text
+// format wants a family's samples together).
+class Emitter {
+ public:
+  void family(const char* name, const char* type, const char* help) {
+    o_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  }
+  // `labels` is the inside of {...} without its braces; `extra` more labels, may be empty.
+  void sample(const char* name, const std::string& labels, const std::string& extra, uint64_t v) {
+    o_ << name << "{" << labels << (extra.empty() ? "" : ",") << extra << "} " << v << "\n";
+  }
+  std::string str() const { return o_.str(); }
+
+ private:
+  std::ostringstream o_;
+};
+
+struct Repo {
+  std::string labels;  // mount="..."[,repo="..."]
+  const RepoMetrics* r;
+};
+
+// The series of each repo: what its own Filesystem counted.
+void render_repo_families(Emitter& e, const std::vector<Repo>& repos, const std::string& shared,
+                          const cache::CacheStats& cs) {
+  e.family("hffs_read_requests_total", "counter", "Read requests served to the kernel.");
+  for (const auto& r : repos) e.sample("hffs_read_requests_total", r.labels, "", r.r->reads);
+  // Bytes from the HF cache are a repo's own; the block cache's hits and misses are the shared
+  // cache's, counted once for the mount.
+  e.family("hffs_read_bytes_total", "counter", "Bytes returned to readers, by where they came from.");
+  for (const auto& r : repos) e.sample("hffs_read_bytes_total", r.labels, "source=\"hf_cache\"", r.r->hf_cache_bytes);
+  e.sample("hffs_read_bytes_total", shared, "source=\"block_cache\"", cs.hit_bytes);
+  e.sample("hffs_read_bytes_total", shared, "source=\"network\"", cs.miss_bytes);
+  e.family("hffs_read_spliced_bytes_total", "counter",
+           "Block-cache bytes answered by splicing the cache file's pages (no copy in the daemon).");
+  for (const auto& r : repos) e.sample("hffs_read_spliced_bytes_total", r.labels, "", r.r->spliced_bytes);
+  e.family("hffs_passthrough_opens_total", "counter",
+           "Opens of fully local files handed to the kernel to read directly (FUSE passthrough).");
+  for (const auto& r : repos) e.sample("hffs_passthrough_opens_total", r.labels, "", r.r->passthrough_opens);
+}
+
+void render_errors(Emitter& e, const std::vector<Repo>& repos) {
+  e.family("hffs_read_errors_total", "counter", "Reads that failed, by cause.");
+  for (const auto& r : repos) {
+    for (const auto& [code, v] : r.r->errors_by_cause)
+      e.sample("hffs_read_errors_total", r.labels, "cause=\"" + std::string(errc_name(code)) + "\"", v);
+    e.sample("hffs_read_errors_total", r.labels, "cause=\"all\"", r.r->read_errors);
+  }
+}
+
+void render_http(Emitter& e, const std::string& m, const hubapi::HubStats& h) {
+  e.family("hffs_http_requests_total", "counter", "HTTP requests sent, by kind.");
+  e.sample("hffs_http_requests_total", m, "kind=\"api\"", h.api_requests);
+  e.sample("hffs_http_requests_total", m, "kind=\"resolve\"", h.resolve_requests);
+  e.sample("hffs_http_requests_total", m, "kind=\"data\"", h.data_requests);
+  e.family("hffs_http_retries_total", "counter", "HTTP attempts retried after 408/429/5xx or a lost connection.");
+  e.sample("hffs_http_retries_total", m, "", h.retries);
+  e.family("hffs_network_bytes_total", "counter", "Body bytes received by data requests.");
+  e.sample("hffs_network_bytes_total", m, "", h.bytes_received);
+  e.family("hffs_http_errors_total", "counter", "Operations that failed after all retries.");
+  e.sample("hffs_http_errors_total", m, "", h.errors);
+  e.family("hffs_http_downgrades_refused_total", "counter",
+           "Redirects from https to plain http refused (see --allow-http-redirect).");
+  e.sample("hffs_http_downgrades_refused_total", m, "", h.http_downgrades_refused);
+}
+
 }  // namespace
 
-std::string render_metrics(const MountIdentity& id, const fs::Filesystem& fs, const cache::BlockCache& cache,
-                           const hubapi::HubClient* hub) {
-  std::ostringstream o;
-  std::string m = "mount=\"" + esc(id.mountpoint) + "\"";
-  auto metric = [&](const char* name, const char* type, const char* help) {
-    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
-  };
-  metric("hffs_info", "gauge", "The mounted repository, revision, commit and endpoint.");
-  o << "hffs_info{" << m << ",repo=\"" << esc(id.repo) << "\",revision=\"" << esc(id.revision) << "\",commit=\""
-    << esc(id.commit) << "\",endpoint=\"" << esc(id.endpoint) << "\"} 1\n";
-  const auto& s = fs.stats();
-  auto cs = cache.stats();
-  metric("hffs_read_requests_total", "counter", "Read requests served to the kernel.");
-  o << "hffs_read_requests_total{" << m << "} " << s.reads.load() << "\n";
-  metric("hffs_read_bytes_total", "counter", "Bytes returned to readers, by where they came from.");
-  uint64_t local = s.local_bytes.load();
-  o << "hffs_read_bytes_total{" << m << ",source=\"hf_cache\"} " << local << "\n";
-  o << "hffs_read_bytes_total{" << m << ",source=\"block_cache\"} " << cs.hit_bytes << "\n";
-  o << "hffs_read_bytes_total{" << m << ",source=\"network\"} " << cs.miss_bytes << "\n";
-  metric("hffs_read_spliced_bytes_total", "counter",
-         "Block-cache bytes answered by splicing the cache file's pages (no copy in the daemon).");
-  o << "hffs_read_spliced_bytes_total{" << m << "} " << s.spliced_bytes.load() << "\n";
-  metric("hffs_passthrough_opens_total", "counter",
-         "Opens of fully local files handed to the kernel to read directly (FUSE passthrough).");
-  o << "hffs_passthrough_opens_total{" << m << "} " << s.passthrough_pins.load() << "\n";
-  metric("hffs_cache_fetches_total", "counter", "Block cache misses fetched from the origin.");
-  o << "hffs_cache_fetches_total{" << m << "} " << cs.fetches << "\n";
-  metric("hffs_cache_waits_total", "counter", "Readers that waited for a fetch already in flight.");
-  o << "hffs_cache_waits_total{" << m << "} " << cs.waits << "\n";
-  metric("hffs_verify_total", "counter",
-         "Whole-file checks against the tree's sha256 / git sha1, by result (refetch: a mismatch fetched "
-         "again from a fresh location; failed: a second mismatch, the file answers EIO for a while).");
-  o << "hffs_verify_total{" << m << ",result=\"ok\"} " << cs.verified_files << "\n";
-  o << "hffs_verify_total{" << m << ",result=\"mismatch\"} " << cs.corrupt_files << "\n";
-  o << "hffs_verify_total{" << m << ",result=\"refetch\"} " << cs.verify_refetches << "\n";
-  o << "hffs_verify_total{" << m << ",result=\"failed\"} " << cs.verify_failures << "\n";
-  metric("hffs_read_errors_total", "counter", "Reads that failed, by cause.");
-  for (size_t i = 1; i < s.errors_by_code.size(); ++i) {
-    uint64_t v = s.errors_by_code[i].load();
-    if (v) o << "hffs_read_errors_total{" << m << ",cause=\"" << errc_name(static_cast<Errc>(i)) << "\"} " << v << "\n";
+RepoMetrics repo_metrics(std::string repo, const fs::Filesystem& f) {
+  RepoMetrics r;
+  r.repo = std::move(repo);
+  r.revision = f.config().revision;
+  r.commit = f.config().commit;
+  const auto& s = f.stats();
+  r.reads = s.reads.load();
+  r.hf_cache_bytes = s.local_bytes.load();
+  r.spliced_bytes = s.spliced_bytes.load();
+  r.passthrough_opens = s.passthrough_pins.load();
+  for (size_t i = 1; i < s.errors_by_code.size(); ++i)
+    if (uint64_t v = s.errors_by_code[i].load()) r.errors_by_cause.emplace_back(static_cast<Errc>(i), v);
+  r.read_errors = s.read_errors.load();
+  r.prefetch = f.prefetch_stats();
+  return r;
+}
+
+std::string render_metrics(const MountMetrics& mount) {
+  const auto& repos = mount.repos;
+  Emitter e;
+  const std::string m = "mount=\"" + esc(mount.mountpoint) + "\"";
+  std::vector<Repo> rs;
+  for (const auto& r : repos) rs.push_back({mount.hub ? m + ",repo=\"" + esc(r.repo) + "\"" : m, &r});
+  e.family("hffs_info", "gauge", "The mounted repository, revision, commit and endpoint.");
+  for (const auto& r : repos)
+    e.sample("hffs_info", m,
+             "repo=\"" + esc(r.repo) + "\",revision=\"" + esc(r.revision) + "\",commit=\"" + esc(r.commit) +
+                 "\",endpoint=\"" + esc(mount.endpoint) + "\"",
+             1);
+  const auto& cs = mount.cache;
+  render_repo_families(e, rs, m, cs);
+  e.family("hffs_cache_fetches_total", "counter", "Block cache misses fetched from the origin.");
+  e.sample("hffs_cache_fetches_total", m, "", cs.fetches);
+  e.family("hffs_cache_waits_total", "counter", "Readers that waited for a fetch already in flight.");
+  e.sample("hffs_cache_waits_total", m, "", cs.waits);
+  e.family("hffs_verify_total", "counter",
+           "Whole-file checks against the tree's sha256 / git sha1, by result (refetch: a mismatch fetched "
+           "again from a fresh location; failed: a second mismatch, the file answers EIO for a while).");
+  e.sample("hffs_verify_total", m, "result=\"ok\"", cs.verified_files);
+  e.sample("hffs_verify_total", m, "result=\"mismatch\"", cs.corrupt_files);
+  e.sample("hffs_verify_total", m, "result=\"refetch\"", cs.verify_refetches);
+  e.sample("hffs_verify_total", m, "result=\"failed\"", cs.verify_failures);
+  render_errors(e, rs);
+  if (mount.http) render_http(e, m, *mount.http);
+  e.family("hffs_process_dumpable", "gauge",
+           "1 if the daemon could leave a core dump or be ptraced by its user (it should be 0: it holds the token).");
+  e.sample("hffs_process_dumpable", m, "", static_cast<uint64_t>(::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)));
+  e.family("hffs_prefetch_parts_total", "counter", "Read-ahead parts issued and failed.");
+  for (const auto& r : rs) {
+    e.sample("hffs_prefetch_parts_total", r.labels, "result=\"issued\"", r.r->prefetch.parts_issued);
+    e.sample("hffs_prefetch_parts_total", r.labels, "result=\"failed\"", r.r->prefetch.parts_failed);
   }
-  o << "hffs_read_errors_total{" << m << ",cause=\"all\"} " << s.read_errors.load() << "\n";
-  if (hub) {
-    auto h = hub->stats();
-    metric("hffs_http_requests_total", "counter", "HTTP requests sent, by kind.");
-    o << "hffs_http_requests_total{" << m << ",kind=\"api\"} " << h.api_requests << "\n";
-    o << "hffs_http_requests_total{" << m << ",kind=\"resolve\"} " << h.resolve_requests << "\n";
-    o << "hffs_http_requests_total{" << m << ",kind=\"data\"} " << h.data_requests << "\n";
-    metric("hffs_http_retries_total", "counter", "HTTP attempts retried after 408/429/5xx or a lost connection.");
-    o << "hffs_http_retries_total{" << m << "} " << h.retries << "\n";
-    metric("hffs_network_bytes_total", "counter", "Body bytes received by data requests.");
-    o << "hffs_network_bytes_total{" << m << "} " << h.bytes_received << "\n";
-    metric("hffs_http_errors_total", "counter", "Operations that failed after all retries.");
-    o << "hffs_http_errors_total{" << m << "} " << h.errors << "\n";
-    metric("hffs_http_downgrades_refused_total", "counter", "Redirects from https to plain http refused (see --allow-http-redirect).");
-    o << "hffs_http_downgrades_refused_total{" << m << "} " << h.http_downgrades_refused << "\n";
-  }
-  metric("hffs_process_dumpable", "gauge",
-         "1 if the daemon could leave a core dump or be ptraced by its user (it should be 0: it holds the token).");
-  o << "hffs_process_dumpable{" << m << "} " << ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) << "\n";
-  auto p = fs.prefetch_stats();
-  metric("hffs_prefetch_parts_total", "counter", "Read-ahead parts issued and failed.");
-  o << "hffs_prefetch_parts_total{" << m << ",result=\"issued\"} " << p.parts_issued << "\n";
-  o << "hffs_prefetch_parts_total{" << m << ",result=\"failed\"} " << p.parts_failed << "\n";
-  return o.str();
+  return e.str();
 }
 
 std::map<std::string, double> parse_metrics(const std::string& text) {
@@ -99,6 +156,41 @@ std::map<std::string, double> parse_metrics(const std::string& text) {
     out[line.substr(0, sp)] = std::atof(line.c_str() + sp + 1);
   }
   return out;
+}
+
+MetricsWriter::MetricsWriter(std::optional<std::string> path, std::function<std::string()> render)
+    : path_(std::move(path)), render_(std::move(render)) {
+  if (path_) thread_ = std::thread([this] { loop(); });
+}
+
+MetricsWriter::~MetricsWriter() {
+  if (!path_) return;
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  write();
+}
+
+void MetricsWriter::loop() {
+  std::unique_lock lk(mu_);
+  while (!stop_) {
+    lk.unlock();
+    write();
+    lk.lock();
+    cv_.wait_for(lk, std::chrono::seconds(10), [&] { return stop_; });
+  }
+}
+
+void MetricsWriter::write() {
+  std::string tmp = *path_ + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << render_();
+  }
+  std::rename(tmp.c_str(), path_->c_str());
 }
 
 }  // namespace hffs::cli

@@ -22,12 +22,10 @@
 
 #include "cache/block_cache.h"
 #include "cli/commands.h"
-#include "cli/env.h"
-#include "cli/hub_setup.h"
+#include "cli/format.h"
 #include "cli/hf_cache.h"
-#include "cli/hf_publish.h"
-#include "cli/repo_opener.h"
-#include "cli/snapshot_store.h"
+#include "cli/hub_setup.h"
+#include "cli/session.h"
 #include "fs/filesystem.h"
 #include "hubapi/hub_client.h"
 
@@ -44,50 +42,137 @@ bool glob_match(std::string pattern, const std::string& path) {
   return ::fnmatch(pattern.c_str(), path.c_str(), 0) == 0;
 }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  int u = 0;
-  while (b >= 1000 && u < 4) {
-    b /= 1000;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
-}
-
-std::string human_secs(double s) {
-  char buf[32];
-  if (s < 60) {
-    std::snprintf(buf, sizeof buf, "%.1fs", s);
-  } else if (s < 3600) {
-    std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
-  } else {
-    std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(s) / 3600, (static_cast<int>(s) / 60) % 60);
-  }
-  return buf;
-}
-
-int exit_code_for(Errc c) {
-  switch (c) {
-    case Errc::kRepoNotFound: return kExitRepoNotFound;
-    case Errc::kRevisionNotFound: return kExitRevisionNotFound;
-    case Errc::kGated:
-    case Errc::kUnauthorized:
-    case Errc::kForbidden: return kExitAccess;
-    case Errc::kNetwork:
-    case Errc::kTimeout:
-    case Errc::kServer:
-    case Errc::kRateLimited:
-    case Errc::kOffline: return kExitNetwork;
-    default: return kExitError;
-  }
-}
-
 struct Part {
   size_t file;  // index into the file list
   uint64_t offset, len;
 };
+
+// The files that match the patterns, and the parts of them still to fetch.
+struct Plan {
+  std::vector<const fs::Inode*> files;
+  std::set<uint64_t> local;  // inodes the HF cache has: served from there, nothing to fetch
+  std::vector<Part> parts;
+  uint64_t total = 0, cached = 0, local_bytes = 0;
+};
+
+Plan plan(const PrefetchArgs& a, const std::vector<std::string>& include, const fs::Namespace& ns,
+          std::set<uint64_t> local, cache::BlockCache& cache) {
+  Plan pl;
+  pl.local = std::move(local);
+  const uint64_t part = uint64_t{a.part_mib} << 20;
+  for (uint64_t ino = 1; ino <= ns.inode_count(); ++ino) {
+    const fs::Inode* n = ns.get(ino);
+    if (n->is_dir) continue;
+    bool in = include.empty();
+    for (const auto& p : include) in = in || glob_match(p, n->path);
+    for (const auto& p : a.exclude) in = in && !glob_match(p, n->path);
+    if (!in) continue;
+    pl.files.push_back(n);
+    pl.total += n->size;
+    if (pl.local.count(ino)) {
+      pl.local_bytes += n->size;
+      continue;
+    }
+    cache::FileRef ref{n->content_key, n->hash_kind, n->size};
+    for (uint64_t off = 0; off < n->size; off += part) {
+      uint64_t len = std::min(part, n->size - off);
+      if (cache.contains(ref, off, len)) {
+        pl.cached += len;
+      } else {
+        pl.parts.push_back({pl.files.size() - 1, off, len});
+      }
+    }
+  }
+  return pl;
+}
+
+// Progress on stderr while the parts are fetched: a bar on a terminal (every 200 ms), else a
+// line every 5 s; nothing with --quiet. Stops (and clears the bar) when destroyed.
+class Progress {
+ public:
+  Progress(const std::atomic<uint64_t>& done, uint64_t total, bool quiet)
+      : done_(done), total_(total), quiet_(quiet), tty_(::isatty(2) && !quiet) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Progress() {
+    {
+      std::lock_guard lk(mu_);
+      finished_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void loop() {
+    const uint64_t start_done = done_.load();
+    auto start = Clock::now();
+    auto last_line = start;
+    std::unique_lock lk(mu_);
+    while (!finished_) {
+      cv_.wait_for(lk, std::chrono::milliseconds(tty_ ? 200 : 1000), [&] { return finished_; });
+      if (finished_ || quiet_) continue;
+      auto now = Clock::now();
+      double el = std::chrono::duration<double>(now - start).count();
+      uint64_t d = done_.load();
+      double rate = el > 0 ? static_cast<double>(d - start_done) / el : 0;
+      double eta = rate > 0 ? static_cast<double>(total_ - d) / rate : 0;
+      int pct = total_ ? static_cast<int>(100.0 * static_cast<double>(d) / static_cast<double>(total_)) : 100;
+      std::string eta_s = rate > 0 ? format_seconds(eta) : "-";
+      if (tty_) {
+        const int w = 30;
+        std::string bar(static_cast<size_t>(w * pct / 100), '#');
+        bar.resize(w, '.');
+        std::fprintf(stderr, "\r[%s] %3d%% %s / %s  %s  ETA %s   ", bar.c_str(), pct, format_bytes(d).c_str(),
+                     format_bytes(total_).c_str(), format_rate(rate).c_str(), eta_s.c_str());
+        std::fflush(stderr);
+      } else if (now - last_line >= std::chrono::seconds(5)) {
+        last_line = now;
+        std::fprintf(stderr, "prefetch: %d%% %s of %s, %s, ETA %s\n", pct, format_bytes(d).c_str(),
+                     format_bytes(total_).c_str(), format_rate(rate).c_str(), eta_s.c_str());
+      }
+    }
+    if (tty_) std::fprintf(stderr, "\r%*s\r", 80, "");
+  }
+
+  const std::atomic<uint64_t>& done_;
+  const uint64_t total_;
+  const bool quiet_, tty_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool finished_ = false;
+  std::thread thread_;
+};
+
+// Fetches the plan's parts with `jobs` workers, adding each fetched part to `done`. Returns why
+// each file failed ("" if it did not); after a file's first failure its other parts are skipped.
+std::vector<std::string> fetch_parts(fs::Filesystem& f, const Plan& pl, unsigned jobs, std::atomic<uint64_t>& done) {
+  std::mutex mu;
+  std::vector<std::string> failures(pl.files.size());
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> workers;
+  unsigned nworkers = std::max(1u, std::min<unsigned>(jobs, static_cast<unsigned>(pl.parts.size())));
+  for (unsigned i = 0; i < nworkers && !pl.parts.empty(); ++i) {
+    workers.emplace_back([&] {
+      for (size_t k; (k = next.fetch_add(1)) < pl.parts.size();) {
+        const Part& p = pl.parts[k];
+        {
+          std::lock_guard lk(mu);
+          if (!failures[p.file].empty()) continue;  // the file already failed: do not insist
+        }
+        Status s = f.warm(pl.files[p.file]->ino, p.offset, p.len);
+        if (!s) {
+          std::lock_guard lk(mu);
+          if (failures[p.file].empty()) failures[p.file] = s.to_string();
+          continue;
+        }
+        done += p.len;
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  return failures;
+}
 
 }  // namespace
 
@@ -101,48 +186,27 @@ int cmd_prefetch(const PrefetchArgs& a) {
     std::cerr << "hffs: " << repo.status().message() << "\n";
     return kExitUsage;
   }
-  HfEnv env = read_hf_env();
-  auto hcr = make_hub_config({a.endpoint, a.token, std::nullopt, std::nullopt, a.op_deadline_s}, env, nullptr);
-  if (!hcr) {
-    std::cerr << "hffs: " << hcr.status().message() << "\n";
-    return kExitUsage;
+  SessionOptions so;
+  so.hub = {a.endpoint, a.token, std::nullopt, std::nullopt, a.op_deadline_s};
+  so.cache_dir = a.cache_dir;
+  so.publish_hf_cache = a.publish_hf_cache;
+  so.prefetch.enabled = false;  // parts are fetched below, by `jobs` workers
+  auto opened = Session::open(so);
+  if (!opened.session) {
+    std::cerr << "hffs: " << opened.failure.message << "\n";
+    return opened.failure.code;
   }
-  const hubapi::HubConfig& hc = *hcr;
+  const Session& session = *opened.session;
   if (a.token)
     std::cerr << "hffs: warning: --token was visible to other local users (ps) until hffs started; prefer HF_TOKEN\n";
-  hubapi::HubClient client(hc);
-
-  std::filesystem::path cache_dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : env.default_cache_dir();
-  cache::CacheConfig cc;
-  cc.dir = cache_dir;
-  cc.verify = cache::VerifyMode::kAuto;
-  std::unique_ptr<HfPublisher> publisher;  // before the cache: its verifier calls into it
-  if (a.publish_hf_cache) {
-    publisher = std::make_unique<HfPublisher>(env.hub_cache, cache_dir);
-    cc.on_verified = [p = publisher.get()](const cache::FileRef& f) { p->on_verified(f); };
-  }
-  auto cache = cache::BlockCache::open(cc);
-  if (!cache) {
-    std::cerr << "hffs: cannot use cache directory " << cache_dir.string() << ": " << cache.status().message()
-              << " (choose another with --cache-dir)\n";
-    return kExitCache;
-  }
-  SnapshotStore views(cache_dir);
-  OpenContext ctx;
-  ctx.client = env.offline ? nullptr : &client;
-  ctx.views = &views;
-  ctx.cache = cache->get();
-  ctx.hub_cache = env.hub_cache;
-  ctx.publish = publisher.get();
-  ctx.uid = ::getuid();
-  ctx.gid = ::getgid();
-  ctx.prefetch.enabled = false;
+  cache::BlockCache& cache = session.cache();
+  HfPublisher* publisher = session.publisher();
   auto t0 = Clock::now();
-  auto m = open_repo_view(ctx, *repo, a.revision);
+  auto m = session.open_repo(*repo, a.revision);
   if (!m) {
-    std::cerr << "hffs: cannot open " << hubapi::repo_display(*repo) << "@" << a.revision << " at " << hc.endpoint
-              << ": " << m.status().to_string() << "\n";
-    return exit_code_for(m.status().code());
+    Failure why = session.repo_failure(m.status(), *repo, a.revision, "prefetch");
+    std::cerr << "hffs: " << why.message << "\n";
+    return why.code;
   }
   fs::Filesystem& f = *m->fs;
   const fs::Namespace& ns = f.ns();
@@ -150,114 +214,29 @@ int cmd_prefetch(const PrefetchArgs& a) {
   std::vector<std::string> include = a.patterns;
   include.insert(include.end(), a.include.begin(), a.include.end());
   std::set<uint64_t> local;
-  for (auto& [ino, p] : find_hf_cache_copies(env.hub_cache, *repo, f.config().commit, ns)) local.insert(ino);
-
-  std::vector<const fs::Inode*> files;
-  uint64_t total = 0, cached = 0, local_bytes = 0;
-  std::vector<Part> parts;
-  const uint64_t part = uint64_t{a.part_mib} << 20;
-  for (uint64_t ino = 1; ino <= ns.inode_count(); ++ino) {
-    const fs::Inode* n = ns.get(ino);
-    if (n->is_dir) continue;
-    bool in = include.empty();
-    for (const auto& p : include) in = in || glob_match(p, n->path);
-    for (const auto& p : a.exclude) in = in && !glob_match(p, n->path);
-    if (!in) continue;
-    files.push_back(n);
-    total += n->size;
-    if (local.count(ino)) {
-      local_bytes += n->size;
-      continue;
-    }
-    cache::FileRef ref{n->content_key, n->hash_kind, n->size};
-    for (uint64_t off = 0; off < n->size; off += part) {
-      uint64_t len = std::min(part, n->size - off);
-      if ((*cache)->contains(ref, off, len)) {
-        cached += len;
-      } else {
-        parts.push_back({files.size() - 1, off, len});
-      }
-    }
-  }
+  for (auto& [ino, p] : find_hf_cache_copies(session.env().hub_cache, *repo, f.config().commit, ns)) local.insert(ino);
+  Plan pl = plan(a, include, ns, std::move(local), cache);
+  const auto& files = pl.files;
   if (files.empty()) {
     std::cerr << "hffs: no file of " << hubapi::repo_display(*repo) << "@" << a.revision << " matches"
               << (include.empty() ? std::string() : " the given patterns") << "\n";
     return kExitUsage;
   }
 
-  std::atomic<uint64_t> done{cached + local_bytes};
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  std::condition_variable cv;
-  bool finished = false;
-  std::vector<std::string> failures(files.size());
-  const uint64_t miss0 = (*cache)->stats().miss_bytes;
-
-  bool tty = ::isatty(2) && !a.quiet;
-  std::thread progress([&] {
-    const uint64_t start_done = done.load();
-    auto start = Clock::now();
-    auto last_line = start;
-    std::unique_lock lk(mu);
-    while (!finished) {
-      cv.wait_for(lk, std::chrono::milliseconds(tty ? 200 : 1000), [&] { return finished; });
-      if (finished || a.quiet) continue;
-      auto now = Clock::now();
-      double el = std::chrono::duration<double>(now - start).count();
-      uint64_t d = done.load();
-      double rate = el > 0 ? static_cast<double>(d - start_done) / el : 0;
-      double eta = rate > 0 ? static_cast<double>(total - d) / rate : 0;
-      int pct = total ? static_cast<int>(100.0 * static_cast<double>(d) / static_cast<double>(total)) : 100;
-      if (tty) {
-        const int w = 30;
-        std::string bar(static_cast<size_t>(w * pct / 100), '#');
-        bar.resize(w, '.');
-        std::fprintf(stderr, "\r[%s] %3d%% %s / %s  %s/s  ETA %s   ", bar.c_str(), pct, human_bytes(d).c_str(),
-                     human_bytes(total).c_str(), human_bytes(rate).c_str(), rate > 0 ? human_secs(eta).c_str() : "-");
-        std::fflush(stderr);
-      } else if (now - last_line >= std::chrono::seconds(5)) {
-        last_line = now;
-        std::fprintf(stderr, "prefetch: %d%% %s of %s, %s/s, ETA %s\n", pct, human_bytes(d).c_str(),
-                     human_bytes(total).c_str(), human_bytes(rate).c_str(), rate > 0 ? human_secs(eta).c_str() : "-");
-      }
-    }
-    if (tty) std::fprintf(stderr, "\r%*s\r", 80, "");
-  });
-
-  std::vector<std::thread> workers;
-  unsigned nworkers = std::max(1u, std::min<unsigned>(a.jobs, static_cast<unsigned>(parts.size())));
-  for (unsigned i = 0; i < nworkers && !parts.empty(); ++i) {
-    workers.emplace_back([&] {
-      for (size_t k; (k = next.fetch_add(1)) < parts.size();) {
-        const Part& p = parts[k];
-        {
-          std::lock_guard lk(mu);
-          if (!failures[p.file].empty()) continue;  // the file already failed: do not insist
-        }
-        Status s = f.warm(files[p.file]->ino, p.offset, p.len);
-        if (!s) {
-          std::lock_guard lk(mu);
-          if (failures[p.file].empty()) failures[p.file] = s.to_string();
-          continue;
-        }
-        done += p.len;
-      }
-    });
-  }
-  for (auto& w : workers) w.join();
-  (*cache)->quiesce();  // complete files are verified (and handed to the publisher)
-  if (publisher) publisher->drain();
+  const uint64_t miss0 = cache.stats().miss_bytes;
+  std::atomic<uint64_t> done{pl.cached + pl.local_bytes};
+  std::vector<std::string> failures;
   {
-    std::lock_guard lk(mu);
-    finished = true;
+    Progress progress(done, pl.total, a.quiet);
+    failures = fetch_parts(f, pl, a.jobs, done);
+    cache.quiesce();  // complete files are verified (and handed to the publisher)
+    if (publisher) publisher->drain();
   }
-  cv.notify_all();
-  progress.join();
 
   for (size_t i = 0; i < files.size(); ++i) {
     const fs::Inode* n = files[i];
     cache::FileRef ref{n->content_key, n->hash_kind, n->size};
-    if (failures[i].empty() && !local.count(n->ino) && n->size && !(*cache)->contains(ref, 0, n->size))
+    if (failures[i].empty() && !pl.local.count(n->ino) && n->size && !cache.contains(ref, 0, n->size))
       failures[i] = "not cached after the fetch (content that did not verify was dropped, or the cache is too small)";
   }
   size_t errors = 0;
@@ -266,12 +245,12 @@ int cmd_prefetch(const PrefetchArgs& a) {
     ++errors;
     std::cerr << "hffs: " << files[i]->path << ": " << failures[i] << "\n";
   }
-  auto st = (*cache)->stats();
+  auto st = cache.stats();
   double el = std::chrono::duration<double>(Clock::now() - t0).count();
   std::cout << "prefetched " << hubapi::repo_display(*repo) << "@" << f.config().commit.substr(0, 12) << ": "
-            << (files.size() - errors) << "/" << files.size() << " files, " << human_bytes(total) << "; fetched "
-            << human_bytes(static_cast<double>(st.miss_bytes - miss0)) << ", already cached "
-            << human_bytes(static_cast<double>(cached + local_bytes)) << ", in " << human_secs(el) << "; "
+            << (files.size() - errors) << "/" << files.size() << " files, " << format_bytes(pl.total) << "; fetched "
+            << format_bytes(st.miss_bytes - miss0) << ", already cached "
+            << format_bytes(pl.cached + pl.local_bytes) << ", in " << format_seconds(el) << "; "
             << errors << (errors == 1 ? " error" : " errors") << (st.corrupt_files ? ", corrupt content refetched" : "")
             << "\n";
   return errors ? kExitError : kExitOk;

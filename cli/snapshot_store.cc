@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cache/cache_dir.h"
+#include "common/fd.h"
 
 namespace hffs::cli {
 
@@ -42,17 +43,17 @@ Status write_atomic(const fsys::path& views, const fsys::path& p, const std::str
   }
   fsys::path tmp = p;
   tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(std::random_device{}());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cache::cache_file_mode());
-  if (fd < 0) return Status(Errc::kIo, "cannot create " + tmp.string() + ": " + std::strerror(errno));
-  cache::share_new_file(fd);
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cache::cache_file_mode()));
+  if (!fd) return Status(Errc::kIo, "cannot create " + tmp.string() + ": " + std::strerror(errno));
+  cache::share_new_file(fd.get());
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     done += static_cast<size_t>(n);
   }
-  if (::close(fd) != 0 || done != data.size()) {
+  if (!close_checked(fd) || done != data.size()) {
     fsys::remove(tmp, ec);
     return Status(Errc::kNoSpace, "cannot write " + tmp.string());
   }

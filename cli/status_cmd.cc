@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/format.h"
 #include "cli/metrics.h"
 #include "cli/mountpoint.h"
 
@@ -37,18 +38,6 @@ std::vector<std::string> hffs_mounts() {
   return out;
 }
 
-std::string human(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-  return buf;
-}
-
 std::string label(const std::string& key, const std::string& name) {
   auto p = key.find(name + "=\"");
   if (p == std::string::npos) return "";
@@ -56,12 +45,13 @@ std::string label(const std::string& key, const std::string& name) {
   return key.substr(p, key.find('"', p) - p);
 }
 
-// The series of metric `name` that belong to the mount at mp: mount="mp" for a repo mount,
-// mount="mp/<org>/<name>[@rev]" for each repo of a --hub mount. With `label_filter` ("kind=api"),
-// only series with that label value.
+// The series of metric `name` in one mount's metrics text (the attribute of its root holds that
+// mount's series only: no filter on the mount label, which is the daemon's realpath and need not
+// be the path the user gave). With `label_filter` ("kind=api"), only series with that label value.
+// A --hub mount has one series per repo for what is each repo's own and one for what its repos
+// share, so a sum over every series is the mount's total either way (cli/metrics.h).
 struct Series {
   const std::map<std::string, double>& m;
-  std::string mp;
   template <typename F>
   void each(const std::string& name, const std::string& label_filter, F&& f) const {
     std::string lname, lval;
@@ -71,8 +61,6 @@ struct Series {
     }
     for (const auto& [k, v] : m) {
       if (k.rfind(name + "{", 0) != 0) continue;
-      std::string mount = label(k, "mount");
-      if (mount != mp && mount.rfind(mp + "/", 0) != 0) continue;
       if (!lname.empty() && label(k, lname) != lval) continue;
       f(k, v);
     }
@@ -80,13 +68,6 @@ struct Series {
   double sum(const std::string& name, const std::string& label_filter = "") const {
     double s = 0;
     each(name, label_filter, [&](const std::string&, double v) { s += v; });
-    return s;
-  }
-  // Counters of the one HubClient a --hub mount shares between its repos repeat in each repo's
-  // series: the largest is the mount's total.
-  double client(const std::string& name, const std::string& label_filter = "") const {
-    double s = 0;
-    each(name, label_filter, [&](const std::string&, double v) { s = std::max(s, v); });
     return s;
   }
 };
@@ -123,7 +104,7 @@ int cmd_status(const StatusArgs& a) {
     }
     // Every number is read live: the daemon renders the attribute when it is asked.
     auto m = parse_metrics(text);
-    Series s{m, mp};
+    Series s{m};
     std::vector<std::string> infos;
     s.each("hffs_info", "", [&](const std::string& k, double) { infos.push_back(k); });
     double net = s.sum("hffs_read_bytes_total", "source=network");
@@ -134,16 +115,17 @@ int cmd_status(const StatusArgs& a) {
                 << label(info, "commit") << ")\n";
     if (infos.empty()) std::cout << "  repos:      none opened yet\n";
     std::cout << "  endpoint:   " << (infos.empty() ? std::string("-") : label(infos.front(), "endpoint")) << "\n"
-              << "  from network: " << human(net) << ", from cache: " << human(cache) << ", hit rate: "
+              << "  from network: " << format_bytes(static_cast<uint64_t>(net))
+              << ", from cache: " << format_bytes(static_cast<uint64_t>(cache)) << ", hit rate: "
               << (net + cache > 0 ? static_cast<int>(100.0 * cache / (net + cache)) : 0) << "%\n";
     // Reads of files handed to the kernel never reach the daemon, so the bytes above miss them.
     if (double pt = s.sum("hffs_passthrough_opens_total"); pt > 0)
       std::cout << "  passthrough: " << pt << " open(s) of complete cached files read by the kernel directly"
                 << " (their bytes are not counted above)\n";
-    std::cout << "  requests:   api " << s.client("hffs_http_requests_total", "kind=api") << ", resolve "
-              << s.client("hffs_http_requests_total", "kind=resolve") << ", data "
-              << s.client("hffs_http_requests_total", "kind=data") << ", retries "
-              << s.client("hffs_http_retries_total") << "\n"
+    std::cout << "  requests:   api " << s.sum("hffs_http_requests_total", "kind=api") << ", resolve "
+              << s.sum("hffs_http_requests_total", "kind=resolve") << ", data "
+              << s.sum("hffs_http_requests_total", "kind=data") << ", retries "
+              << s.sum("hffs_http_retries_total") << "\n"
               << "  errors:    ";
     std::map<std::string, double> causes;
     s.each("hffs_read_errors_total", "", [&](const std::string& k, double v) {

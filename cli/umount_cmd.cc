@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "cli/mountpoint.h"
+#include "common/fd.h"
 
 namespace hffs::cli {
 
@@ -105,11 +106,11 @@ Status abort_connection(const std::string& devno) {
       ::mount("fusectl", conns.c_str(), "fusectl", 0, nullptr) != 0 && errno != EBUSY)
     return Status(Errc::kIo, "cannot mount fusectl on " + conns + ": " + std::strerror(errno) +
                                  " (mount it with 'mount -t fusectl none " + conns + "')");
-  int fd = ::open(abort_file.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Status(Errc::kIo, "cannot open " + abort_file + ": " + std::strerror(errno));
-  bool ok = ::write(fd, "1", 1) == 1;
+  UniqueFd fd(::open(abort_file.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return Status(Errc::kIo, "cannot open " + abort_file + ": " + std::strerror(errno));
+  bool ok = ::write(fd.get(), "1", 1) == 1;
   int err = errno;
-  ::close(fd);
+  fd.reset();
   if (!ok) return Status(Errc::kIo, "cannot write " + abort_file + ": " + std::strerror(err));
   return Status::ok();
 }

@@ -43,4 +43,11 @@ inline void close_fd(int fd) noexcept {
   if (fd >= 0) ::close(fd);
 }
 
+// Closes `fd` now and tells whether close(2) succeeded. For a file just written: on NFS or under
+// a quota, a failed close means its bytes may not have landed. The fd is gone either way.
+[[nodiscard]] inline bool close_checked(UniqueFd& fd) noexcept {
+  int f = fd.release();
+  return f < 0 || ::close(f) == 0;
+}
+
 }  // namespace hffs

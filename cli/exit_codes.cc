@@ -1,0 +1,67 @@
+#include "cli/exit_codes.h"
+
+namespace hffs::cli {
+
+int exit_code_for(Errc c) {
+  switch (c) {
+    case Errc::kOk: return kExitOk;
+    case Errc::kRepoNotFound: return kExitRepoNotFound;
+    case Errc::kRevisionNotFound: return kExitRevisionNotFound;
+    case Errc::kGated:
+    case Errc::kUnauthorized:
+    case Errc::kForbidden: return kExitAccess;
+    case Errc::kNetwork:
+    case Errc::kTimeout:
+    case Errc::kServer:
+    case Errc::kRateLimited:
+    // Offline (--offline, HF_HUB_OFFLINE) and no view of the revision kept: the Hub is
+    // unreachable by choice, and the fix is the same as for a network failure (go online once).
+    case Errc::kOffline: return kExitNetwork;
+    default: return kExitError;
+  }
+}
+
+Failure repo_failure(const Status& s, const hubapi::RepoId& repo, const std::string& revision,
+                     const std::string& endpoint, bool have_token, const std::string& verb) {
+  std::string what = std::string(hubapi::repo_type_name(repo.type)) + " '" + repo.id + "'";
+  std::string web = endpoint + "/" + std::string(hubapi::repo_type_web_prefix(repo.type)) + repo.id;
+  std::string msg;
+  switch (s.code()) {
+    case Errc::kRepoNotFound:
+      msg = what + " not found at " + endpoint +
+            (have_token ? ", or the token has no access to it: check the name and --repo-type"
+                        : ", or it is private: check the name and --repo-type, or log in (hf auth login, "
+                          "HF_TOKEN or --token)");
+      break;
+    case Errc::kRevisionNotFound:
+      msg = "revision '" + revision + "' not found in " + what +
+            ": use a branch, tag, commit sha or refs/pr/N that exists (see " + web + "/tree/main)";
+      break;
+    case Errc::kGated:
+      msg = what + " is gated: request access at " + web +
+            (have_token ? ", then " + verb + " again once it is granted (the token in use is not yet authorized)"
+                        : ", then pass a token that has access (HF_TOKEN or --token)");
+      break;
+    case Errc::kUnauthorized:
+      msg = "the Hub at " + endpoint + " rejected the token (invalid or expired): create one at " + endpoint +
+            "/settings/tokens and set HF_TOKEN or --token";
+      break;
+    case Errc::kForbidden:
+      msg = "access to " + what + " is forbidden: " + s.message();
+      break;
+    case Errc::kNetwork:
+    case Errc::kTimeout:
+    case Errc::kServer:
+    case Errc::kRateLimited:
+      msg = "Hub unreachable at " + endpoint + ": " + s.message() + " (check the network, HF_ENDPOINT or --endpoint)";
+      break;
+    case Errc::kOffline:
+      msg = s.message();
+      break;
+    default:
+      msg = "cannot " + verb + " " + what + ": " + s.to_string();
+  }
+  return {exit_code_for(s.code()), msg};
+}
+
+}  // namespace hffs::cli
