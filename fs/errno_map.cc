@@ -31,3 +31,17 @@ int to_errno(Errc e) {
 }
 
 }  // namespace hffs::fs
+
+namespace hffs::fs {
+
+bool negative_entry(Errc e) { return e == Errc::kEntryNotFound; }
+
+int xattr_errno(Errc e) { return e == Errc::kEntryNotFound ? ENODATA : to_errno(e); }
+
+int xattr_size_errno(size_t size, size_t len) { return size != 0 && size < len ? ERANGE : 0; }
+
+bool notify_failed(int neg_errno) { return neg_errno != 0 && neg_errno != -ENOENT; }
+
+int backing_open_result(int rc, int err) { return rc > 0 ? rc : (rc == 0 ? -EIO : -err); }
+
+}  // namespace hffs::fs

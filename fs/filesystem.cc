@@ -7,6 +7,9 @@
 
 #include <algorithm>
 
+#include "common/fd.h"
+#include "fs/dir_page.h"
+
 namespace hffs::fs {
 
 namespace {
@@ -44,7 +47,7 @@ Filesystem::Filesystem(Namespace ns, cache::BlockCache& cache, FileOrigin& origi
 Filesystem::~Filesystem() {
   prefetcher_.reset();  // stop workers before the state they use goes away
   for (auto& [ino, lc] : local_)
-    if (int fd = lc->fd.load(); fd >= 0) ::close(fd);
+    close_fd(lc->fd.load());
 }
 
 void Filesystem::add_local_copy(uint64_t ino, std::string path) {
@@ -63,7 +66,7 @@ int Filesystem::local_fd(uint64_t ino) {
   if (nfd < 0) return -1;
   int expected = -1;
   if (!it->second->fd.compare_exchange_strong(expected, nfd)) {
-    ::close(nfd);
+    close_fd(nfd);
     return expected;
   }
   return nfd;
@@ -113,29 +116,32 @@ Result<Attr> Filesystem::getattr(uint64_t ino) {
   return attr_of(*n);
 }
 
-Result<std::vector<DirEntry>> Filesystem::readdir(uint64_t ino) {
+Status Filesystem::readdir(uint64_t ino, uint64_t offset, DirFiller& out) {
   const Inode* d = ns_.get(ino);
   if (!d) return not_found(ino);
   if (!d->is_dir) return Status(Errc::kInvalidInput, "not a directory");
-  std::vector<DirEntry> out;
-  out.reserve(d->children.size() + 2);
-  out.push_back({".", d->ino, true});
-  out.push_back({"..", d->parent, true});
-  for (auto c : d->children) {
-    const Inode* n = ns_.get(c);
-    out.push_back({n->name, n->ino, n->is_dir});
-  }
-  return out;
+  auto item_at = [&](uint64_t i) {
+    if (i == 0) return DirItem{".", d->ino, true};
+    if (i == 1) return DirItem{"..", d->parent, true};
+    const Inode* n = ns_.get(d->children[i - 2]);
+    return DirItem{n->name, n->ino, n->is_dir};
+  };
+  auto attr = [&](const DirItem& c) -> Result<Attr> { return attr_of(*ns_.get(c.ino)); };
+  fill_dir_page(out, offset, d->children.size() + 2, item_at, attr);
+  return Status::ok();
 }
 
-Status Filesystem::open(uint64_t ino, int flags) {
+Result<OpenReply> Filesystem::open(uint64_t ino, int flags, BackingFiles& kernel) {
   const Inode* n = ns_.get(ino);
   if (!n) return not_found(ino);
   if (n->is_dir) return Status(Errc::kInvalidInput, "is a directory");
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_APPEND | O_CREAT)))
     return Status(Errc::kReadOnly, "read-only filesystem");
-  return Status::ok();
+  const uint64_t epoch = cache_.corrupt_epoch(cache::FileRef{n->content_key, n->hash_kind, n->size});
+  return opens_.open(ino, epoch, kernel, [this, n] { return pin_whole(*n); });
 }
+
+void Filesystem::release(uint64_t ino, uint64_t fh) { opens_.release(ino, fh); }
 
 Status Filesystem::opendir(uint64_t ino) {
   const Inode* n = ns_.get(ino);
@@ -144,35 +150,82 @@ Status Filesystem::opendir(uint64_t ino) {
   return Status::ok();
 }
 
+namespace {
+// A read with nowhere to splice to: the caller's span.
+class SpanTarget final : public ReadTarget {
+ public:
+  explicit SpanTarget(std::span<char> out) : out_(out) {}
+  const Pipe* pipe() override { return nullptr; }
+  std::span<char> buffer(size_t) override { return out_; }
+
+ private:
+  std::span<char> out_;
+};
+}  // namespace
+
 Result<size_t> Filesystem::read(uint64_t ino, uint64_t offset, std::span<char> out) {
+  SpanTarget to(out);
+  auto r = read(ino, OpenFiles::kFhNone, offset, out.size(), to);
+  if (!r) return r.status();
+  return r->bytes;
+}
+
+Result<ReadDone> Filesystem::read(uint64_t ino, uint64_t fh, uint64_t offset, size_t len, ReadTarget& to) {
   const Inode* n = ns_.get(ino);
   if (!n) return not_found(ino);
   if (n->is_dir) return Status(Errc::kInvalidInput, "is a directory");
+  cache::FileRef ref{n->content_key, n->hash_kind, n->size};
+  if (OpenFiles::needs_epoch(fh) && !OpenFiles::current(fh, cache_.corrupt_epoch(ref)))
+    return Status(Errc::kIo, "the file's content failed verification after this open read it; "
+                             "reopen it to read verified bytes");
   stats_.reads.fetch_add(1, std::memory_order_relaxed);
-  if (offset >= n->size || out.empty()) return size_t{0};
-  size_t len = static_cast<size_t>(std::min<uint64_t>(out.size(), n->size - offset));
-  if (int fd = local_fd(ino); fd >= 0) {
-    size_t done = 0;
-    while (done < len) {
-      ssize_t r = ::pread(fd, out.data() + done, len - done, static_cast<off_t>(offset + done));
-      if (r <= 0) {
-        stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
-        return Status(Errc::kIo, "reading the local copy of " + n->path + " failed");
+  if (offset >= n->size || len == 0) return ReadDone{};
+  len = static_cast<size_t>(std::min<uint64_t>(len, n->size - offset));
+  const int fd = local_fd(ino);
+  if (fd < 0) {
+    // Zero copy when every block is present and may be served so; 0 means "copy it instead".
+    if (const Pipe* p = to.pipe()) {
+      auto r = cache_.splice_present(ref, offset, len, cache::PipeFds{p->rd, p->wr});
+      if (r && *r > 0) {
+        prefetcher_->on_read(ino, n->size, offset, *r);
+        stats_.read_bytes.fetch_add(*r, std::memory_order_relaxed);
+        stats_.spliced_bytes.fetch_add(*r, std::memory_order_relaxed);
+        return ReadDone{*r, true};
       }
-      done += static_cast<size_t>(r);
     }
-    stats_.local_bytes.fetch_add(len, std::memory_order_relaxed);
-    stats_.read_bytes.fetch_add(len, std::memory_order_relaxed);
-    return len;
   }
-  prefetcher_->on_read(ino, n->size, offset, len);
+  std::span<char> out = to.buffer(len).first(len);
+  auto r = fd >= 0 ? read_local(*n, fd, offset, out) : read_cached(*n, ref, offset, out);
+  if (!r) return r.status();
+  return ReadDone{*r, false};
+}
+
+Result<size_t> Filesystem::read_local(const Inode& n, int fd, uint64_t offset, std::span<char> out) {
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t r = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (r <= 0) {
+      stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
+      return Status(Errc::kIo, "reading the local copy of " + n.path + " failed");
+    }
+    done += static_cast<size_t>(r);
+  }
+  stats_.local_bytes.fetch_add(done, std::memory_order_relaxed);
+  stats_.read_bytes.fetch_add(done, std::memory_order_relaxed);
+  return done;
+}
+
+Result<size_t> Filesystem::read_cached(const Inode& n, const cache::FileRef& ref, uint64_t offset,
+                                       std::span<char> out) {
+  const uint64_t ino = n.ino;
+  const size_t len = out.size();
+  prefetcher_->on_read(ino, n.size, offset, len);
   if (auto f = recent_failure(ino, offset, len); !f) {
     stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
     return f;
   }
-  cache::FileRef ref{n->content_key, n->hash_kind, n->size};
-  InodeSource src(origin_, *n);
-  auto r = cache_.read(ref, offset, out.first(len), src);
+  InodeSource src(origin_, n);
+  auto r = cache_.read(ref, offset, out, src);
   if (!r) {
     remember_failure(ino, offset, len, r.status());
     stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
@@ -197,33 +250,18 @@ std::vector<uint64_t> Filesystem::inodes_of(const std::string& key) {
   return out;
 }
 
-std::unique_ptr<cache::FilePin> Filesystem::pin_for_passthrough(uint64_t ino) {
-  const Inode* n = ns_.get(ino);
-  if (!n || n->is_dir || n->size == 0) return nullptr;
+std::unique_ptr<cache::FilePin> Filesystem::pin_whole(const Inode& n) {
+  if (n.size == 0) return nullptr;
   std::unique_ptr<cache::FilePin> pin;
-  if (int fd = local_fd(ino); fd >= 0) {
+  if (int fd = local_fd(n.ino); fd >= 0) {
     int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     // A blob of the standard HF cache: immutable, nothing to hold but our own fd.
     if (own >= 0) pin = std::make_unique<cache::FilePin>(own);
   } else {
-    pin = cache_.pin_complete(cache::FileRef{n->content_key, n->hash_kind, n->size});
+    pin = cache_.pin_complete(cache::FileRef{n.content_key, n.hash_kind, n.size});
   }
   if (pin) stats_.passthrough_pins.fetch_add(1, std::memory_order_relaxed);
   return pin;
-}
-
-Result<size_t> Filesystem::read_splice(uint64_t ino, uint64_t offset, size_t len, const cache::PipeFds& pipe) {
-  const Inode* n = ns_.get(ino);
-  if (!n || n->is_dir || offset >= n->size || len == 0 || local_fd(ino) >= 0) return size_t{0};
-  cache::FileRef ref{n->content_key, n->hash_kind, n->size};
-  auto r = cache_.splice_present(ref, offset, len, pipe);
-  if (!r || *r == 0) return size_t{0};
-  // Only a served read counts for read-ahead: on 0 the caller's read() reports the access.
-  prefetcher_->on_read(ino, n->size, offset, *r);
-  stats_.reads.fetch_add(1, std::memory_order_relaxed);
-  stats_.read_bytes.fetch_add(*r, std::memory_order_relaxed);
-  stats_.spliced_bytes.fetch_add(*r, std::memory_order_relaxed);
-  return *r;
 }
 
 namespace {

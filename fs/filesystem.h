@@ -18,6 +18,7 @@
 #include "common/status.h"
 #include "fs/file_origin.h"
 #include "fs/namespace.h"
+#include "fs/open_files.h"
 #include "fs/ops.h"
 #include "fs/prefetcher.h"
 
@@ -54,20 +55,21 @@ class Filesystem : public FsOps {
 
   Result<Attr> lookup(uint64_t parent, std::string_view name) override;
   Result<Attr> getattr(uint64_t ino) override;
-  // Entries including "." and "..", in a stable order.
-  Result<std::vector<DirEntry>> readdir(uint64_t ino) override;
-  // Any write access is kReadOnly (EROFS).
-  Status open(uint64_t ino, int flags) override;
+  // Any write access is kReadOnly (EROFS). Complete block-cache files and local Hugging Face
+  // cache copies may pass through (OpenFiles decides).
+  Result<OpenReply> open(uint64_t ino, int flags, BackingFiles& kernel) override;
+  void release(uint64_t ino, uint64_t fh) override;
+  // Present blocks of the block cache are spliced; local copies and misses are copied.
+  Result<ReadDone> read(uint64_t ino, uint64_t fh, uint64_t offset, size_t len, ReadTarget& to) override;
+  // A read without an open (no epoch check, never spliced) into `out`: up to out.size() bytes.
+  Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out);
   Status opendir(uint64_t ino) override;
-  // Reads up to out.size() bytes at `offset` (short at EOF, 0 past it).
-  Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out) override;
-  // Present blocks of the block cache only (local copies and misses go through read()).
-  Result<size_t> read_splice(uint64_t ino, uint64_t offset, size_t len, const cache::PipeFds& pipe) override;
-  // Complete block-cache files and local Hugging Face cache copies.
-  std::unique_ptr<cache::FilePin> pin_for_passthrough(uint64_t ino) override;
+  Status readdir(uint64_t ino, uint64_t offset, DirFiller& out) override;
   FsSummary summary() override { return {ns_.total_bytes(), ns_.inode_count()}; }
-  uint64_t content_epoch(uint64_t ino) override;
   std::vector<uint64_t> inodes_of(const std::string& key) override;
+  // How many times the content of `ino` failed verification (cache::BlockCache::corrupt_epoch).
+  uint64_t content_epoch(uint64_t ino);
+  size_t open_inodes() const { return opens_.inodes(); }
 
   // Serves `ino` from a complete local copy (a blob of the standard Hugging Face cache) instead of
   // the block cache and the network. Call before serving; the file must have the inode's size.
@@ -92,6 +94,10 @@ class Filesystem : public FsOps {
  private:
   Attr attr_of(const Inode& n) const;
   int local_fd(uint64_t ino);  // -1 when the inode has no local copy
+  // The whole file on local disk for the kernel to read directly; null when it is not all local.
+  std::unique_ptr<cache::FilePin> pin_whole(const Inode& n);
+  Result<size_t> read_local(const Inode& n, int fd, uint64_t offset, std::span<char> out);
+  Result<size_t> read_cached(const Inode& n, const cache::FileRef& ref, uint64_t offset, std::span<char> out);
 
   Namespace ns_;
   cache::BlockCache& cache_;
@@ -111,6 +117,7 @@ class Filesystem : public FsOps {
     std::atomic<int> fd{-1};
   };
   std::unordered_map<uint64_t, std::unique_ptr<LocalCopy>> local_;  // filled before serving
+  OpenFiles opens_;
   std::unique_ptr<Prefetcher> prefetcher_;  // last: its workers call back into this object
 };
 

@@ -1,4 +1,5 @@
-// Thin libfuse low-level adapter: translates FUSE requests into Filesystem calls and replies.
+// Thin libfuse low-level adapter: translates FUSE requests into FsOps calls (fs/ops.h) and their
+// results into replies; every decision is made behind FsOps.
 // Holds no lock across a fuse_reply_* call; inodes are immortal for the life of the mount.
 #pragma once
 #include <memory>

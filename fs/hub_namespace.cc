@@ -1,5 +1,7 @@
 #include "fs/hub_namespace.h"
 
+#include "fs/dir_page.h"
+
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -242,31 +244,67 @@ Result<Attr> HubNamespace::getattr(uint64_t ino) {
   return vdir_attr(it->second);
 }
 
-Result<std::vector<DirEntry>> HubNamespace::readdir(uint64_t ino) {
+namespace {
+// A repo's listing as seen under the hub: inode numbers of slot k, and the repo root's ".." is
+// its org folder.
+class SlotFiller final : public DirFiller {
+ public:
+  SlotFiller(DirFiller& out, std::function<Attr(const Attr&)> translate, uint64_t dotdot)
+      : out_(out), translate_(std::move(translate)), dotdot_(dotdot) {}
+  bool plus() const override { return out_.plus(); }
+  bool add(std::string_view name, const Attr& attr, bool entry, uint64_t next) override {
+    Attr a = entry ? translate_(attr) : attr;
+    if (!entry && a.ino != 0) a.ino = translate_(attr).ino;
+    if (next == 2 && dotdot_ != 0) a.ino = dotdot_;  // ".." of the repo root
+    return out_.add(name, a, entry, next);
+  }
+
+ private:
+  DirFiller& out_;
+  std::function<Attr(const Attr&)> translate_;
+  uint64_t dotdot_;
+};
+}  // namespace
+
+Status HubNamespace::readdir(uint64_t ino, uint64_t offset, DirFiller& out) {
   if (auto s = slot_of(ino)) {
     touch(*s);
     uint64_t k = ino >> kSlotShift;
-    auto r = s->mount.fs->readdir(ino & kLocalMask);
-    if (!r) return r.status();
-    for (auto& e : *r) {
-      if (e.name == ".." && (ino & kLocalMask) == kRootIno)
-        e.ino = s->parent;
-      else
-        e.ino = (k << kSlotShift) | e.ino;
-    }
-    return r;
+    SlotFiller f(out, [this, k](const Attr& a) { return translate(a, k); },
+                 (ino & kLocalMask) == kRootIno ? s->parent : 0);
+    return s->mount.fs->readdir(ino & kLocalMask, offset, f);
   }
-  std::shared_lock lk(mu_);
-  auto it = dirs_.find(ino);
-  if (it == dirs_.end()) return Status(Errc::kEntryNotFound, "no such directory");
-  std::vector<DirEntry> out{{".", ino, true}, {"..", it->second.parent, true}};
-  for (auto& [name, child] : it->second.children) out.push_back({name, child, true});
-  return out;
+  std::vector<DirEntry> ents;  // copied: attributes are looked up without the lock
+  {
+    std::shared_lock lk(mu_);
+    auto it = dirs_.find(ino);
+    if (it == dirs_.end()) return Status(Errc::kEntryNotFound, "no such directory");
+    ents = {{".", ino, true}, {"..", it->second.parent, true}};
+    for (auto& [name, child] : it->second.children) ents.push_back({name, child, true});
+  }
+  fill_dir_page(
+      out, offset, ents.size(), [&](uint64_t i) { return DirItem{ents[i].name, ents[i].ino, ents[i].is_dir}; },
+      [&](const DirItem& d) { return getattr(d.ino); });
+  return Status::ok();
 }
 
-Status HubNamespace::open(uint64_t ino, int flags) {
-  if (auto s = slot_of(ino)) return s->mount.fs->open(ino & kLocalMask, flags);
-  return Status(Errc::kInvalidInput, "is a directory");
+Result<OpenReply> HubNamespace::open(uint64_t ino, int flags, BackingFiles& kernel) {
+  auto s = slot_of(ino);
+  if (!s) return Status(Errc::kInvalidInput, "is a directory");
+  auto r = s->mount.fs->open(ino & kLocalMask, flags, kernel);
+  if (r) {
+    s->open_files.fetch_add(1);
+    touch(*s);
+  }
+  return r;
+}
+
+void HubNamespace::release(uint64_t ino, uint64_t fh) {
+  if (auto s = slot_of(ino)) {
+    s->mount.fs->release(ino & kLocalMask, fh);
+    s->open_files.fetch_sub(1);
+    touch(*s);
+  }
 }
 
 Status HubNamespace::opendir(uint64_t ino) {
@@ -274,16 +312,11 @@ Status HubNamespace::opendir(uint64_t ino) {
   return getattr(ino) ? Status::ok() : Status(Errc::kEntryNotFound, "no such directory");
 }
 
-Result<size_t> HubNamespace::read(uint64_t ino, uint64_t offset, std::span<char> out) {
+Result<ReadDone> HubNamespace::read(uint64_t ino, uint64_t fh, uint64_t offset, size_t len, ReadTarget& to) {
   auto s = slot_of(ino);
   if (!s) return Status(Errc::kEntryNotFound, "released");
   touch(*s);
-  return s->mount.fs->read(ino & kLocalMask, offset, out);
-}
-
-uint64_t HubNamespace::content_epoch(uint64_t ino) {
-  auto s = slot_of(ino);
-  return s ? s->mount.fs->content_epoch(ino & kLocalMask) : 0;
+  return s->mount.fs->read(ino & kLocalMask, fh, offset, len, to);
 }
 
 std::vector<uint64_t> HubNamespace::inodes_of(const std::string& key) {
@@ -297,19 +330,6 @@ std::vector<uint64_t> HubNamespace::inodes_of(const std::string& key) {
   for (auto& [k, s] : all)
     for (uint64_t ino : s->mount.fs->inodes_of(key)) out.push_back((k << kSlotShift) | ino);
   return out;
-}
-
-std::unique_ptr<cache::FilePin> HubNamespace::pin_for_passthrough(uint64_t ino) {
-  auto s = slot_of(ino);
-  if (!s) return nullptr;
-  return s->mount.fs->pin_for_passthrough(ino & kLocalMask);
-}
-
-Result<size_t> HubNamespace::read_splice(uint64_t ino, uint64_t offset, size_t len, const cache::PipeFds& pipe) {
-  auto s = slot_of(ino);
-  if (!s) return size_t{0};  // read() reports it
-  touch(*s);
-  return s->mount.fs->read_splice(ino & kLocalMask, offset, len, pipe);
 }
 
 Result<std::string> HubNamespace::getxattr(uint64_t ino, std::string_view name) {
@@ -332,20 +352,6 @@ FsSummary HubNamespace::summary() {
     sum.inodes += s.inodes;
   });
   return sum;
-}
-
-void HubNamespace::on_open(uint64_t ino) {
-  if (auto s = slot_of(ino)) {
-    s->open_files.fetch_add(1);
-    touch(*s);
-  }
-}
-
-void HubNamespace::on_release(uint64_t ino) {
-  if (auto s = slot_of(ino)) {
-    s->open_files.fetch_sub(1);
-    touch(*s);
-  }
 }
 
 }  // namespace hffs::fs

@@ -61,19 +61,16 @@ class HubNamespace : public FsOps {
 
   Result<Attr> lookup(uint64_t parent, std::string_view name) override;
   Result<Attr> getattr(uint64_t ino) override;
-  Result<std::vector<DirEntry>> readdir(uint64_t ino) override;
-  Status open(uint64_t ino, int flags) override;
+  Status readdir(uint64_t ino, uint64_t offset, DirFiller& out) override;
+  // An open file keeps its repo loaded until its release.
+  Result<OpenReply> open(uint64_t ino, int flags, BackingFiles& kernel) override;
+  void release(uint64_t ino, uint64_t fh) override;
   Status opendir(uint64_t ino) override;
-  Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out) override;
-  std::unique_ptr<cache::FilePin> pin_for_passthrough(uint64_t ino) override;
-  Result<size_t> read_splice(uint64_t ino, uint64_t offset, size_t len, const cache::PipeFds& pipe) override;
-  uint64_t content_epoch(uint64_t ino) override;
+  Result<ReadDone> read(uint64_t ino, uint64_t fh, uint64_t offset, size_t len, ReadTarget& to) override;
   std::vector<uint64_t> inodes_of(const std::string& key) override;
   Result<std::string> getxattr(uint64_t ino, std::string_view name) override;
   Result<std::vector<std::string>> listxattr(uint64_t ino) override;
   FsSummary summary() override;
-  void on_open(uint64_t ino) override;
-  void on_release(uint64_t ino) override;
 
   static constexpr int kSlotShift = 40;
   static constexpr uint64_t kLocalMask = (uint64_t{1} << kSlotShift) - 1;

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "fs/errno_map.h"
+
 namespace hffs::fs {
 
 namespace {
@@ -86,7 +88,7 @@ bool amend_open_reply(struct iovec* iov, int count, int backing_id) {
 int passthrough_backing_open(int dev_fd, int backing_fd) {
   BackingMap m{backing_fd, 0, 0};
   int id = ::ioctl(dev_fd, HFFS_FUSE_DEV_IOC_BACKING_OPEN, &m);
-  return id > 0 ? id : (id == 0 ? -EIO : -errno);
+  return backing_open_result(id, errno);
 }
 
 void passthrough_backing_close(int dev_fd, int backing_id) {

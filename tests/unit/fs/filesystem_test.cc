@@ -11,6 +11,7 @@
 
 #include "fs/errno_map.h"
 #include "unit/fs/fake_origin.h"
+#include "unit/fs/ops_fakes.h"
 
 using namespace hffs;
 using hffs::hubapi::TreeEntry;
@@ -85,18 +86,17 @@ TEST_F(FsTest, AttributesAreReadOnlyAndExact) {
 }
 
 TEST_F(FsTest, OpenForWriteIsErofs) {
-  EXPECT_TRUE(fs_->open(ino("one"), O_RDONLY).is_ok());
-  EXPECT_EQ(fs::to_errno(fs_->open(ino("one"), O_WRONLY).code()), EROFS);
-  EXPECT_EQ(fs::to_errno(fs_->open(ino("one"), O_RDWR).code()), EROFS);
-  EXPECT_EQ(fs::to_errno(fs_->open(ino("one"), O_RDONLY | O_TRUNC).code()), EROFS);
+  test::FakeKernel k;
+  EXPECT_TRUE(fs_->open(ino("one"), O_RDONLY, k).ok());
+  EXPECT_EQ(fs::to_errno(fs_->open(ino("one"), O_WRONLY, k).status().code()), EROFS);
+  EXPECT_EQ(fs::to_errno(fs_->open(ino("one"), O_RDWR, k).status().code()), EROFS);
+  EXPECT_EQ(fs::to_errno(fs_->open(ino("one"), O_RDONLY | O_TRUNC, k).status().code()), EROFS);
 }
 
 TEST_F(FsTest, ReaddirListsChildrenInOrder) {
-  auto r = fs_->readdir(fs::kRootIno);
-  ASSERT_TRUE(r.ok());
-  std::vector<std::string> names;
-  for (auto& e : *r) names.push_back(e.name);
-  EXPECT_EQ(names, (std::vector<std::string>{".", "..", "big.bin", "d", "empty", "exact.bin", "one"}));
+  test::PageFiller page(100);
+  ASSERT_TRUE(fs_->readdir(fs::kRootIno, 0, page).is_ok());
+  EXPECT_EQ(page.names(), (std::vector<std::string>{".", "..", "big.bin", "d", "empty", "exact.bin", "one"}));
 }
 
 TEST_F(FsTest, ReadsAcrossBlockBoundariesAndAtEof) {
