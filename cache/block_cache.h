@@ -1,5 +1,6 @@
 // On-disk block cache keyed by content (sha256 / git sha1 + block index), shared by processes.
-// See docs/ARCHITECTURE.md "Cache format".
+// See docs/ARCHITECTURE.md "Cache format". This is the read path a mount (or prefetch) uses;
+// what only `hffs cache` needs (usage, gc, clear, verify_all) is cache/maintenance.h.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "cache/block_source.h"
+#include "common/fd.h"
 #include "common/sha.h"
 #include "common/status.h"
 
@@ -118,61 +120,25 @@ struct CacheStats {
   uint64_t verify_failures = 0;   // files that failed verification twice in a row (EIO for a while)
 };
 
-// The whole cache directory (every process's blocks), from a scan of the maps.
-struct CacheUsage {
-  uint64_t bytes = 0;           // bytes of present blocks (from the maps)
-  uint64_t counted_bytes = 0;   // the shared counter the bound is enforced on (== bytes unless it drifted)
-  uint64_t disk_bytes = 0;      // space the data files take on disk (st_blocks)
-  uint64_t files = 0;           // (data, map) pairs
-  uint64_t complete_files = 0;  // every block present
-  uint64_t verified_files = 0;  // every block verified against the content hash
-  uint64_t blocks = 0;          // present blocks
-  uint64_t unverified_bytes = 0;  // bytes of present blocks not (yet) verified against their file's hash
-  uint64_t max_bytes = 0;       // the bound this instance enforces
-  uint64_t min_free_bytes = 0;  // the floor this instance enforces
-  FsSpace fs;                   // the cache filesystem now
-  uint64_t hit_bytes = 0;       // cumulative over all processes (usage file)
-  uint64_t miss_bytes = 0;
-  uint64_t evicted_bytes = 0;
-};
-
-struct VerifyReport {
-  uint64_t checked = 0;     // complete files hashed
-  uint64_t ok = 0;
-  uint64_t corrupt = 0;     // mismatches: their blocks were dropped
-  uint64_t incomplete = 0;  // not every block present: skipped (or completed, see verify_all)
-  uint64_t unverified_bytes = 0;  // bytes of present blocks not verified (in files still incomplete)
-  uint64_t completed = 0;   // incomplete files whose missing blocks were fetched (verify_all with a source)
-  uint64_t errors = 0;      // could not be read / changed while hashed
-};
-
-struct GcReport {
-  uint64_t temp_files = 0;      // leftover temp files of dead processes removed
-  uint64_t orphan_maps = 0;     // maps without data (or unreadable maps) removed
-  uint64_t orphan_data = 0;     // data files without a map removed
-  uint64_t empty_files = 0;     // pairs with no block left removed
-  uint64_t punched_bytes = 0;   // space of unmarked blocks (written, never marked) given back
-  int64_t usage_drift = 0;      // correction applied to the shared counter
-  uint64_t evicted_bytes = 0;   // evicted to get back under the bound
-  uint64_t busy_blocks = 0;     // blocks skipped because a reader was fetching them
-};
-
 // A complete file handed to the kernel to read directly (FUSE passthrough). While it lives, no
 // process evicts, clears or drops the file's blocks (they count as busy).
 class FilePin {
  public:
+  explicit FilePin(UniqueFd fd) : fd_(std::move(fd)) {}
   explicit FilePin(int fd) : fd_(fd) {}  // takes the fd: closed with the pin
-  virtual ~FilePin();
+  virtual ~FilePin() = default;
   FilePin(const FilePin&) = delete;
   FilePin& operator=(const FilePin&) = delete;
-  int data_fd() const { return fd_; }  // read-only fd of the whole content
+  int data_fd() const { return fd_.get(); }  // read-only fd of the whole content
 
  private:
-  int fd_;
+  UniqueFd fd_;
 };
 
 class BlockCache {
  public:
+  // Opens (creating if missing) the cache under cfg.dir. A set cfg.max_size is recorded with the
+  // cache while this instance lives, so that `hffs cache stats` shows the bound mounts enforce.
   static Result<std::unique_ptr<BlockCache>> open(const CacheConfig& cfg);
   virtual ~BlockCache() = default;
 
@@ -212,22 +178,6 @@ class BlockCache {
   virtual Status verify_file(const FileRef& file) = 0;
   // Waits until background work queued so far (verify_on_complete) has finished.
   virtual void quiesce() = 0;
-
-  // Maintenance; every one is safe while other processes read through the same directory.
-  virtual Result<CacheUsage> usage() = 0;
-  // Removes leftovers (temp files, maps without data, data without maps, empty pairs, space of
-  // written but unmarked blocks), recounts the shared counter and evicts down to the bound.
-  virtual Result<GcReport> gc() = 0;
-  // Evicts every block and removes every pair, except blocks being fetched at that moment
-  // (counted in busy_blocks; their readers are never disturbed). Readers refetch afterwards.
-  virtual Result<GcReport> clear() = 0;
-  // verify_file for every complete file in the directory; corrupt ones are dropped. Incomplete
-  // files are skipped and their unverified bytes counted, unless `source_for` gives a source for
-  // the key: then the missing blocks are fetched and the file is verified.
-  using SourceFor = std::function<std::unique_ptr<BlockSource>(const FileRef&)>;
-  virtual Result<VerifyReport> verify_all(const SourceFor& source_for = {}) = 0;
-  // Runs eviction now if the bound or the floor is exceeded (normally done before each store).
-  virtual void enforce_bound() = 0;
 };
 
 }  // namespace hffs::cache

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cache/cache_dir.h"
+#include "common/fd.h"
 
 namespace hffs::cache {
 
@@ -25,16 +26,16 @@ constexpr uint32_t kRetiredFlag = 1;
 // another process published first.
 Status create_map(const std::filesystem::path& path, uint64_t nblocks, uint32_t block_size) {
   std::filesystem::path tmp = temp_name_for(path);
-  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, cache_file_mode());
-  if (fd < 0) return errno_status(errno, "creating " + tmp.string());
-  share_new_file(fd);
+  UniqueFd fd(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, cache_file_mode()));
+  if (!fd) return errno_status(errno, "creating " + tmp.string());
+  share_new_file(fd.get());
   unsigned char header[kMapHeaderSize] = {};
   std::memcpy(header, kMagic, sizeof kMagic);
   std::memcpy(header + 8, &block_size, sizeof block_size);
-  bool ok = ::pwrite(fd, header, sizeof header, 0) == static_cast<ssize_t>(sizeof header) &&
-            ::ftruncate(fd, static_cast<off_t>(kMapHeaderSize + nblocks)) == 0;
+  bool ok = ::pwrite(fd.get(), header, sizeof header, 0) == static_cast<ssize_t>(sizeof header) &&
+            ::ftruncate(fd.get(), static_cast<off_t>(kMapHeaderSize + nblocks)) == 0;
   int err = ok ? 0 : (errno ? errno : EIO);
-  ::close(fd);
+  fd.reset();
   if (!ok) {
     ::unlink(tmp.c_str());
     return errno_status(err, "initialising " + tmp.string());
@@ -47,48 +48,34 @@ Status create_map(const std::filesystem::path& path, uint64_t nblocks, uint32_t 
 
 Result<std::unique_ptr<BlockMap>> BlockMap::open(const std::filesystem::path& path, uint64_t nblocks,
                                                  uint32_t block_size, bool create) {
-  int fd = -1;
-  for (int attempt = 0; attempt < 4 && fd < 0; ++attempt) {
-    fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd >= 0) break;
+  UniqueFd fd;
+  for (int attempt = 0; attempt < 4 && !fd; ++attempt) {
+    fd.reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (fd) break;
     if (errno != ENOENT) return errno_status(errno, "opening " + path.string());
     if (!create) return Status(Errc::kEntryNotFound, path.string() + " does not exist");
     if (auto s = create_map(path, nblocks, block_size); !s) return s;
   }
-  if (fd < 0) return Status(Errc::kIo, path.string() + " keeps disappearing");
+  if (!fd) return Status(Errc::kIo, path.string() + " keeps disappearing");
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    return errno_status(e, "stat " + path.string());
-  }
+  if (::fstat(fd.get(), &st) != 0) return errno_status(errno, "stat " + path.string());
   size_t len = kMapHeaderSize + nblocks;
-  if (static_cast<uint64_t>(st.st_size) != len) {
-    ::close(fd);
+  if (static_cast<uint64_t>(st.st_size) != len)
     return Status(Errc::kCorrupt, path.string() + " has " + std::to_string(st.st_size) + " bytes, expected " +
                                       std::to_string(len) + " (file size disagrees with the cache)");
-  }
-  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) {
-    int e = errno;
-    ::close(fd);
-    return errno_status(e, "mmap " + path.string());
-  }
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  if (p == MAP_FAILED) return errno_status(errno, "mmap " + path.string());
   auto* base = static_cast<uint8_t*>(p);
   uint32_t recorded = 0;
   std::memcpy(&recorded, base + 8, sizeof recorded);
   if (std::memcmp(base, kMagic, sizeof kMagic) != 0 || recorded != block_size) {
     ::munmap(p, len);
-    ::close(fd);
     return Status(Errc::kCorrupt, path.string() + " is not a block map for block size " + std::to_string(block_size));
   }
-  return std::unique_ptr<BlockMap>(new BlockMap(fd, base, len, nblocks));
+  return std::unique_ptr<BlockMap>(new BlockMap(std::move(fd), base, len, nblocks));
 }
 
-BlockMap::~BlockMap() {
-  ::munmap(base_, len_);
-  ::close(fd_);
-}
+BlockMap::~BlockMap() { ::munmap(base_, len_); }  // then fd_ closes (and its OFD locks go)
 
 uint8_t BlockMap::state(uint64_t block) const {
   return std::atomic_ref<uint8_t>(base_[kMapHeaderSize + block]).load(std::memory_order_acquire);
@@ -118,7 +105,7 @@ void BlockMap::retire() {
   std::atomic_ref<uint32_t>(*flags).fetch_or(kRetiredFlag, std::memory_order_acq_rel);
 }
 
-void BlockMap::touch() { ::futimens(fd_, nullptr); }
+void BlockMap::touch() { ::futimens(fd_.get(), nullptr); }
 
 uint32_t BlockMap::generation() const {
   auto* flags = reinterpret_cast<uint32_t*>(base_ + 12);
@@ -136,7 +123,7 @@ Status BlockMap::lock(uint64_t first, uint64_t count) {
   fl.l_whence = SEEK_SET;
   fl.l_start = static_cast<off_t>(kMapHeaderSize + first);
   fl.l_len = static_cast<off_t>(count);
-  while (::fcntl(fd_, F_OFD_SETLKW, &fl) != 0) {
+  while (::fcntl(fd_.get(), F_OFD_SETLKW, &fl) != 0) {
     if (errno == EINTR) continue;
     return errno_status(errno, "locking block map");
   }
@@ -149,7 +136,7 @@ bool BlockMap::try_lock(uint64_t first, uint64_t count) {
   fl.l_whence = SEEK_SET;
   fl.l_start = static_cast<off_t>(kMapHeaderSize + first);
   fl.l_len = static_cast<off_t>(count);
-  while (::fcntl(fd_, F_OFD_SETLK, &fl) != 0) {
+  while (::fcntl(fd_.get(), F_OFD_SETLK, &fl) != 0) {
     if (errno == EINTR) continue;
     return false;
   }
@@ -168,7 +155,7 @@ bool BlockMap::try_pin(bool exclusive) {
   fl.l_whence = SEEK_SET;
   fl.l_start = static_cast<off_t>(kMapHeaderSize + nblocks_);
   fl.l_len = 1;
-  while (::fcntl(fd_, F_OFD_SETLK, &fl) != 0) {
+  while (::fcntl(fd_.get(), F_OFD_SETLK, &fl) != 0) {
     if (errno == EINTR) continue;
     return false;
   }
@@ -181,7 +168,7 @@ void BlockMap::unlock(uint64_t first, uint64_t count) {
   fl.l_whence = SEEK_SET;
   fl.l_start = static_cast<off_t>(kMapHeaderSize + first);
   fl.l_len = static_cast<off_t>(count);
-  while (::fcntl(fd_, F_OFD_SETLK, &fl) != 0 && errno == EINTR) {
+  while (::fcntl(fd_.get(), F_OFD_SETLK, &fl) != 0 && errno == EINTR) {
   }
 }
 

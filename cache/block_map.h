@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "common/fd.h"
 #include "common/status.h"
 
 namespace hffs::cache {
@@ -62,9 +63,9 @@ class BlockMap {
   bool try_pin(bool exclusive);
 
  private:
-  BlockMap(int fd, uint8_t* base, size_t len, uint64_t nblocks)
-      : fd_(fd), base_(base), len_(len), nblocks_(nblocks) {}
-  int fd_;
+  BlockMap(UniqueFd fd, uint8_t* base, size_t len, uint64_t nblocks)
+      : fd_(std::move(fd)), base_(base), len_(len), nblocks_(nblocks) {}
+  UniqueFd fd_;
   uint8_t* base_;
   size_t len_;
   uint64_t nblocks_;

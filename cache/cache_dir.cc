@@ -12,6 +12,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/fd.h"
+
 namespace hffs::cache {
 
 namespace fsys = std::filesystem;
@@ -107,44 +109,44 @@ std::string format_text(uint32_t block_size) {
 }
 
 Result<std::string> slurp(const fsys::path& p) {
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_status(errno, "opening " + p.string());
+  UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return Status(Errc::kEntryNotFound, p.string() + " does not exist");
+    return errno_status(errno, "opening " + p.string());
+  }
   std::string s;
   char buf[512];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return errno_status(e, "reading " + p.string());
-    }
+    if (n < 0) return errno_status(errno, "reading " + p.string());
     if (n == 0) break;
     s.append(buf, static_cast<size_t>(n));
     if (s.size() > 4096) break;
   }
-  ::close(fd);
   return s;
 }
 
 Status write_all_new(const fsys::path& p, const std::string& content) {
-  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cache_file_mode());
-  if (fd < 0) return errno_status(errno, "creating " + p.string());
-  share_new_file(fd);
+  UniqueFd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cache_file_mode()));
+  if (!fd) return errno_status(errno, "creating " + p.string());
+  share_new_file(fd.get());
   size_t done = 0;
   while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int e = n < 0 ? errno : EIO;
-      ::close(fd);
+      fd.reset();
       ::unlink(p.c_str());
       return errno_status(e, "writing " + p.string());
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  // After a successful fsync, closing has nothing left to report on a local filesystem.
+  if (::fsync(fd.get()) != 0) {
     int e = errno;
+    fd.reset();
     ::unlink(p.c_str());
     return errno_status(e, "writing " + p.string());
   }
@@ -154,7 +156,7 @@ Status write_all_new(const fsys::path& p, const std::string& content) {
 // Creates dir (its parents with the default mode, dir itself with the cache's), hffs-v1, data/
 // and the format file, whichever are missing.
 Status make_layout(const fsys::path& dir, uint32_t block_size) {
-  fsys::path root = dir / "hffs-v1";
+  fsys::path root = layout_dir(dir);
   std::error_code ec;
   if (dir.has_parent_path() && !dir.parent_path().empty()) fsys::create_directories(dir.parent_path(), ec);
   for (const fsys::path& d : {dir, root, root / "data"})
@@ -169,7 +171,25 @@ Status make_layout(const fsys::path& dir, uint32_t block_size) {
   return Status::ok();
 }
 
+Result<CacheFormat> parse_format(const std::string& text, const fsys::path& fmt) {
+  CacheFormat f;
+  unsigned long long recorded = 0;
+  if (std::sscanf(text.c_str(), "hffs-cache-format %d\nblock_size %llu", &f.version, &recorded) != 2)
+    return Status(Errc::kCorrupt, fmt.string() + " is not an hffs cache format file");
+  f.block_size = recorded;
+  return f;
+}
+
 }  // namespace
+
+fsys::path layout_dir(const fsys::path& dir) { return dir / "hffs-v1"; }
+
+Result<CacheFormat> read_format(const fsys::path& dir) {
+  fsys::path fmt = layout_dir(dir) / "format";
+  auto text = slurp(fmt);
+  if (!text) return text.status();
+  return parse_format(*text, fmt);
+}
 
 Status restore_layout(const fsys::path& root, uint32_t block_size) {
   return make_layout(root.parent_path(), block_size);
@@ -179,7 +199,7 @@ Result<fsys::path> open_cache_root(const fsys::path& dir, uint32_t block_size) {
   if (dir.empty()) return Status(Errc::kInvalidInput, "no cache directory given");
   if (block_size == 0 || block_size > (1u << 30))
     return Status(Errc::kInvalidInput, "cache block size " + std::to_string(block_size) + " out of range");
-  fsys::path root = dir / "hffs-v1";
+  fsys::path root = layout_dir(dir);
   // A cache shared with a group (setgid, group rwx) stays shared whichever command opens it
   // (`hffs cache gc`, `prefetch`, a mount without --cache-group): adopt its group.
   if (struct stat st {}; !cache_group() && ::stat(root.c_str(), &st) == 0 && (st.st_mode & S_ISGID) &&
@@ -187,16 +207,13 @@ Result<fsys::path> open_cache_root(const fsys::path& dir, uint32_t block_size) {
     set_cache_group(st.st_gid);
   if (auto s = make_layout(dir, block_size); !s) return s;
   warn_if_wider(root);
-  fsys::path fmt = root / "format";
-  auto text = slurp(fmt);
-  if (!text) return text.status();
-  int version = 0;
-  unsigned long long recorded = 0;
-  if (std::sscanf(text->c_str(), "hffs-cache-format %d\nblock_size %llu", &version, &recorded) != 2)
-    return Status(Errc::kCorrupt, fmt.string() + " is not an hffs cache format file");
-  if (version != kFormatVersion)
-    return Status(Errc::kInvalidInput, fmt.string() + " records cache format " + std::to_string(version) +
+  auto fmt = read_format(dir);
+  if (!fmt) return fmt.status();
+  const fsys::path fmt_path = root / "format";
+  if (fmt->version != kFormatVersion)
+    return Status(Errc::kInvalidInput, fmt_path.string() + " records cache format " + std::to_string(fmt->version) +
                                            ", this build understands " + std::to_string(kFormatVersion));
+  const uint64_t recorded = fmt->block_size;
   if (recorded != block_size)
     return Status(Errc::kInvalidInput,
                   "cache " + root.string() + " was created with block size " + std::to_string(recorded) +

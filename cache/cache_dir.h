@@ -33,6 +33,18 @@ void share_new_file(int fd);
 // was not asked for): local users could read cached bytes of private repos.
 void warn_if_wider(const std::filesystem::path& dir);
 
+// <dir>/hffs-v1: the cache's own files under a cache directory (which also holds views/ and the
+// HF cache links). The one place outside this file's .cc that needs the name asks for it here.
+std::filesystem::path layout_dir(const std::filesystem::path& dir);
+
+// What <dir>/hffs-v1/format records. kEntryNotFound: no cache under `dir`; kCorrupt: not a
+// format file.
+struct CacheFormat {
+  int version = 0;
+  uint64_t block_size = 0;  // as recorded: not checked against the limits open_cache_root applies
+};
+Result<CacheFormat> read_format(const std::filesystem::path& dir);
+
 // Creates <dir>/hffs-v1/ and its `format` file if missing (atomically: temp + link), then checks
 // that the recorded version and block size match. Returns the hffs-v1 root.
 Result<std::filesystem::path> open_cache_root(const std::filesystem::path& dir, uint32_t block_size);

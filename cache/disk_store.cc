@@ -53,10 +53,6 @@ void OpenFiles::note_create(const Status& s) {
 
 uint64_t block_count(uint64_t size, uint32_t block_size) { return (size + block_size - 1) / block_size; }
 
-CacheFile::~CacheFile() {
-  if (data_fd >= 0) ::close(data_fd);
-}
-
 uint64_t CacheFile::block_len(uint64_t b) const {
   return std::min<uint64_t>(block_size, size - block_offset(b));
 }
@@ -83,7 +79,7 @@ bool CacheFile::all_present() {
 Status CacheFile::pread_all(std::span<char> out, uint64_t offset) const {
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = ::pread(data_fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    ssize_t n = ::pread(data_fd.get(), out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno_status(errno, "reading " + paths.data.string());
     if (n == 0) return Status(Errc::kIo, "unexpected end of " + paths.data.string());
@@ -95,7 +91,7 @@ Status CacheFile::pread_all(std::span<char> out, uint64_t offset) const {
 Status CacheFile::pwrite_all(std::span<const char> in, uint64_t offset) const {
   size_t done = 0;
   while (done < in.size()) {
-    ssize_t n = ::pwrite(data_fd, in.data() + done, in.size() - done, static_cast<off_t>(offset + done));
+    ssize_t n = ::pwrite(data_fd.get(), in.data() + done, in.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno_status(errno, "writing " + paths.data.string());
     if (n == 0) return Status(Errc::kIo, "short write to " + paths.data.string());
@@ -124,19 +120,19 @@ Result<std::shared_ptr<CacheFile>> OpenFiles::open_file(const FileRef& ref, bool
   } else if (int err = make_shard_dir(f->paths.shard_dir); err != 0) {
     return errno_status(err, "creating " + f->paths.shard_dir.string());
   }
-  f->data_fd = ::open(f->paths.data.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), cache_file_mode());
-  if (f->data_fd < 0) {
+  f->data_fd.reset(::open(f->paths.data.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), cache_file_mode()));
+  if (!f->data_fd) {
     if (errno == ENOENT && !create) return Status(Errc::kEntryNotFound, f->paths.data.string() + " does not exist");
     return errno_status(errno, "opening " + f->paths.data.string());
   }
-  if (create) share_new_file(f->data_fd);
+  if (create) share_new_file(f->data_fd.get());
   struct stat st {};
-  if (::fstat(f->data_fd, &st) != 0) return errno_status(errno, "stat " + f->paths.data.string());
+  if (::fstat(f->data_fd.get(), &st) != 0) return errno_status(errno, "stat " + f->paths.data.string());
   uint64_t have = static_cast<uint64_t>(st.st_size);
   // Another creator may be between its open and its ftruncate: extending to the same size is
   // idempotent and never loses a written block.
   if (have == 0 && ref.size > 0) {
-    if (::ftruncate(f->data_fd, static_cast<off_t>(ref.size)) != 0)
+    if (::ftruncate(f->data_fd.get(), static_cast<off_t>(ref.size)) != 0)
       return errno_status(errno, "sizing " + f->paths.data.string());
   } else if (have != ref.size) {
     return Status(Errc::kCorrupt, f->paths.data.string() + " has " + std::to_string(have) + " bytes but the file is " +

@@ -14,6 +14,7 @@
 #include "cache/block_cache.h"
 #include "cache/block_map.h"
 #include "cache/cache_dir.h"
+#include "common/fd.h"
 #include "common/sha.h"
 
 namespace hffs::cache {
@@ -27,7 +28,7 @@ struct CacheFile {
   uint32_t block_size = 0;
   uint64_t nblocks = 0;
   KeyPaths paths;
-  int data_fd = -1;
+  UniqueFd data_fd;
   std::unique_ptr<BlockMap> map;
   std::atomic<uint64_t> scan_hint{0};          // blocks below are known present (in this process)
   std::atomic<uint32_t> hint_gen{0};           // map generation scan_hint was computed at
@@ -47,7 +48,6 @@ struct CacheFile {
     HashKind kind = HashKind::kSha256;
   } hash;
 
-  ~CacheFile();
   uint64_t block_offset(uint64_t b) const { return b * block_size; }
   uint64_t block_len(uint64_t b) const;        // block_size, or less for the last block
   bool all_present();                           // advances scan_hint

@@ -25,16 +25,16 @@ constexpr size_t kUsageLen = 4096;
 
 Status create_usage(const fsys::path& path, uint64_t present) {
   std::string tmp = temp_name_for(path);
-  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, cache_file_mode());
-  if (fd < 0) return errno_status(errno, "creating " + tmp);
-  share_new_file(fd);
+  UniqueFd fd(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, cache_file_mode()));
+  if (!fd) return errno_status(errno, "creating " + tmp);
+  share_new_file(fd.get());
   unsigned char buf[16] = {};
   std::memcpy(buf, kUsageMagic, 8);
   std::memcpy(buf + 8, &present, 8);
-  bool ok = ::pwrite(fd, buf, sizeof buf, 0) == static_cast<ssize_t>(sizeof buf) &&
-            ::ftruncate(fd, static_cast<off_t>(kUsageLen)) == 0;
+  bool ok = ::pwrite(fd.get(), buf, sizeof buf, 0) == static_cast<ssize_t>(sizeof buf) &&
+            ::ftruncate(fd.get(), static_cast<off_t>(kUsageLen)) == 0;
   int err = ok ? 0 : (errno ? errno : EIO);
-  ::close(fd);
+  fd.reset();
   if (!ok) {
     ::unlink(tmp.c_str());
     return errno_status(err, "initialising " + tmp);
@@ -50,7 +50,8 @@ std::mutex g_live_mu;
 std::vector<UsageFile*> g_live;  // every UsageFile of this process, for reopen_all
 }  // namespace
 
-UsageFile::UsageFile(fsys::path root, int fd, uint64_t* base) : root_(std::move(root)), base_(base), fd_(fd) {
+UsageFile::UsageFile(fsys::path root, UniqueFd fd, uint64_t* base)
+    : root_(std::move(root)), base_(base), fd_(std::move(fd)) {
   std::lock_guard lk(g_live_mu);
   g_live.push_back(this);
 }
@@ -58,7 +59,7 @@ UsageFile::UsageFile(fsys::path root, int fd, uint64_t* base) : root_(std::move(
 Result<std::unique_ptr<UsageFile>> UsageFile::open(const fsys::path& root, uint32_t block_size) {
   auto m = map_file(root, block_size);
   if (!m) return m.status();
-  return std::unique_ptr<UsageFile>(new UsageFile(root, m->first, m->second));
+  return std::unique_ptr<UsageFile>(new UsageFile(root, std::move(m->first), m->second));
 }
 
 Status UsageFile::reopen_all(const fsys::path& root, uint32_t block_size) {
@@ -68,29 +69,29 @@ Status UsageFile::reopen_all(const fsys::path& root, uint32_t block_size) {
     auto m = map_file(root, block_size);
     if (!m) return m.status();
     std::lock_guard ulk(u->mu_);
-    u->replaced_.emplace_back(u->fd_, u->base_.exchange(m->second, std::memory_order_acq_rel));
-    u->fd_ = m->first;
+    u->replaced_.emplace_back(std::move(u->fd_), u->base_.exchange(m->second, std::memory_order_acq_rel));
+    u->fd_ = std::move(m->first);
   }
   return Status::ok();
 }
 
-Result<std::pair<int, uint64_t*>> UsageFile::map_file(const fsys::path& root, uint32_t block_size) {
+Result<std::pair<UniqueFd, uint64_t*>> UsageFile::map_file(const fsys::path& root, uint32_t block_size) {
   fsys::path path = root / "usage";
   for (int attempt = 0; attempt < 4; ++attempt) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd) {
       if (errno != ENOENT) return errno_status(errno, "opening " + path.string());
       // Missing (first use, or deleted to force a recount): count what the maps say.
       if (auto s = create_usage(path, recount_present(root, block_size)); !s) return s;
       continue;
     }
     struct stat st {};
-    bool good = ::fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) == kUsageLen;
-    void* p = good ? ::mmap(nullptr, kUsageLen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    bool good = ::fstat(fd.get(), &st) == 0 && static_cast<size_t>(st.st_size) == kUsageLen;
+    void* p = good ? ::mmap(nullptr, kUsageLen, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0) : MAP_FAILED;
     if (p != MAP_FAILED && std::memcmp(p, kUsageMagic, 8) == 0)
-      return std::pair<int, uint64_t*>(fd, static_cast<uint64_t*>(p));
+      return std::pair<UniqueFd, uint64_t*>(std::move(fd), static_cast<uint64_t*>(p));
     if (p != MAP_FAILED) ::munmap(p, kUsageLen);
-    ::close(fd);
+    fd.reset();
     // Not a usage file (torn by a crash during creation is impossible: it is published whole).
     // Replace it: unlink and recreate; a concurrent opener does the same, one of them wins.
     ::unlink(path.c_str());
@@ -104,11 +105,7 @@ UsageFile::~UsageFile() {
     g_live.erase(std::find(g_live.begin(), g_live.end(), this));
   }
   ::munmap(base(), kUsageLen);
-  ::close(fd_);
-  for (auto [fd, p] : replaced_) {
-    ::munmap(p, kUsageLen);
-    ::close(fd);
-  }
+  for (auto& r : replaced_) ::munmap(r.second, kUsageLen);  // their fds close with replaced_
 }
 
 uint64_t UsageFile::get(UsageSlot s) const {
@@ -124,6 +121,15 @@ void UsageFile::sub(UsageSlot s, uint64_t n) {
   uint64_t cur = a.load(std::memory_order_relaxed);
   while (!a.compare_exchange_weak(cur, cur > n ? cur - n : 0, std::memory_order_acq_rel)) {
   }
+}
+
+void UsageFile::set(UsageSlot s, uint64_t v) {
+  std::atomic_ref<uint64_t>(base()[static_cast<int>(s)]).store(v, std::memory_order_release);
+}
+
+bool UsageFile::replace(UsageSlot s, uint64_t expected, uint64_t v) {
+  return std::atomic_ref<uint64_t>(base()[static_cast<int>(s)]).compare_exchange_strong(expected, v,
+                                                                                        std::memory_order_acq_rel);
 }
 
 void UsageFile::adjust(UsageSlot s, int64_t delta) {
@@ -162,11 +168,11 @@ uint64_t present_bytes_of(const MapEntry& e, uint32_t block_size) {
   if (::stat(e.data.c_str(), &st) != 0) return 0;
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if ((size + block_size - 1) / block_size != e.nblocks) return 0;
-  int fd = ::open(e.map.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
+  UniqueFd fd(::open(e.map.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return 0;
   std::string bytes(e.nblocks, '\0');
-  ssize_t n = e.nblocks ? ::pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(kMapHeaderSize)) : 0;
-  ::close(fd);
+  ssize_t n = e.nblocks ? ::pread(fd.get(), bytes.data(), bytes.size(), static_cast<off_t>(kMapHeaderSize)) : 0;
+  fd.reset();
   if (n != static_cast<ssize_t>(bytes.size())) return 0;
   uint64_t total = 0;
   for (uint64_t b = 0; b < e.nblocks; ++b)
@@ -182,19 +188,18 @@ uint64_t recount_present(const fsys::path& root, uint32_t block_size) {
 }
 
 FileLock::FileLock(const fsys::path& path, bool exclusive, bool wait) {
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, cache_file_mode());
-  if (fd_ < 0) return;
-  share_new_file(fd_);  // fails harmlessly (EPERM) on another member's file
+  fd_.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, cache_file_mode()));
+  if (!fd_) return;
+  share_new_file(fd_.get());  // fails harmlessly (EPERM) on another member's file
   int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
   int rc;
-  while ((rc = ::flock(fd_, op)) != 0 && errno == EINTR) {
+  while ((rc = ::flock(fd_.get(), op)) != 0 && errno == EINTR) {
   }
   locked_ = rc == 0;
 }
 
 void FileLock::unlock() {
-  if (fd_ >= 0) ::close(fd_);  // closing the only descriptor releases the flock
-  fd_ = -1;
+  fd_.reset();  // closing the only descriptor releases the flock
   locked_ = false;
 }
 

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/status.h"
 
 namespace hffs::cache {
@@ -27,6 +28,10 @@ enum class UsageSlot : int {
   kMissBytes = 3,
   kEvictedBytes = 4,
   kEvictedBlocks = 5,
+  // The bound (bytes) a running process was told to enforce (`--cache-size`), and that process's
+  // pid: `hffs cache stats` shows it (0: none recorded). Last writer wins.
+  kBoundBytes = 6,
+  kBoundPid = 7,
 };
 
 class UsageFile {
@@ -42,6 +47,9 @@ class UsageFile {
   void add(UsageSlot s, uint64_t n);
   void sub(UsageSlot s, uint64_t n);  // saturates at 0 (a drifted counter never wraps)
   void adjust(UsageSlot s, int64_t delta);
+  void set(UsageSlot s, uint64_t v);
+  // Sets `s` to `v` if it holds `expected`; false otherwise.
+  bool replace(UsageSlot s, uint64_t expected, uint64_t v);
 
   // The layout under `root` was removed and recreated (restore_layout): every UsageFile of this
   // process on `root` switches to the usage file now there (created from a recount if missing),
@@ -49,14 +57,14 @@ class UsageFile {
   static Status reopen_all(const std::filesystem::path& root, uint32_t block_size);
 
  private:
-  UsageFile(std::filesystem::path root, int fd, uint64_t* base);
-  static Result<std::pair<int, uint64_t*>> map_file(const std::filesystem::path& root, uint32_t block_size);
+  UsageFile(std::filesystem::path root, UniqueFd fd, uint64_t* base);
+  static Result<std::pair<UniqueFd, uint64_t*>> map_file(const std::filesystem::path& root, uint32_t block_size);
   uint64_t* base() const { return base_.load(std::memory_order_acquire); }
   std::filesystem::path root_;
   std::atomic<uint64_t*> base_;
-  std::mutex mu_;                                     // guards the retired mappings
-  std::vector<std::pair<int, uint64_t*>> replaced_;  // unmapped only by the destructor (readers may hold one)
-  int fd_;
+  std::mutex mu_;                                          // guards the retired mappings
+  std::vector<std::pair<UniqueFd, uint64_t*>> replaced_;  // unmapped only by the destructor (readers may hold one)
+  UniqueFd fd_;
 };
 
 // One (data, map) pair found on disk.
@@ -85,7 +93,7 @@ class FileLock {
   void unlock();
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;
   bool locked_ = false;
 };
 

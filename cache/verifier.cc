@@ -83,16 +83,25 @@ void Verifier::hash_forward(CacheFile& f) {
   }
 }
 
-Status Verifier::offer(CacheFile& f, uint64_t offset, std::span<const char> data, bool kept, bool wait,
-                       const BlockSource* source, uint64_t epoch, bool forward) {
+Status stream_verdict(const Status& s, BlockSource& src) {
+  if (s.code() != Errc::kCorrupt) return Status::ok();
+  src.refresh();
+  spdlog::error("cache: {}; dropped it: the read that completed it fails, later reads wait for a whole "
+                "fetch that verifies", s.message());
+  return s;
+}
+
+Status Verifier::offer(CacheFile& f, const Offer& o) {
   if (cfg_.verify == VerifyMode::kOff) return Status::ok();
+  const uint64_t offset = o.offset;
+  const std::span<const char> data = o.data;
   auto& st = f.hash;
   // Nothing to do when the hash is past these bytes, or the frontier is not in them and the blocks
   // after it are not here: no lock taken on the common path of a reader behind read-ahead.
   uint64_t off = st.off.load(std::memory_order_relaxed);
   if (!data.empty() && offset + data.size() <= off) return Status::ok();
   std::unique_lock lk(st.mu, std::defer_lock);
-  if (wait) {
+  if (o.wait) {
     lk.lock();
   } else if (!lk.try_lock()) {
     return Status::ok();
@@ -101,15 +110,15 @@ Status Verifier::offer(CacheFile& f, uint64_t offset, std::span<const char> data
   if (!st.h) start(f, f.kind);
   off = st.off.load(std::memory_order_relaxed);
   // The epoch is bumped under this lock (finish), so this check cannot race with a mismatch.
-  if (offset <= off && off < offset + data.size() && corrupt_epoch(f.key) == epoch) {
+  if (offset <= off && off < offset + data.size() && corrupt_epoch(f.key) == o.epoch) {
     st.h->update(data.data() + (off - offset), data.size() - (off - offset));
     st.off.store(offset + data.size(), std::memory_order_relaxed);
-    if (!kept) st.exact = false;  // these bytes are not (all) the cache file's
+    if (!o.kept) st.exact = false;  // these bytes are not (all) the cache file's
   }
   st.retries = 0;
-  if (forward) hash_forward(f);
+  if (o.forward) hash_forward(f);
   if (st.off.load(std::memory_order_relaxed) < f.size) return Status::ok();
-  Verdict v = finish(lk, f, source, /*served=*/true);
+  Verdict v = finish(lk, f, o.source, /*served=*/true);
   return v.status;
 }
 
@@ -264,7 +273,7 @@ void Verifier::drop(CacheFile& f) {
     m.bump_generation();
     for (uint64_t b = 0; b < f.nblocks; ++b)
       if (m.exchange(b, kAbsent) != kAbsent) usage_.sub(UsageSlot::kPresentBytes, f.block_len(b));
-    if (::fallocate(f.data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(f.size)) != 0)
+    if (::fallocate(f.data_fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(f.size)) != 0)
       spdlog::debug("cache: punching {}: {}", f.paths.data.string(), std::strerror(errno));
   }
   f.scan_hint.store(0);

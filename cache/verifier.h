@@ -27,6 +27,11 @@
 
 namespace hffs::cache {
 
+// A file hashed as it streamed in did not match (whoever completed the hash: the reader, a
+// read-ahead worker): one log line, and the next fetch comes from a fresh location. Other
+// outcomes (ok, or an error that is not a mismatch) are not the reader's failure: ok.
+Status stream_verdict(const Status& s, BlockSource& src);
+
 class Verifier {
  public:
   Verifier(const CacheConfig& cfg, UsageFile& usage, Counters& counters)
@@ -38,20 +43,27 @@ class Verifier {
   // Every block of [first, last] is verified.
   bool range_verified(CacheFile& f, uint64_t first, uint64_t last);
 
-  // Offers bytes [offset, offset + data.size()) of f's content, just fetched or served, to its
-  // stream hash, which takes them if they reach its frontier (`kept`: they are the cache file's
-  // bytes), then extends it over the present blocks that follow. When that completes the hash the
-  // file is judged as by judge(served=true): kCorrupt on a mismatch. wait=false: does nothing
-  // when another thread is hashing f (a thread that holds block locks must never wait for it).
-  // `epoch`: the key's corrupt epoch when the bytes were obtained; bytes from before a mismatch
-  // are not taken (they would start a new hash with what was dropped).
-  // `forward`: also hash the present blocks after them (a read-ahead worker may; a reader must
-  // not: its read would wait for hashing everything fetched ahead of it).
-  Status offer(CacheFile& f, uint64_t offset, std::span<const char> data, bool kept, bool wait,
-               const BlockSource* source, uint64_t epoch, bool forward);
+  // Bytes [offset, offset + data.size()) of a file's content, just fetched or served, offered to
+  // its stream hash.
+  struct Offer {
+    uint64_t offset = 0;
+    std::span<const char> data;
+    bool kept = true;   // they are the cache file's bytes
+    bool wait = false;  // false: do nothing when another thread is hashing the file (a thread that
+                        // holds block locks must never wait for it)
+    const BlockSource* source = nullptr;
+    uint64_t epoch = 0;  // the key's corrupt epoch when the bytes were obtained: bytes from before
+                         // a mismatch are not taken (they would start a new hash with what was dropped)
+    bool forward = false;  // also hash the present blocks after them (a read-ahead worker may; a
+                           // reader must not: its read would wait for hashing everything fetched ahead of it)
+  };
+  // The hash takes o's bytes if they reach its frontier, then extends over the present blocks
+  // that follow (with o.forward). When that completes the hash the file is judged as by
+  // judge(served=true): kCorrupt on a mismatch.
+  Status offer(CacheFile& f, const Offer& o);
   // offer() of nothing, without waiting: the hash follows the blocks present.
   Status advance(CacheFile& f, const BlockSource* source) {
-    return offer(f, 0, {}, true, false, source, corrupt_epoch(f.key), /*forward=*/true);
+    return offer(f, Offer{0, {}, true, false, source, corrupt_epoch(f.key), /*forward=*/true});
   }
   // Judges a complete file: finishes its stream hash (from the start with `force`, even if every
   // block is verified already) and compares it with the key. Match: every block is marked

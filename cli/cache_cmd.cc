@@ -2,11 +2,12 @@
 // directory, safely while mounts are using it (see docs/CACHE.md).
 #include <cinttypes>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <string>
 
 #include "cache/block_cache.h"
+#include "cache/cache_dir.h"
+#include "cache/maintenance.h"
 #include "cli/commands.h"
 #include "cli/env.h"
 #include "cli/format.h"
@@ -20,28 +21,29 @@ namespace {
 // Sizes as every hffs command prints them (cli/format.h), with the exact count.
 std::string human(uint64_t b) { return format_bytes_exact(b); }
 
-// The block size the directory was created with (its format file), else the default.
-uint32_t recorded_block_size(const std::filesystem::path& dir) {
-  std::ifstream f(dir / "hffs-v1" / "format");
-  std::string word;
-  unsigned long long bs = 0;
-  while (f >> word)
-    if (word == "block_size" && (f >> bs) && bs > 0 && bs <= (1u << 30)) return static_cast<uint32_t>(bs);
-  return cache::CacheConfig{}.block_size;
+// How `stats` names where the bound comes from.
+std::string bound_note(const cache::CacheUsage& u) {
+  switch (u.bound_from) {
+    case cache::BoundFrom::kConfig: return "";
+    case cache::BoundFrom::kMount: return " (--cache-size of a running mount, pid " + std::to_string(u.bound_pid) + ")";
+    case cache::BoundFrom::kDefault: break;
+  }
+  return " (default; no running mount set --cache-size)";
 }
 
 }  // namespace
 
 int cmd_cache(const CacheArgs& a) {
   std::filesystem::path dir = a.cache_dir ? std::filesystem::path(*a.cache_dir) : read_hf_env().default_cache_dir();
-  std::error_code ec;
-  if (!std::filesystem::exists(dir / "hffs-v1" / "format", ec)) {
+  auto fmt = cache::read_format(dir);
+  if (!fmt && fmt.status().code() == Errc::kEntryNotFound) {
     std::cout << "no hffs cache at " << dir.string() << "\n";
     return kExitOk;
   }
   cache::CacheConfig cc;
   cc.dir = dir;
-  cc.block_size = recorded_block_size(dir);
+  // The block size the directory was created with; a format file that is not one is reported by open.
+  if (fmt && fmt->block_size > 0 && fmt->block_size <= (1u << 30)) cc.block_size = static_cast<uint32_t>(fmt->block_size);
   if (a.cache_size) {
     auto s = cache::parse_size(*a.cache_size);
     if (!s) {
@@ -58,12 +60,12 @@ int cmd_cache(const CacheArgs& a) {
     }
     cc.min_free = *s;
   }
-  auto opened = cache::BlockCache::open(cc);
+  auto opened = cache::CacheMaintenance::open(cc);
   if (!opened) {
     std::cerr << "hffs cache: cannot use cache directory " << dir.string() << ": " << opened.status().message() << "\n";
     return kExitCache;
   }
-  cache::BlockCache& c = **opened;
+  cache::CacheMaintenance& c = **opened;
   std::cout << "cache directory: " << dir.string() << "\n";
 
   if (a.action == "stats") {
@@ -81,8 +83,7 @@ int cmd_cache(const CacheArgs& a) {
               << " (cached blocks of files not yet verified whole; `hffs cache verify --complete` checks them)\n";
     if (u->counted_bytes != u->bytes)
       std::cout << "counted: " << human(u->counted_bytes) << " (drifted; `hffs cache gc` recounts)\n";
-    std::cout << "bound: " << human(u->max_bytes) << (a.cache_size ? "" : " (default; mounts may set --cache-size)")
-              << "\n";
+    std::cout << "bound: " << human(u->max_bytes) << bound_note(*u) << "\n";
     std::cout << "free-space floor: " << human(u->min_free_bytes) << "\n";
     std::cout << "filesystem: " << human(u->fs.avail) << " free of " << human(u->fs.total) << "\n";
     uint64_t total = u->hit_bytes + u->miss_bytes;
@@ -96,7 +97,7 @@ int cmd_cache(const CacheArgs& a) {
   if (a.action == "verify") {
     std::unique_ptr<hubapi::HubClient> client;
     std::unordered_map<std::string, ContentOrigin> origins;
-    cache::BlockCache::SourceFor source_for;
+    cache::CacheMaintenance::SourceFor source_for;
     if (a.complete) {
       auto hc = make_hub_config({a.endpoint, std::nullopt, std::nullopt, std::nullopt, 60}, read_hf_env(), nullptr);
       if (!hc) {

@@ -157,7 +157,7 @@ Status link_snapshot(const fsys::path& repo_dir, const std::string& commit, cons
 }  // namespace
 
 HfPublisher::HfPublisher(fsys::path hub_cache, fsys::path block_cache_dir)
-    : hub_cache_(std::move(hub_cache)), cache_root_(std::move(block_cache_dir) / "hffs-v1") {
+    : hub_cache_(std::move(hub_cache)), cache_root_(cache::layout_dir(block_cache_dir)) {
   worker_ = std::thread([this] { loop(); });
 }
 

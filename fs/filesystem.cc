@@ -18,8 +18,7 @@ namespace {
 class InodeSource : public cache::BlockSource {
  public:
   InodeSource(FileOrigin& origin, const Inode& n) : origin_(origin), n_(n) {}
-  Status fetch(uint64_t offset, std::span<char> out) override { return origin_.fetch(n_, offset, out); }
-  Status fetch_to(uint64_t offset, uint64_t len, ByteSink& sink) override {
+  Status fetch(uint64_t offset, uint64_t len, ByteSink& sink) override {
     return origin_.fetch_to(n_, offset, len, sink);
   }
   void refresh() override { origin_.refresh(n_); }

@@ -62,6 +62,10 @@ class CacheCli(SimTestCase):
             for fact in ("cached:", "files:", "blocks:", "on disk:", "bound:", "hit rate:", "evicted:"):
                 self.assertIn(fact, r.stdout)
             self.assertNotIn("evicted: 0 B", r.stdout)
+            # The bound shown is the mount's --cache-size (recorded with the cache), not a default.
+            bound = next(l for l in r.stdout.splitlines() if l.startswith("bound:"))
+            self.assertIn(str(BOUND), bound)
+            self.assertIn("running mount", bound)
 
             r = self.cache(mnt, "verify")
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)

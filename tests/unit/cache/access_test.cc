@@ -81,7 +81,7 @@ TEST_F(AccessTest, RemovedDirectoryIsServedThenRestored) {
   EXPECT_TRUE(std::filesystem::exists(dir_ / "hffs-v1" / "usage"));
   expect_read(*c, d, sd, 0, d.size, 3);
   EXPECT_TRUE(c->contains(d, 0, d.size));
-  auto u = c->usage();
+  auto u = maint().usage();
   ASSERT_TRUE(u.ok()) << u.status().to_string();
   EXPECT_EQ(u->counted_bytes, u->bytes) << "counted in the usage file now there";
 }

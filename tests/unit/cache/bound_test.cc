@@ -9,6 +9,7 @@
 #include <random>
 
 #include "cache/block_map.h"
+#include "cache/usage.h"
 #include "cache_fixture.h"
 
 namespace hffs::cache::test {
@@ -27,6 +28,7 @@ class BoundTest : public CacheTest {
     cfg.statfs = std::move(statfs);
     auto c = BlockCache::open(cfg);
     EXPECT_TRUE(c.ok()) << c.status().to_string();
+    last_cfg_ = cfg;
     return c ? std::move(*c) : nullptr;
   }
   // Space the data files take on disk.
@@ -40,7 +42,7 @@ class BoundTest : public CacheTest {
     }
     return n;
   }
-  uint64_t counted(BlockCache& c) { return c.usage()->counted_bytes; }
+  uint64_t counted() { return maint().usage()->counted_bytes; }
 };
 
 // Reads 3x the cache size across 12 files; after every read the shared counter and the real
@@ -60,10 +62,10 @@ TEST_F(BoundTest, LoadOfThreeTimesTheCacheStaysBounded) {
     for (size_t i = 0; i < files.size(); ++i) {
       for (uint64_t off = 0; off < files[i].size; off += 2 * kBlock) {
         expect_read(*c, files[i], *srcs[i], off, 2 * kBlock, static_cast<uint32_t>(i));
-        worst = std::max(worst, counted(*c));
+        worst = std::max(worst, counted());
       }
     }
-  auto u = c->usage();
+  auto u = maint().usage();
   ASSERT_TRUE(u.ok());
   EXPECT_LE(worst, kMax + 2 * kBlock);
   EXPECT_LE(u->bytes, kMax);
@@ -81,13 +83,13 @@ TEST_F(BoundTest, FileLargerThanTheCacheReadsCorrectlyTwice) {
   for (int pass = 0; pass < 2; ++pass)
     for (uint64_t off = 0; off < f.size; off += 3 * kBlock + 5) {
       expect_read(*c, f, src, off, 3 * kBlock + 5, 3);
-      ASSERT_LE(counted(*c), kMax + 4 * kBlock);
+      ASSERT_LE(counted(), kMax + 4 * kBlock);
     }
   // One read bigger than the whole cache: served from the fetched buffer.
   expect_read(*c, f, src, 0, static_cast<size_t>(f.size), 3);
-  EXPECT_LE(c->usage()->bytes, kMax + 101 * kBlock);
-  c->enforce_bound();
-  EXPECT_LE(c->usage()->bytes, kMax);
+  EXPECT_LE(maint().usage()->bytes, kMax + 101 * kBlock);
+  maint().enforce_bound();
+  EXPECT_LE(maint().usage()->bytes, kMax);
   EXPECT_LE(disk_bytes(), kMax + kBlock);
 }
 
@@ -130,8 +132,8 @@ TEST_F(BoundTest, InstancesAndAForkedChildShareTheBound) {
       auto r = c3->read(f, 0, std::span<char>(buf.data(), buf.size()), src);
       if (!r.ok()) rc = 11;
       else if (buf != gen_content(f.size, i)) rc = 12;
-      else if (c3->usage()->counted_bytes > kMax + 16 * kBlock) {
-        auto u = c3->usage();
+      else if (maint().usage()->counted_bytes > kMax + 16 * kBlock) {
+        auto u = maint().usage();
         auto st = c3->stats();
         std::fprintf(stderr, "child: counted %llu scanned %llu after file %u; evictions %llu evicted %llu\n",
                      static_cast<unsigned long long>(u->counted_bytes / kBlock), static_cast<unsigned long long>(u->bytes / kBlock), i,
@@ -148,7 +150,7 @@ TEST_F(BoundTest, InstancesAndAForkedChildShareTheBound) {
     BlockCache& c = i % 2 ? *c1 : *c2;
     for (uint64_t off = 0; off < f.size; off += kBlock) {
       expect_read(c, f, src, off, kBlock, i);
-      worst = std::max(worst, counted(c));
+      worst = std::max(worst, counted());
     }
   }
   int status = 0;
@@ -156,8 +158,8 @@ TEST_F(BoundTest, InstancesAndAForkedChildShareTheBound) {
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_LE(worst, kMax + 16 * kBlock + kBlock);
-  c1->enforce_bound();
-  auto u = c1->usage();
+  maint().enforce_bound();
+  auto u = maint().usage();
   EXPECT_LE(u->bytes, kMax);
   EXPECT_EQ(u->bytes, u->counted_bytes);
   EXPECT_LE(disk_bytes(), kMax + kBlock);
@@ -197,7 +199,7 @@ TEST_F(BoundTest, EvictionNeverServesWrongBytesToConcurrentReaders) {
   CacheConfig cfg;
   cfg.dir = dir_;
   cfg.block_size = kBlock;
-  auto evictor = BlockCache::open(cfg);
+  auto evictor = CacheMaintenance::open(cfg);
   ASSERT_TRUE(evictor.ok());
   uint64_t evicted = 0;
   for (int i = 0; i < 100; ++i) {
@@ -233,7 +235,7 @@ TEST_F(BoundTest, FreeSpaceFloorEvictsAndThenServesUnkept) {
   GenSource src(f.size, 5);
   for (uint64_t off = 0; off < f.size; off += kBlock) {
     expect_read(*c, f, src, off, kBlock, 5);
-    ASSERT_LE(c->usage()->counted_bytes, 40 * kBlock);
+    ASSERT_LE(maint().usage()->counted_bytes, 40 * kBlock);
   }
   EXPECT_GT(c->stats().evicted_bytes, 0u);
   // Someone else fills the disk: nothing can be kept, reads still succeed.
@@ -241,7 +243,7 @@ TEST_F(BoundTest, FreeSpaceFloorEvictsAndThenServesUnkept) {
   FileRef g = gen_file(8 * kBlock, 6);
   GenSource sg(g.size, 6);
   expect_read(*c, g, sg, 0, static_cast<size_t>(g.size), 6);
-  EXPECT_EQ(c->usage()->counted_bytes, 0u);
+  EXPECT_EQ(maint().usage()->counted_bytes, 0u);
   EXPECT_GE(c->stats().unkept_bytes, g.size);
   EXPECT_FALSE(c->contains(g, 0, 1));
 }
@@ -289,7 +291,7 @@ TEST_F(BoundTest, RestartWithHundredThousandBlocksIsFast) {
     EXPECT_LT(secs, 1.0) << "open + first hit with 100,000 cached blocks";
     std::printf("restart with 100000 blocks (%s usage file): %.1f ms\n", with_usage_file ? "with" : "without",
                 secs * 1000);
-    EXPECT_EQ(c->usage()->counted_bytes, 100000ull * kBlock);
+    EXPECT_EQ(maint().usage()->counted_bytes, 100000ull * kBlock);
   }
 }
 
@@ -313,7 +315,7 @@ TEST_F(BoundTest, GcRemovesOrphansAndFixesDrift) {
   touch(root / "data" / "bb" / (k2 + ".tmp.999999999.1"), "temp of a dead process");
   // g's map torn away from its data: a map that disagrees with its data size.
   touch(root / "data" / g.key.substr(0, 2) / (g.key + ".map"), "HFFSMAP1 garbage");
-  auto r = c->gc();
+  auto r = maint().gc();
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->temp_files, 1u);
   EXPECT_EQ(r->orphan_maps, 2u);
@@ -321,7 +323,7 @@ TEST_F(BoundTest, GcRemovesOrphansAndFixesDrift) {
   EXPECT_EQ(r->usage_drift, -static_cast<int64_t>(4 * kBlock));  // g's blocks no longer exist
   EXPECT_FALSE(std::filesystem::exists(root / "data" / "aa" / (k1 + ".map")));
   EXPECT_FALSE(std::filesystem::exists(root / "data" / "bb" / k2));
-  auto u = c->usage();
+  auto u = maint().usage();
   EXPECT_EQ(u->files, 1u);
   EXPECT_EQ(u->bytes, f.size);
   EXPECT_EQ(u->counted_bytes, f.size);
@@ -333,20 +335,20 @@ TEST_F(BoundTest, ClearRemovesEverythingAndReadsGoOn) {
   FileRef f = gen_file(10 * kBlock, 1);
   GenSource sf(f.size, 1);
   expect_read(*c, f, sf, 0, static_cast<size_t>(f.size), 1);
-  auto r = c->clear();
+  auto r = maint().clear();
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->evicted_bytes, f.size);
   EXPECT_EQ(r->empty_files, 1u);
   EXPECT_EQ(r->busy_blocks, 0u);
   EXPECT_FALSE(std::filesystem::exists(map_path(f)));
   EXPECT_FALSE(std::filesystem::exists(data_path(f)));
-  auto u = c->usage();
+  auto u = maint().usage();
   EXPECT_EQ(u->files, 0u);
   EXPECT_EQ(u->counted_bytes, 0u);
   // The open handle was retired: the next read reopens, refetches and keeps the blocks again.
   expect_read(*c, f, sf, 0, static_cast<size_t>(f.size), 1);
   EXPECT_TRUE(c->contains(f, 0, f.size));
-  EXPECT_EQ(c->usage()->bytes, f.size);
+  EXPECT_EQ(maint().usage()->bytes, f.size);
 }
 
 TEST_F(BoundTest, VerifyAllCatchesACorruptBlock) {
@@ -359,16 +361,63 @@ TEST_F(BoundTest, VerifyAllCatchesACorruptBlock) {
   int fd = ::open(data_path(g).c_str(), O_WRONLY);
   ASSERT_EQ(::pwrite(fd, "X", 1, 3 * kBlock + 5), 1);
   ::close(fd);
-  auto v = c->verify_all();
+  auto v = maint().verify_all();
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->checked, 2u);
   EXPECT_EQ(v->ok, 1u);
   EXPECT_EQ(v->corrupt, 1u);
   EXPECT_EQ(v->incomplete, 1u);
   EXPECT_FALSE(c->contains(g, 0, 1));
-  EXPECT_EQ(c->usage()->counted_bytes, f.size + kBlock);
+  EXPECT_EQ(maint().usage()->counted_bytes, f.size + kBlock);
   expect_read(*c, g, sg, 0, static_cast<size_t>(g.size), 2);
-  EXPECT_EQ(c->usage()->verified_files, 1u);
+  EXPECT_EQ(maint().usage()->verified_files, 1u);
+}
+
+// `hffs cache stats` runs next to mounts: it shows the bound a running mount was given
+// (--cache-size), not a default of its own, and forgets it once that mount is gone.
+TEST_F(BoundTest, MaintenanceSeesTheBoundOfARunningCache) {
+  auto fs = [](const std::filesystem::path&) -> Result<FsSpace> { return FsSpace{1ull << 40, 1ull << 39}; };
+  CacheConfig plain;
+  plain.dir = dir_;
+  plain.block_size = kBlock;
+  plain.statfs = fs;
+  auto usage_now = [&](const CacheConfig& cfg) {
+    auto m = CacheMaintenance::open(cfg);
+    EXPECT_TRUE(m.ok()) << m.status().to_string();
+    auto u = (*m)->usage();
+    EXPECT_TRUE(u.ok());
+    return *u;
+  };
+  const uint64_t dflt = usage_now(plain).max_bytes;
+  EXPECT_EQ(usage_now(plain).bound_from, BoundFrom::kDefault);
+
+  auto c = open_bounded(123 * kBlock, 1, fs);
+  CacheUsage u = usage_now(plain);
+  EXPECT_EQ(u.bound_from, BoundFrom::kMount);
+  EXPECT_EQ(u.max_bytes, 123 * kBlock);
+  EXPECT_EQ(u.bound_pid, ::getpid());
+  CacheConfig own = plain;
+  own.max_size.bytes = 50 * kBlock;  // `hffs cache gc --cache-size`: its own bound wins
+  u = usage_now(own);
+  EXPECT_EQ(u.bound_from, BoundFrom::kConfig);
+  EXPECT_EQ(u.max_bytes, 50 * kBlock);
+  c.reset();
+  u = usage_now(plain);
+  EXPECT_EQ(u.bound_from, BoundFrom::kDefault) << "the mount that set it is gone";
+  EXPECT_EQ(u.max_bytes, dflt);
+
+  // A mount killed before it could clear its record: its pid is gone, so is its bound.
+  pid_t dead = ::fork();
+  ASSERT_GE(dead, 0);
+  if (dead == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(dead, nullptr, 0), dead);
+  {
+    auto uf = UsageFile::open(dir_ / "hffs-v1", kBlock);
+    ASSERT_TRUE(uf.ok());
+    (*uf)->set(UsageSlot::kBoundBytes, 7 * kBlock);
+    (*uf)->set(UsageSlot::kBoundPid, static_cast<uint64_t>(dead));
+  }
+  EXPECT_EQ(usage_now(plain).bound_from, BoundFrom::kDefault);
 }
 
 TEST(ParseSize, UnitsAndPercent) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cache/block_cache.h"
+#include "cache/maintenance.h"
 #include "common/sha.h"
 
 namespace hffs::cache::test {
@@ -38,27 +39,10 @@ inline FileRef gen_file(uint64_t size, uint32_t salt = 0) {
 class GenSource : public BlockSource {
  public:
   explicit GenSource(uint64_t size, uint32_t salt = 0) : size_(size), salt_(salt) {}
-  Status fetch(uint64_t offset, std::span<char> out) override {
-    calls.fetch_add(1);
-    const uint32_t salt = next_salt();
-    bytes.fetch_add(out.size());
-    {
-      std::lock_guard lk(mu);
-      ranges.emplace_back(offset, out.size());
-    }
-    if (hook) {
-      Status s = hook(offset, out.size());
-      if (!s) return s;
-    }
-    if (offset + out.size() > size_) return Status(Errc::kProtocol, "fetch past EOF");
-    for (size_t i = 0; i < out.size(); ++i) out[i] = gen_byte(offset + i, salt);
-    return Status::ok();
-  }
-  // With piece > 0, fetch_to streams: pieces of that size, in order, like a network source.
+  // Pieces of `piece` bytes, in order, like a network source (0: the whole range in one piece).
   // rewind_at > 0 then also replays a resume after a dropped connection: once that many bytes
   // are out, the stream goes back to rewind_to and sends from there again.
-  Status fetch_to(uint64_t offset, uint64_t len, ByteSink& sink) override {
-    if (piece == 0) return BlockSource::fetch_to(offset, len, sink);
+  Status fetch(uint64_t offset, uint64_t len, ByteSink& sink) override {
     calls.fetch_add(1);
     const uint32_t salt = next_salt();
     bytes.fetch_add(len);
@@ -71,14 +55,15 @@ class GenSource : public BlockSource {
       if (!s) return s;
     }
     if (offset + len > size_) return Status(Errc::kProtocol, "fetch past EOF");
-    std::vector<char> buf(piece);
+    const uint64_t step = piece ? piece : std::max<uint64_t>(len, 1);
+    std::vector<char> buf(static_cast<size_t>(step));
     bool rewound = false;
     for (uint64_t at = 0; at < len;) {
       if (rewind_at > 0 && !rewound && at >= rewind_at) {
         rewound = true;
         at = std::min(rewind_to, at);
       }
-      size_t n = static_cast<size_t>(std::min<uint64_t>(piece, len - at));
+      size_t n = static_cast<size_t>(std::min<uint64_t>(step, len - at));
       for (size_t i = 0; i < n; ++i) buf[i] = gen_byte(offset + at + i, salt);
       if (!sink.put(at, std::span<const char>(buf.data(), n))) return Status(Errc::kIo, "the sink refused");
       at += n;
@@ -143,7 +128,18 @@ class CacheTest : public ::testing::Test {
     cfg.on_corrupt = [this](const FileRef& f) { corrupt_calls.fetch_add(1); };
     auto c = BlockCache::open(cfg);
     EXPECT_TRUE(c.ok()) << c.status().to_string();
+    last_cfg_ = cfg;
     return c ? std::move(*c) : nullptr;
+  }
+  // `hffs cache`'s view of the directory, opened (once) with the config of the last cache opened
+  // through the fixture: what a maintenance command run next to it sees.
+  CacheMaintenance& maint() {
+    if (!maint_) {
+      auto m = CacheMaintenance::open(last_cfg_);
+      EXPECT_TRUE(m.ok()) << m.status().to_string();
+      if (m) maint_ = std::move(*m);
+    }
+    return *maint_;
   }
   std::filesystem::path data_path(const FileRef& f) const {
     return dir_ / "hffs-v1" / "data" / f.key.substr(0, 2) / f.key;
@@ -163,6 +159,8 @@ class CacheTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::atomic<int> corrupt_calls{0};  // CacheConfig::on_corrupt calls
+  CacheConfig last_cfg_;
+  std::unique_ptr<CacheMaintenance> maint_;
 };
 
 }  // namespace hffs::cache::test

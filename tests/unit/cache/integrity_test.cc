@@ -127,7 +127,7 @@ TEST_F(IntegrityTest, UnverifiedBlocksOfAnEarlierMountAreCheckedBeforeServed) {
     GenSource liar(f.size);
     liar.lies = 1;
     ASSERT_TRUE(read_status(*off, f, liar, 0, kBlock).is_ok());
-    auto v = off->verify_all();
+    auto v = maint().verify_all();
     ASSERT_TRUE(v.ok());
     EXPECT_EQ(v->incomplete, 1u);
     EXPECT_EQ(v->unverified_bytes, kBlock) << "cache verify says how much is unverified";
@@ -145,7 +145,7 @@ TEST_F(IntegrityTest, VerifyCompleteFetchesWhatIsMissingAndChecks) {
   b.lies = 1;
   ASSERT_TRUE(read_status(*c, good, g, 0, kBlock).is_ok());
   ASSERT_TRUE(read_status(*c, bad, b, 0, kBlock).is_ok());  // a bad block from an earlier fetch
-  auto v = c->verify_all([&](const FileRef& f) -> std::unique_ptr<BlockSource> {
+  auto v = maint().verify_all([&](const FileRef& f) -> std::unique_ptr<BlockSource> {
     return std::make_unique<GenSource>(f.size, f.key == bad.key ? 5 : 0);
   });
   ASSERT_TRUE(v.ok());

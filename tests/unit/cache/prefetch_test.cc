@@ -183,15 +183,15 @@ TEST_F(PinTest, OnlyCompleteFilesArePinnedAndPinnedFilesSurviveClearAndDrop) {
   std::string got(f.size, '\0');
   ASSERT_EQ(::pread(pin->data_fd(), got.data(), got.size(), 0), static_cast<ssize_t>(f.size));
   EXPECT_EQ(sha256_hex(got), f.key);
-  auto r = c->clear();
+  auto r = maint().clear();
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->busy_blocks, 4u) << "every block of the pinned file is in use";
   EXPECT_TRUE(c->contains(f, 0, f.size));
   pin.reset();
-  EXPECT_TRUE(c->clear().ok());
+  EXPECT_TRUE(maint().clear().ok());
   EXPECT_TRUE(c->contains(f, 0, f.size)) << "still pinned once";
   again.reset();
-  r = c->clear();
+  r = maint().clear();
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->busy_blocks, 0u);
   EXPECT_FALSE(c->contains(f, 0, 1)) << "unpinned: cleared";
