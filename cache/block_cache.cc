@@ -403,7 +403,7 @@ class BlockCacheImpl final : public BlockCache {
     for (int attempt = 0; attempt < 2; ++attempt) {
       std::unique_ptr<char[]> buf(new char[file.size]);
       bump(c_.fetches);
-      if (Status s = src.fetch(0, std::span<char>(buf.get(), file.size)); !s) return s;
+      if (Status s = fetch_span(src, 0, std::span<char>(buf.get(), file.size)); !s) return s;
       bump(c_.miss_bytes, file.size);
       usage_->add(UsageSlot::kMissBytes, file.size);
       ContentHasher h(file.kind, file.size);
@@ -456,7 +456,7 @@ class BlockCacheImpl final : public BlockCache {
     bump(c_.write_errors);
     spdlog::debug("cache: serving {} bytes of {} uncached: {}", out.size(), file.key, why.message());  // warned once by OpenFiles
     bump(c_.fetches);
-    if (auto s = src.fetch(offset, out); !s) return s;
+    if (auto s = fetch_span(src, offset, out); !s) return s;
     bump(c_.miss_bytes, out.size());
     usage_->add(UsageSlot::kMissBytes, out.size());
     // Nothing is kept, so the file is judged from the bytes served, if they come in order.
@@ -630,7 +630,7 @@ class BlockCacheImpl final : public BlockCache {
           fetched->offset = std::max(run_off, offset);
           fetched->len = static_cast<size_t>(std::min(run_off + run_len, end) - fetched->offset);
           fetched->data.reset(new char[fetched->len]);
-          s = src.fetch(fetched->offset, std::span<char>(fetched->data.get(), fetched->len));
+          s = fetch_span(src, fetched->offset, std::span<char>(fetched->data.get(), fetched->len));
         }
         if (!s) {
           result = s;
@@ -698,7 +698,7 @@ class BlockCacheImpl final : public BlockCache {
       return Direct::kCannotKeep;
     }
     RunWriter w(f, run_off, run_len, out, offset, len);
-    s = src.fetch_to(run_off, run_len, w);
+    s = src.fetch(run_off, run_len, w);
     if (s) w.finish();
     Status kept = w.error();  // our own failure to write (or to sync) the run
     if (s && kept && cfg_.durable && ::fdatasync(f.data_fd) != 0)

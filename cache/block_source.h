@@ -1,5 +1,5 @@
-// What the cache pulls bytes from on a miss. Implemented outside cache/ (fs/ adapts the Hub
-// client), so cache/ knows nothing of HTTP.
+// The bytes of one file, where the cache pulls them from on a miss. Implemented outside cache/
+// (fs/ hands one out per file from its RepoSource), so cache/ knows nothing of HTTP.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -13,18 +13,20 @@ namespace hffs::cache {
 class BlockSource {
  public:
   virtual ~BlockSource() = default;
-  // Fill `out` with the file's bytes at [offset, offset + out.size()). Must be thread-safe.
-  virtual Status fetch(uint64_t offset, std::span<char> out) = 0;
-  // The same bytes handed to `sink` as they arrive (see ByteSink), so that the cache can write
-  // them into its file without a buffer of the range's size. The default goes through one.
-  virtual Status fetch_to(uint64_t offset, uint64_t len, ByteSink& sink) {
-    return fetch_through_buffer(len, sink, [&](std::span<char> out) { return fetch(offset, out); });
-  }
+  // Hands the file's bytes [offset, offset + len) to `sink` as they arrive (see ByteSink), so that
+  // the cache writes them into its file without a buffer of the range's size. Thread-safe.
+  virtual Status fetch(uint64_t offset, uint64_t len, ByteSink& sink) = 0;
   // The file's content failed verification: the next fetch must not reuse what served it (a
   // cached signed location), so that it comes from a fresh location or another endpoint.
   virtual void refresh() {}
   // The file and where its bytes come from now, for log lines (no secrets, no signatures).
   virtual std::string name() const { return {}; }
 };
+
+// The range into a caller's buffer (a SpanSink over `out`).
+inline Status fetch_span(BlockSource& src, uint64_t offset, std::span<char> out) {
+  SpanSink sink(out);
+  return src.fetch(offset, out.size(), sink);
+}
 
 }  // namespace hffs::cache

@@ -31,10 +31,7 @@ namespace {
 class HubFileSource final : public cache::BlockSource {
  public:
   HubFileSource(hubapi::HubClient& c, ContentOrigin o) : c_(c), o_(std::move(o)) {}
-  Status fetch(uint64_t offset, std::span<char> out) override {
-    return c_.read_range(o_.repo, o_.commit, o_.path, o_.size, offset, out);
-  }
-  Status fetch_to(uint64_t offset, uint64_t len, ByteSink& sink) override {
+  Status fetch(uint64_t offset, uint64_t len, ByteSink& sink) override {
     return c_.read_range_to(o_.repo, o_.commit, o_.path, o_.size, offset, len, sink);
   }
   void refresh() override { c_.forget_location(o_.repo, o_.commit, o_.path); }

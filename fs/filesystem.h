@@ -1,5 +1,6 @@
 // FUSE-free filesystem core: answers lookups from the pinned namespace (no network) and reads
-// through the block cache, which pulls misses from a FileOrigin. The FUSE adapter only translates.
+// through the block cache, which pulls misses from the file's source (a RepoSource hands them
+// out). The FUSE adapter only translates.
 #pragma once
 #include <array>
 #include <atomic>
@@ -16,10 +17,10 @@
 
 #include "cache/block_cache.h"
 #include "common/status.h"
-#include "fs/file_origin.h"
 #include "fs/namespace.h"
 #include "fs/ops.h"
 #include "fs/prefetcher.h"
+#include "fs/repo_source.h"
 
 namespace hffs::fs {
 
@@ -46,7 +47,8 @@ struct FsStats {
 
 class Filesystem : public FsOps {
  public:
-  Filesystem(Namespace ns, cache::BlockCache& cache, FileOrigin& origin, FsConfig cfg,
+  // `source` must outlive the Filesystem.
+  Filesystem(Namespace ns, cache::BlockCache& cache, RepoSource& source, FsConfig cfg,
              PrefetchConfig prefetch = PrefetchConfig{.enabled = false});
   ~Filesystem();
   Filesystem(const Filesystem&) = delete;
@@ -92,10 +94,12 @@ class Filesystem : public FsOps {
  private:
   Attr attr_of(const Inode& n) const;
   int local_fd(uint64_t ino);  // -1 when the inode has no local copy
+  // The file's source, opened on its first read and kept: a read (hit or miss) allocates nothing.
+  cache::BlockSource& source_of(const Inode& n);
 
   Namespace ns_;
   cache::BlockCache& cache_;
-  FileOrigin& origin_;
+  RepoSource& source_;
   FsConfig cfg_;
   FsStats stats_;
   std::function<std::string()> metrics_;
@@ -111,6 +115,8 @@ class Filesystem : public FsOps {
     std::atomic<int> fd{-1};
   };
   std::unordered_map<uint64_t, std::unique_ptr<LocalCopy>> local_;  // filled before serving
+  // index = ino - 1; set once (compare-exchange), owned here, deleted by ~Filesystem.
+  std::unique_ptr<std::atomic<cache::BlockSource*>[]> sources_;
   std::unique_ptr<Prefetcher> prefetcher_;  // last: its workers call back into this object
 };
 
