@@ -12,6 +12,7 @@
 
 #include "cache/block_source.h"
 #include "common/fd.h"
+#include "cache/file_ref.h"
 #include "common/sha.h"
 #include "common/status.h"
 
@@ -34,8 +35,6 @@ struct SizeSpec {
 };
 // "500M", "20G", "1.5T", "4096", "4K", "10%" (binary units: K = 1024). Zero is invalid.
 Result<SizeSpec> parse_size(const std::string& text);
-
-struct FileRef;
 
 // Both ends of a pipe (pipe2): what splice_present writes into and drains on a failed check.
 struct PipeFds {
@@ -95,12 +94,6 @@ struct CacheConfig {
   // dropped: whoever may hold copies of the bad bytes (the kernel's page cache) should drop them.
   // Must return quickly and must not call back into the cache.
   std::function<void(const FileRef&)> on_corrupt;
-};
-
-struct FileRef {
-  std::string key;      // lowercase hex: sha256 (64) or git blob sha1 (40)
-  HashKind kind = HashKind::kSha256;
-  uint64_t size = 0;
 };
 
 struct CacheStats {

@@ -187,7 +187,7 @@ void HfPublisher::add_repo(const hubapi::RepoId& repo, const std::string& commit
         known = known || (o.folder == t.folder && o.commit == t.commit && o.revision == t.revision && o.path == t.path);
       if (known) continue;
       v.push_back(std::move(t));
-      cache::FileRef ref{n->content_key, n->hash_kind, n->size};
+      cache::FileRef ref = n->file_ref();
       if (n->size == 0 || regular_of_size(blobs / n->content_key, n->size) ||
           (cache && cache->contains(ref, 0, n->size)))
         ready.push_back(std::move(ref));

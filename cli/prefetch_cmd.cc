@@ -73,7 +73,7 @@ Plan plan(const PrefetchArgs& a, const std::vector<std::string>& include, const 
       pl.local_bytes += n->size;
       continue;
     }
-    cache::FileRef ref{n->content_key, n->hash_kind, n->size};
+    const cache::FileRef ref = n->file_ref();
     for (uint64_t off = 0; off < n->size; off += part) {
       uint64_t len = std::min(part, n->size - off);
       if (cache.contains(ref, off, len)) {
@@ -235,7 +235,7 @@ int cmd_prefetch(const PrefetchArgs& a) {
 
   for (size_t i = 0; i < files.size(); ++i) {
     const fs::Inode* n = files[i];
-    cache::FileRef ref{n->content_key, n->hash_kind, n->size};
+    const cache::FileRef ref = n->file_ref();
     if (failures[i].empty() && !pl.local.count(n->ino) && n->size && !cache.contains(ref, 0, n->size))
       failures[i] = "not cached after the fetch (content that did not verify was dropped, or the cache is too small)";
   }

@@ -45,9 +45,9 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
 
   fs::RepoMount m;
   if (ctx.client)
-    m.origin = std::make_unique<fs::HubOrigin>(*ctx.client, repo, view.info.sha);
+    m.source = std::make_unique<fs::HubSource>(*ctx.client, repo, view.info.sha);
   else
-    m.origin = std::make_unique<fs::OfflineOrigin>();
+    m.source = std::make_unique<fs::OfflineSource>();
   auto local = find_hf_cache_copies(ctx.hub_cache, repo, view.info.sha, *ns);
   // Gated repos show their metadata to everyone; only content needs access. Probe one byte so
   // the user learns it now, not at the first read.
@@ -56,7 +56,7 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
       const fs::Inode* n = ns->get(ino);
       if (n->is_dir || n->size == 0) continue;
       char b;
-      if (auto s = m.origin->fetch(*n, 0, std::span<char>(&b, 1)); !s) return s;
+      if (auto s = cache::fetch_span(*m.source->open(*n), 0, std::span<char>(&b, 1)); !s) return s;
       break;
     }
   }
@@ -67,7 +67,7 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
   fc.repo = std::string(hubapi::repo_type_name(repo.type)) + ":" + repo.id;
   fc.revision = revision;
   fc.commit = view.info.sha;
-  m.fs = std::make_unique<fs::Filesystem>(std::move(*ns), *ctx.cache, *m.origin, fc, ctx.prefetch);
+  m.fs = std::make_unique<fs::Filesystem>(std::move(*ns), *ctx.cache, *m.source, fc, ctx.prefetch);
   for (auto& [ino, path] : local) m.fs->add_local_copy(ino, std::move(path));
   if (ctx.publish) ctx.publish->add_repo(repo, view.info.sha, revision, m.fs->ns(), ctx.cache);
   if (!local.empty())

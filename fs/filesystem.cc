@@ -14,39 +14,31 @@ namespace hffs::fs {
 
 namespace {
 
-// Adapts one file of a FileOrigin to the cache's BlockSource for the duration of a read.
-class InodeSource : public cache::BlockSource {
- public:
-  InodeSource(FileOrigin& origin, const Inode& n) : origin_(origin), n_(n) {}
-  Status fetch(uint64_t offset, uint64_t len, ByteSink& sink) override {
-    return origin_.fetch_to(n_, offset, len, sink);
-  }
-  void refresh() override { origin_.refresh(n_); }
-  std::string name() const override {
-    std::string by = origin_.served_by(n_);
-    return "'" + n_.path + "' (" + origin_.describe(n_) + (by.empty() ? "" : ", served by " + by) + ")";
-  }
-
- private:
-  FileOrigin& origin_;
-  const Inode& n_;
-};
-
 Status not_found(uint64_t ino) { return Status(Errc::kEntryNotFound, "no inode " + std::to_string(ino)); }
 
 }  // namespace
 
-Filesystem::Filesystem(Namespace ns, cache::BlockCache& cache, FileOrigin& origin, FsConfig cfg,
+Filesystem::Filesystem(Namespace ns, cache::BlockCache& cache, RepoSource& source, FsConfig cfg,
                        PrefetchConfig prefetch)
-    : ns_(std::move(ns)), cache_(cache), origin_(origin), cfg_(std::move(cfg)) {
+    : ns_(std::move(ns)), cache_(cache), source_(source), cfg_(std::move(cfg)),
+      sources_(new std::atomic<cache::BlockSource*>[ns_.inode_count()]()) {
   prefetcher_ = std::make_unique<Prefetcher>(
       prefetch, [this](uint64_t ino, uint64_t off, uint64_t len) { return warm(ino, off, len); });
 }
 
 Filesystem::~Filesystem() {
   prefetcher_.reset();  // stop workers before the state they use goes away
-  for (auto& [ino, lc] : local_)
-    close_fd(lc->fd.load());
+  for (auto& [ino, lc] : local_) close_fd(lc->fd.load());
+  for (size_t i = 0; i < ns_.inode_count(); ++i) delete sources_[i].load();
+}
+
+cache::BlockSource& Filesystem::source_of(const Inode& n) {
+  std::atomic<cache::BlockSource*>& slot = sources_[n.ino - 1];
+  if (cache::BlockSource* s = slot.load(std::memory_order_acquire)) return *s;
+  std::unique_ptr<cache::BlockSource> opened = source_.open(n);
+  cache::BlockSource* expected = nullptr;
+  if (slot.compare_exchange_strong(expected, opened.get(), std::memory_order_acq_rel)) return *opened.release();
+  return *expected;  // another reader opened it first
 }
 
 void Filesystem::add_local_copy(uint64_t ino, std::string path) {
@@ -77,9 +69,7 @@ Status Filesystem::warm(uint64_t ino, uint64_t offset, uint64_t len) {
   if (local_fd(ino) >= 0) return Status::ok();
   len = std::min<uint64_t>(len, n->size - offset);
   // Cached ranges too: prefetch() then starts reading them from the cache file's disk.
-  cache::FileRef ref{n->content_key, n->hash_kind, n->size};
-  InodeSource src(origin_, *n);
-  return cache_.prefetch(ref, offset, len, src);
+  return cache_.prefetch(n->file_ref(), offset, len, source_of(*n));
 }
 
 Attr Filesystem::attr_of(const Inode& n) const {
@@ -136,7 +126,7 @@ Result<OpenReply> Filesystem::open(uint64_t ino, int flags, BackingFiles& kernel
   if (n->is_dir) return Status(Errc::kInvalidInput, "is a directory");
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_APPEND | O_CREAT)))
     return Status(Errc::kReadOnly, "read-only filesystem");
-  const uint64_t epoch = cache_.corrupt_epoch(cache::FileRef{n->content_key, n->hash_kind, n->size});
+  const uint64_t epoch = cache_.corrupt_epoch(n->file_ref());
   return opens_.open(ino, epoch, kernel, [this, n] { return pin_whole(*n); });
 }
 
@@ -173,7 +163,7 @@ Result<ReadDone> Filesystem::read(uint64_t ino, uint64_t fh, uint64_t offset, si
   const Inode* n = ns_.get(ino);
   if (!n) return not_found(ino);
   if (n->is_dir) return Status(Errc::kInvalidInput, "is a directory");
-  cache::FileRef ref{n->content_key, n->hash_kind, n->size};
+  const cache::FileRef ref = n->file_ref();
   if (OpenFiles::needs_epoch(fh) && !OpenFiles::current(fh, cache_.corrupt_epoch(ref)))
     return Status(Errc::kIo, "the file's content failed verification after this open read it; "
                              "reopen it to read verified bytes");
@@ -223,8 +213,7 @@ Result<size_t> Filesystem::read_cached(const Inode& n, const cache::FileRef& ref
     stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
     return f;
   }
-  InodeSource src(origin_, n);
-  auto r = cache_.read(ref, offset, out, src);
+  auto r = cache_.read(ref, offset, out, source_of(n));
   if (!r) {
     remember_failure(ino, offset, len, r.status());
     stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
@@ -239,7 +228,7 @@ Result<size_t> Filesystem::read_cached(const Inode& n, const cache::FileRef& ref
 uint64_t Filesystem::content_epoch(uint64_t ino) {
   const Inode* n = ns_.get(ino);
   if (!n || n->is_dir) return 0;
-  return cache_.corrupt_epoch(cache::FileRef{n->content_key, n->hash_kind, n->size});
+  return cache_.corrupt_epoch(n->file_ref());
 }
 
 std::vector<uint64_t> Filesystem::inodes_of(const std::string& key) {
@@ -257,7 +246,7 @@ std::unique_ptr<cache::FilePin> Filesystem::pin_whole(const Inode& n) {
     // A blob of the standard HF cache: immutable, nothing to hold but our own fd.
     if (own >= 0) pin = std::make_unique<cache::FilePin>(own);
   } else {
-    pin = cache_.pin_complete(cache::FileRef{n.content_key, n.hash_kind, n.size});
+    pin = cache_.pin_complete(n.file_ref());
   }
   if (pin) stats_.passthrough_pins.fetch_add(1, std::memory_order_relaxed);
   return pin;
@@ -302,12 +291,13 @@ Result<std::string> Filesystem::getxattr(uint64_t ino, std::string_view name) {
   if (n->ino == kRootIno && name == "user.hffs.metrics" && metrics_) return metrics_();
   if (!n->is_dir) {
     if (name == "user.hffs.hash") return std::string(n->lfs ? "sha256:" : "gitsha1:") + n->content_key;
-    if (name == "user.hffs.source") return origin_.describe(*n);
+    if (name == "user.hffs.source") return source_.describe(*n);
     if (name == "user.hffs.cached_bytes") {
       uint64_t bs = cache_.block_size(), cached = 0;
+      const cache::FileRef ref = n->file_ref();
       for (uint64_t off = 0; off < n->size; off += bs) {
         uint64_t len = std::min<uint64_t>(bs, n->size - off);
-        if (cache_.contains({n->content_key, n->hash_kind, n->size}, off, len)) cached += len;
+        if (cache_.contains(ref, off, len)) cached += len;
       }
       return std::to_string(cached);
     }

@@ -1,5 +1,6 @@
 // FUSE-free filesystem core: answers lookups from the pinned namespace (no network) and reads
-// through the block cache, which pulls misses from a FileOrigin. The FUSE adapter only translates.
+// through the block cache, which pulls misses from the file's source (a RepoSource hands them
+// out). The FUSE adapter only translates.
 #pragma once
 #include <array>
 #include <atomic>
@@ -16,11 +17,11 @@
 
 #include "cache/block_cache.h"
 #include "common/status.h"
-#include "fs/file_origin.h"
 #include "fs/namespace.h"
 #include "fs/open_files.h"
 #include "fs/ops.h"
 #include "fs/prefetcher.h"
+#include "fs/repo_source.h"
 
 namespace hffs::fs {
 
@@ -47,7 +48,8 @@ struct FsStats {
 
 class Filesystem : public FsOps {
  public:
-  Filesystem(Namespace ns, cache::BlockCache& cache, FileOrigin& origin, FsConfig cfg,
+  // `source` must outlive the Filesystem.
+  Filesystem(Namespace ns, cache::BlockCache& cache, RepoSource& source, FsConfig cfg,
              PrefetchConfig prefetch = PrefetchConfig{.enabled = false});
   ~Filesystem();
   Filesystem(const Filesystem&) = delete;
@@ -98,10 +100,12 @@ class Filesystem : public FsOps {
   std::unique_ptr<cache::FilePin> pin_whole(const Inode& n);
   Result<size_t> read_local(const Inode& n, int fd, uint64_t offset, std::span<char> out);
   Result<size_t> read_cached(const Inode& n, const cache::FileRef& ref, uint64_t offset, std::span<char> out);
+  // The file's source, opened on its first read and kept: a read (hit or miss) allocates nothing.
+  cache::BlockSource& source_of(const Inode& n);
 
   Namespace ns_;
   cache::BlockCache& cache_;
-  FileOrigin& origin_;
+  RepoSource& source_;
   FsConfig cfg_;
   FsStats stats_;
   std::function<std::string()> metrics_;
@@ -118,6 +122,8 @@ class Filesystem : public FsOps {
   };
   std::unordered_map<uint64_t, std::unique_ptr<LocalCopy>> local_;  // filled before serving
   OpenFiles opens_;
+  // index = ino - 1; set once (compare-exchange), owned here, deleted by ~Filesystem.
+  std::unique_ptr<std::atomic<cache::BlockSource*>[]> sources_;
   std::unique_ptr<Prefetcher> prefetcher_;  // last: its workers call back into this object
 };
 

@@ -17,15 +17,15 @@
 #include <thread>
 #include <vector>
 
-#include "fs/file_origin.h"
 #include "fs/filesystem.h"
 #include "fs/ops.h"
+#include "fs/repo_source.h"
 #include "hubapi/types.h"
 
 namespace hffs::fs {
 
 struct RepoMount {
-  std::unique_ptr<FileOrigin> origin;  // must outlive fs
+  std::unique_ptr<RepoSource> source;  // must outlive fs
   std::unique_ptr<Filesystem> fs;
 };
 

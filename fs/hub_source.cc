@@ -2,24 +2,54 @@
 
 namespace hffs::fs {
 
-Status HubOrigin::fetch(const Inode& file, uint64_t offset, std::span<char> out) {
-  return client_.read_range(repo_, commit_, file.path, file.size, offset, out);
+namespace {
+
+// "'<path>' (<where>[, served by <host>])": how log lines name the file a bad byte came from.
+std::string file_name(const Inode& n, const std::string& where, const std::string& by) {
+  return "'" + n.path + "' (" + where + (by.empty() ? "" : ", served by " + by) + ")";
 }
 
-Status HubOrigin::fetch_to(const Inode& file, uint64_t offset, uint64_t len, ByteSink& sink) {
-  return client_.read_range_to(repo_, commit_, file.path, file.size, offset, len, sink);
-}
+}  // namespace
 
-std::string HubOrigin::describe(const Inode& file) const { return client_.file_url(repo_, commit_, file.path); }
+// Two references, so that it costs nothing to keep one per file the mount has read.
+class HubSource::File final : public cache::BlockSource {
+ public:
+  File(const HubSource& hub, const Inode& n) : hub_(hub), n_(n) {}
+  Status fetch(uint64_t offset, uint64_t len, ByteSink& sink) override {
+    return hub_.client_.read_range_to(hub_.repo_, hub_.commit_, n_.path, n_.size, offset, len, sink);
+  }
+  void refresh() override { hub_.client_.forget_location(hub_.repo_, hub_.commit_, n_.path); }
+  std::string name() const override {
+    return file_name(n_, hub_.describe(n_), hub_.client_.location_origin(hub_.repo_, hub_.commit_, n_.path));
+  }
 
-std::string HubOrigin::served_by(const Inode& file) const {
-  return client_.location_origin(repo_, commit_, file.path);
-}
+ private:
+  const HubSource& hub_;
+  const Inode& n_;
+};
 
-void HubOrigin::refresh(const Inode& file) { client_.forget_location(repo_, commit_, file.path); }
+std::unique_ptr<cache::BlockSource> HubSource::open(const Inode& file) { return std::make_unique<File>(*this, file); }
 
-Status OfflineOrigin::fetch(const Inode& file, uint64_t, std::span<char>) {
-  return Status(Errc::kOffline, "offline mode and '" + file.path + "' is not fully cached");
+std::string HubSource::describe(const Inode& file) const { return client_.file_url(repo_, commit_, file.path); }
+
+namespace {
+
+class OfflineFile final : public cache::BlockSource {
+ public:
+  explicit OfflineFile(const Inode& n) : n_(n) {}
+  Status fetch(uint64_t, uint64_t, ByteSink&) override {
+    return Status(Errc::kOffline, "offline mode and '" + n_.path + "' is not fully cached");
+  }
+  std::string name() const override { return file_name(n_, "offline", ""); }
+
+ private:
+  const Inode& n_;
+};
+
+}  // namespace
+
+std::unique_ptr<cache::BlockSource> OfflineSource::open(const Inode& file) {
+  return std::make_unique<OfflineFile>(file);
 }
 
 }  // namespace hffs::fs

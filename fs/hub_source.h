@@ -1,33 +1,34 @@
-// FileOrigin backed by the Hub client: ranged reads of a file at the pinned commit.
+// RepoSource backed by the Hub client: ranged reads of a repo's files at the pinned commit.
 #pragma once
+#include <memory>
 #include <string>
 
-#include "fs/file_origin.h"
+#include "fs/repo_source.h"
 #include "hubapi/hub_client.h"
 
 namespace hffs::fs {
 
-class HubOrigin : public FileOrigin {
+class HubSource final : public RepoSource {
  public:
-  HubOrigin(hubapi::HubClient& client, hubapi::RepoId repo, std::string commit)
+  HubSource(hubapi::HubClient& client, hubapi::RepoId repo, std::string commit)
       : client_(client), repo_(std::move(repo)), commit_(std::move(commit)) {}
-  Status fetch(const Inode& file, uint64_t offset, std::span<char> out) override;
-  Status fetch_to(const Inode& file, uint64_t offset, uint64_t len, ByteSink& sink) override;
+  // A source that reads `file` through HubClient::read_range_to; refresh() forgets the file's
+  // cached signed location. It refers to this HubSource and to `file`: both must outlive it.
+  std::unique_ptr<cache::BlockSource> open(const Inode& file) override;
   std::string describe(const Inode& file) const override;
-  std::string served_by(const Inode& file) const override;
-  void refresh(const Inode& file) override;
 
  private:
+  class File;
   hubapi::HubClient& client_;
   hubapi::RepoId repo_;
   std::string commit_;
 };
 
 // Offline mode: every miss fails at once with kOffline.
-class OfflineOrigin : public FileOrigin {
+class OfflineSource final : public RepoSource {
  public:
-  Status fetch(const Inode& file, uint64_t offset, std::span<char> out) override;
-  std::string describe(const Inode& file) const override { return "offline"; }
+  std::unique_ptr<cache::BlockSource> open(const Inode& file) override;
+  std::string describe(const Inode&) const override { return "offline"; }
 };
 
 }  // namespace hffs::fs

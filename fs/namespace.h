@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/file_ref.h"
 #include "common/sha.h"
 #include "common/status.h"
 #include "hubapi/types.h"
@@ -26,6 +27,9 @@ struct Inode {
   bool lfs = false;
   // Directories only: child inode numbers sorted by name.
   std::vector<uint64_t> children;
+
+  // How the block cache knows this file (files only).
+  cache::FileRef file_ref() const { return cache::FileRef{content_key, hash_kind, size}; }
 };
 
 class Namespace {

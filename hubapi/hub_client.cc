@@ -593,12 +593,6 @@ Result<std::vector<TreeEntry>> HubClient::list_tree(const RepoId& repo, std::str
   return std::move(builder).finish();
 }
 
-Status HubClient::read_range(const RepoId& repo, std::string_view commit, std::string_view path,
-                             uint64_t expected_size, uint64_t offset, std::span<char> out) {
-  SpanSink sink(out);
-  return read_range_to(repo, commit, path, expected_size, offset, out.size(), sink);
-}
-
 Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,
                                 uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink) {
   Impl& m = *impl_;

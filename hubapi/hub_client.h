@@ -1,5 +1,5 @@
 // The Hub client: revision pinning, tree listing, and ranged reads through /resolve.
-// Thread-safe: read_range may be called from many threads at once.
+// Thread-safe: read_range_to may be called from many threads at once.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -7,7 +7,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,17 +76,14 @@ class HubClient {
   // (see tree_parse.h). Directories implied by file paths are present.
   Result<std::vector<TreeEntry>> list_tree(const RepoId& repo, std::string_view commit);
 
-  // Reads exactly out.size() bytes at `offset` of `path` at `commit` (caller clamps at EOF).
-  // Resolves once per file and caches the signed location until near expiry; re-resolves on
-  // 401/403/404/410 from a non-Hub host. Retries 408/429/5xx/connection loss with capped
-  // backoff honouring Retry-After; never returns bytes that were not a 206 with the exact
-  // Content-Range asked for. `expected_size` is the file's size from the tree (checked against
-  // the Content-Range total).
-  Status read_range(const RepoId& repo, std::string_view commit, std::string_view path,
-                    uint64_t expected_size, uint64_t offset, std::span<char> out);
-  // The same, handing each piece to `sink` as it arrives (no buffer of the range's size). A
-  // retry resumes where the last attempt stopped; a sink that refuses bytes ends the read with
-  // kIo, untried again.
+  // Reads exactly `len` bytes at `offset` of `path` at `commit` (caller clamps at EOF), handing
+  // each piece to `sink` as it arrives (no buffer of the range's size; a caller that wants the
+  // bytes in a buffer passes a SpanSink). Resolves once per file and caches the signed location
+  // until near expiry; re-resolves on 401/403/404/410 from a non-Hub host. Retries
+  // 408/429/5xx/connection loss with capped backoff honouring Retry-After, resuming where the
+  // last attempt stopped; never passes on bytes that were not a 206 with the exact Content-Range
+  // asked for. `expected_size` is the file's size from the tree (checked against the
+  // Content-Range total). A sink that refuses bytes ends the read with kIo, untried again.
   Status read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,
                        uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink);
 

@@ -112,7 +112,7 @@ TEST_F(RepoOpenerTest, AnUnreachableHubServesTheKeptView) {
   EXPECT_EQ(files_of(*m), want_);
   EXPECT_EQ(m->fs->config().commit, kSha);
   EXPECT_EQ(m->fs->config().revision, "main");
-  // The files still come from the Hub once it is back: the origin stays online.
+  // The files still come from the Hub once it is back: the source stays online.
   EXPECT_NE(xattr(*m, "config.json", "user.hffs.source").find(endpoint), std::string::npos);
 
   // A revision never pinned has no view to fall back to: the network error stands.

@@ -1,4 +1,4 @@
-// The FUSE-free core over a fake origin: block boundaries, EOF, zero-length reads, single-flight.
+// The FUSE-free core over a fake repo source: block boundaries, EOF, zero-length reads, single-flight.
 #include "fs/filesystem.h"
 
 #include <fcntl.h>
@@ -10,11 +10,12 @@
 #include <thread>
 
 #include "fs/errno_map.h"
-#include "unit/fs/fake_origin.h"
 #include "unit/fs/ops_fakes.h"
+#include "unit/support/repo_fakes.h"
 
 using namespace hffs;
 using hffs::hubapi::TreeEntry;
+namespace ht = hffs::testing;
 
 namespace {
 
@@ -47,7 +48,7 @@ class FsTest : public ::testing::Test {
     cfg.mtime = 1700000000;
     cfg.commit = std::string(40, 'f');
     cfg.failure_memory = failure_memory_;
-    fs_ = std::make_unique<fs::Filesystem>(std::move(*ns), *cache_, origin_, cfg);
+    fs_ = std::make_unique<fs::Filesystem>(std::move(*ns), *cache_, repo_, cfg);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -60,13 +61,16 @@ class FsTest : public ::testing::Test {
     size_t want = off >= n->size ? 0 : std::min<uint64_t>(len, n->size - off);
     ASSERT_EQ(*r, want);
     for (size_t i = 0; i < want; ++i)
-      ASSERT_EQ(buf[i], test::byte_at(n->content_key, off + i)) << path << " at " << off + i;
+      ASSERT_EQ(buf[i], ht::gen_byte(off + i, gen_.seed_of(*n))) << path << " at " << off + i;
   }
 
   std::chrono::milliseconds failure_memory_{0};
   std::filesystem::path dir_;
   std::unique_ptr<cache::BlockCache> cache_;
-  test::FakeOrigin origin_;
+  // Every file's bytes are those of seed <its key's character>; every fetch goes through plan_.
+  ht::GenRepo gen_;
+  ht::FaultPlan plan_;
+  ht::FaultRepo repo_{gen_, plan_};
   std::unique_ptr<fs::Filesystem> fs_;
 };
 
@@ -82,7 +86,8 @@ TEST_F(FsTest, AttributesAreReadOnlyAndExact) {
   EXPECT_EQ(d->mode, S_IFDIR | 0555u);
   auto l = fs_->lookup(fs::kRootIno, "nope");
   EXPECT_EQ(fs::to_errno(l.status().code()), ENOENT);
-  EXPECT_EQ(origin_.calls, 0u) << "metadata must never touch the origin";
+  EXPECT_EQ(plan_.calls, 0u) << "metadata must never touch the source";
+  EXPECT_EQ(gen_.opens, 0u);
 }
 
 TEST_F(FsTest, OpenForWriteIsErofs) {
@@ -114,43 +119,45 @@ TEST_F(FsTest, ReadsAcrossBlockBoundariesAndAtEof) {
 TEST_F(FsTest, ZeroLengthAndEmptyFileReadsFetchNothing) {
   expect_bytes("empty", 0, 4096);
   expect_bytes("big.bin", 5, 0);
-  EXPECT_EQ(origin_.calls, 0u);
+  EXPECT_EQ(plan_.calls, 0u);
 }
 
 TEST_F(FsTest, SecondReadIsServedFromCache) {
   expect_bytes("big.bin", 0, 3 * kBlock + 123);
-  uint64_t calls = origin_.calls;
-  uint64_t bytes = origin_.bytes;
+  uint64_t calls = plan_.calls;
+  uint64_t bytes = gen_.totals.bytes;
   EXPECT_GE(calls, 1u);
   EXPECT_EQ(bytes, 3u * kBlock + 123) << "each byte fetched exactly once";
   expect_bytes("big.bin", 0, 3 * kBlock + 123);
   expect_bytes("big.bin", kBlock + 7, 77);
-  EXPECT_EQ(origin_.calls, calls);
+  EXPECT_EQ(plan_.calls, calls);
+  EXPECT_EQ(gen_.opens, 1u) << "one source per file, opened on its first read";
 }
 
 TEST_F(FsTest, ThirtyTwoConcurrentReadersCauseOneFetch) {
-  origin_.set_blocked(true);
+  plan_.stall(ht::When::always());
   std::vector<std::thread> ts;
   std::atomic<int> ok{0};
   for (int i = 0; i < 32; ++i) {
     ts.emplace_back([&, i] {
       std::vector<char> buf(4096);
       auto r = fs_->read(ino("big.bin"), kBlock + 64 * i, buf);
-      if (r.ok() && *r == 4096 && buf[0] == test::byte_at(std::string(64, '1'), kBlock + 64 * i)) ok++;
+      if (r.ok() && *r == 4096 && buf[0] == ht::gen_byte(kBlock + 64 * i, '1')) ok++;
     });
   }
-  // Wait (bounded) until one fetch is in progress and the other 31 readers wait on it.
+  // Wait (bounded) until one fetch is stalled and the other 31 readers wait on it.
+  EXPECT_TRUE(plan_.wait_stalled(1));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while ((origin_.calls < 1 || cache_->stats().waits < 31) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::yield();
-  origin_.set_blocked(false);
+  while (cache_->stats().waits < 31 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  plan_.release();
   for (auto& t : ts) t.join();
   EXPECT_EQ(ok, 32);
-  EXPECT_EQ(origin_.calls, 1u);
+  EXPECT_EQ(plan_.calls, 1u);
+  EXPECT_EQ(plan_.stalls, 1u);
 }
 
 TEST_F(FsTest, FetchErrorIsEioAndLaterReadRetries) {
-  origin_.fail_next = true;
+  plan_.fail(ht::When::nth({1}));
   std::vector<char> buf(100);
   auto r = fs_->read(ino("one"), 0, buf);
   ASSERT_FALSE(r.ok());
@@ -165,14 +172,14 @@ class FsFailureMemoryTest : public FsTest {
 };
 
 TEST_F(FsFailureMemoryTest, KernelRetryOfAFailedRangeFailsAtOnce) {
-  origin_.fail_next = true;
+  plan_.fail(ht::When::nth({1}));
   std::vector<char> buf(100);
   ASSERT_FALSE(fs_->read(ino("big.bin"), 10, buf).ok());
-  uint64_t calls = origin_.calls;
+  uint64_t calls = plan_.calls;
   auto again = fs_->read(ino("big.bin"), 20, buf);  // same block: remembered
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(fs::to_errno(again.status().code()), EIO);
-  EXPECT_EQ(origin_.calls, calls) << "no second wait on the network";
+  EXPECT_EQ(plan_.calls, calls) << "no second wait on the network";
   expect_bytes("big.bin", kBlock + 5, 10);  // another block is unaffected
 }
 
@@ -184,5 +191,6 @@ TEST_F(FsTest, XattrsDescribeTheFile) {
   expect_bytes("big.bin", 0, 10);
   EXPECT_EQ(*fs_->getxattr(ino("big.bin"), "user.hffs.cached_bytes"), std::to_string(kBlock));
   EXPECT_EQ(*fs_->getxattr(fs::kRootIno, "user.hffs.commit"), std::string(40, 'f'));
+  EXPECT_EQ(*fs_->getxattr(ino("big.bin"), "user.hffs.source"), "gen://big.bin");
   EXPECT_FALSE(fs_->getxattr(ino("one"), "user.other").ok());
 }

@@ -12,7 +12,7 @@
 #include "fs/errno_map.h"
 #include "fs/filesystem.h"
 #include "fs/open_files.h"
-#include "unit/fs/fake_origin.h"
+#include "unit/support/repo_fakes.h"
 #include "unit/fs/ops_fakes.h"
 
 using namespace hffs;
@@ -60,7 +60,7 @@ class FsOpsTest : public ::testing::Test {
   uint64_t ino(const char* p) { return fs_->ns().find_path(p)->ino; }
   std::string expected(const char* p, uint64_t off, size_t len) {
     std::string s;
-    for (size_t i = 0; i < len; ++i) s.push_back(test::byte_at(fs_->ns().find_path(p)->content_key, off + i));
+    for (size_t i = 0; i < len; ++i) s.push_back(hffs::testing::gen_byte(off + i, origin_.seed_of(*fs_->ns().find_path(p))));
     return s;
   }
   fs::OpenReply open(const char* p) {
@@ -71,7 +71,7 @@ class FsOpsTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::unique_ptr<cache::BlockCache> cache_;
-  test::FakeOrigin origin_;
+  hffs::testing::GenRepo origin_;
   test::FakeKernel kernel_;
   std::unique_ptr<fs::Filesystem> fs_;
 };
@@ -84,7 +84,7 @@ TEST_F(FsOpsTest, AMissIsCopiedAndTheSameRangeIsThenSplicedWithoutACopy) {
   EXPECT_FALSE(r->spliced);
   EXPECT_EQ(r->bytes, 2u * kBlock);
   EXPECT_EQ(std::string(miss.buf.data(), r->bytes), expected("a.bin", kBlock - 10, 2 * kBlock));
-  const uint64_t calls = origin_.calls;
+  const uint64_t calls = origin_.totals.calls;
 
   test::FakeTarget hit(true);
   auto s = fs_->read(ino("a.bin"), h.fh, kBlock - 10, 2 * kBlock, hit);
@@ -92,7 +92,7 @@ TEST_F(FsOpsTest, AMissIsCopiedAndTheSameRangeIsThenSplicedWithoutACopy) {
   EXPECT_TRUE(s->spliced);
   EXPECT_EQ(hit.buffer_asks, 0) << "a spliced read never grows a buffer";
   EXPECT_EQ(hit.take(s->bytes), expected("a.bin", kBlock - 10, 2 * kBlock));
-  EXPECT_EQ(origin_.calls, calls);
+  EXPECT_EQ(origin_.totals.calls, calls);
   EXPECT_EQ(fs_->stats().spliced_bytes, 2u * kBlock);
   EXPECT_EQ(fs_->stats().reads, 2u);
   EXPECT_EQ(fs_->stats().read_bytes, 4u * kBlock);
@@ -130,7 +130,7 @@ TEST_F(FsOpsTest, ALocalCopyIsCopiedNeverSplicedAndPassesThroughWhole) {
   EXPECT_EQ(to.pipe_asks, 0);
   EXPECT_EQ(std::string(to.buf.data(), 50), expected("local.bin", 10, 50));
   EXPECT_EQ(fs_->stats().local_bytes, 50u);
-  EXPECT_EQ(origin_.calls, 0u);
+  EXPECT_EQ(origin_.totals.calls, 0u);
 
   fs::OpenReply h = open("local.bin");
   EXPECT_EQ(h.fh, fs::OpenFiles::kFhPassthrough);
@@ -168,13 +168,13 @@ TEST_F(FsOpsTest, AnOpenMadeBeforeTheContentFailedVerificationReadsNothingMore) 
   auto bad = fs_->read(ino("a.bin"), h.fh, 3 * kBlock, kBlock, to);
   EXPECT_EQ(bad.status().code(), Errc::kCorrupt) << "the read that completes a bad file fails";
   EXPECT_EQ(fs_->content_epoch(ino("a.bin")), 1u);
-  const uint64_t reads = fs_->stats().reads, calls = origin_.calls;
+  const uint64_t reads = fs_->stats().reads, calls = origin_.totals.calls;
   auto stale = fs_->read(ino("a.bin"), h.fh, 0, 10, to);
   ASSERT_FALSE(stale.ok());
   EXPECT_EQ(fs::to_errno(stale.status().code()), EIO);
   EXPECT_NE(stale.status().message().find("reopen"), std::string::npos) << stale.status().to_string();
   EXPECT_EQ(fs_->stats().reads, reads) << "a stale handle is refused before the read";
-  EXPECT_EQ(origin_.calls, calls);
+  EXPECT_EQ(origin_.totals.calls, calls);
   fs::OpenReply fresh = open("a.bin");
   EXPECT_EQ(fresh.fh, fs::OpenFiles::kFhEpochBase + 1);
   EXPECT_FALSE(fresh.keep_cache) << "the kernel's pages of the bad content must not be reused";

@@ -1,4 +1,4 @@
-// HubNamespace through its opener seam: each repo a Filesystem over a fake origin, a fake clock for
+// HubNamespace through its opener seam: each repo a Filesystem over a generated-bytes source, a fake clock for
 // the negative cache and idle release (no reaper thread: the tests call release_idle themselves).
 #include "fs/hub_namespace.h"
 
@@ -8,7 +8,8 @@
 #include <map>
 #include <set>
 
-#include "unit/fs/fake_origin.h"
+#include "unit/fs/ops_fakes.h"
+#include "unit/support/repo_fakes.h"
 
 using namespace hffs;
 using fs::HubNamespace;
@@ -68,10 +69,10 @@ class HubNamespaceTest : public ::testing::Test {
     auto tree = fs::Namespace::build({file("config.json", 300, k), file("sub/w.bin", 5000, static_cast<char>(k + 1))});
     if (!tree) return tree.status();
     fs::RepoMount m;
-    m.origin = std::make_unique<test::FakeOrigin>();
+    m.source = std::make_unique<hffs::testing::GenRepo>();
     fs::FsConfig fc;
     fc.repo = key;
-    m.fs = std::make_unique<fs::Filesystem>(std::move(*tree), *cache_, *m.origin, fc);
+    m.fs = std::make_unique<fs::Filesystem>(std::move(*tree), *cache_, *m.source, fc);
     return m;
   }
 
@@ -83,13 +84,26 @@ class HubNamespaceTest : public ::testing::Test {
     EXPECT_TRUE(a.ok()) << a.status().to_string();
     return a.ok() ? a->ino : 0;
   }
+  std::vector<test::PageFiller::Item> entries(uint64_t dir) {
+    test::PageFiller page(1000);
+    Status s = ns_->readdir(dir, 0, page);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    return page.items;
+  }
   std::set<std::string> names(uint64_t dir) {
     std::set<std::string> out;
-    auto r = ns_->readdir(dir);
-    if (r)
-      for (auto& e : *r) out.insert(e.name);
+    for (auto& e : entries(dir)) out.insert(e.name);
     return out;
   }
+  // A read through FsOps as the adapter makes it (no pipe: bytes are copied into `buf`).
+  Result<size_t> read(uint64_t ino, uint64_t off, std::vector<char>& buf) {
+    test::FakeTarget to(false);
+    auto r = ns_->read(ino, 0, off, buf.size(), to);
+    if (!r) return r.status();
+    std::copy_n(to.buf.begin(), r->bytes, buf.begin());
+    return r->bytes;
+  }
+  test::FakeKernel kernel_;
 
   std::filesystem::path dir_;
   std::unique_ptr<cache::BlockCache> cache_;
@@ -123,13 +137,11 @@ TEST_F(HubNamespaceTest, EachRepoGetsASlotAndKeepsItsOwnNumbering) {
   EXPECT_EQ(ns_->getattr(fa->ino)->ino, fa->ino);
 
   // readdir translates every entry; the repo root's ".." is the org folder, not a repo inode.
-  auto entries = ns_->readdir(b->ino);
-  ASSERT_TRUE(entries.ok());
-  for (auto& e : *entries) {
+  for (auto& e : entries(b->ino)) {
     if (e.name == "..")
-      EXPECT_EQ(e.ino, o);
+      EXPECT_EQ(e.attr.ino, o);
     else
-      EXPECT_EQ(e.ino >> HubNamespace::kSlotShift, 2u) << e.name;
+      EXPECT_EQ(e.attr.ino >> HubNamespace::kSlotShift, 2u) << e.name;
   }
   EXPECT_EQ(ns_->lookup(b->ino, "..")->ino, o);
   auto sub = ns_->lookup(b->ino, "sub");
@@ -138,11 +150,11 @@ TEST_F(HubNamespaceTest, EachRepoGetsASlotAndKeepsItsOwnNumbering) {
 
   // Reads reach the repo's own filesystem with the local inode.
   std::vector<char> buf(300);
-  auto n = ns_->read(fb->ino, 0, buf);
+  auto n = read(fb->ino, 0, buf);
   ASSERT_TRUE(n.ok()) << n.status().to_string();
   EXPECT_EQ(*n, 300u);
   for (size_t i = 0; i < buf.size(); ++i)
-    ASSERT_EQ(buf[i], test::byte_at(std::string(64, key_of_open(2)), i)) << i;
+    ASSERT_EQ(buf[i], hffs::testing::gen_byte(i, static_cast<unsigned char>(key_of_open(2)))) << i;
 
   // Opened once each, listed in the org folder, counted.
   EXPECT_EQ(ns_->lookup(o, "alpha")->ino, a->ino);
@@ -206,7 +218,7 @@ TEST_F(HubNamespaceTest, IdleReposAreReleasedAndReopenedInANewSlot) {
 
   now_ += std::chrono::seconds(500);
   std::vector<char> buf(10);
-  ASSERT_TRUE(ns_->read(fa->ino, 0, buf).ok());  // alpha used at t+500
+  ASSERT_TRUE(read(fa->ino, 0, buf).ok());  // alpha used at t+500
   now_ += std::chrono::seconds(200);
   EXPECT_EQ(ns_->release_idle(now_), 1u) << "beta idle for 700 s, alpha for 200 s";
   EXPECT_EQ(ns_->loaded_repos(), 1u);
@@ -215,13 +227,14 @@ TEST_F(HubNamespaceTest, IdleReposAreReleasedAndReopenedInANewSlot) {
   // The released slot's inodes answer ENOENT, never another repo's files.
   EXPECT_EQ(ns_->getattr(b->ino).status().code(), Errc::kEntryNotFound);
   EXPECT_EQ(ns_->lookup(b->ino, "config.json").status().code(), Errc::kEntryNotFound);
-  EXPECT_EQ(ns_->read(b->ino, 0, buf).status().code(), Errc::kEntryNotFound);
+  EXPECT_EQ(read(b->ino, 0, buf).status().code(), Errc::kEntryNotFound);
 
   // An open file keeps its repo however long it stays idle; its release lets the repo go.
-  ns_->on_open(fa->ino);
+  auto opened = ns_->open(fa->ino, O_RDONLY, kernel_);
+  ASSERT_TRUE(opened.ok()) << opened.status().to_string();
   now_ += std::chrono::hours(5);
   EXPECT_EQ(ns_->release_idle(now_), 0u);
-  ns_->on_release(fa->ino);  // counts as a use
+  ns_->release(fa->ino, opened->fh);  // counts as a use
   EXPECT_EQ(ns_->release_idle(now_), 0u);
   EXPECT_EQ(ns_->release_idle(now_ + std::chrono::seconds(601)), 1u);
   EXPECT_EQ(ns_->loaded_repos(), 0u);

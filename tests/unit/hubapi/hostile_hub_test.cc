@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "fake_http_server.h"
+#include "read_span.h"
 #include "hubapi/hub_client.h"
 #include "hubapi/limits.h"
 #include "hubapi/url.h"
@@ -19,6 +20,7 @@ using namespace hffs::hubapi;
 using hffs::testing::FakeHttpServer;
 using hffs::testing::FakeRequest;
 using hffs::testing::FakeResponse;
+using hffs::testing::read_span;
 using Ms = std::chrono::milliseconds;
 
 namespace {
@@ -180,10 +182,10 @@ TEST_F(HostileHubTest, DotSegmentsNeverReachTheNetwork) {
   }
   char buf[4];
   for (std::string path : {"../x", "a/./b", "a/..", "/abs"}) {
-    Status s = c.read_range(kRepo, kSha, path, 10, 0, std::span<char>(buf, 4));
+    Status s = read_span(c, kRepo, kSha, path, 10, 0, std::span<char>(buf, 4));
     EXPECT_EQ(s.code(), Errc::kInvalidInput) << path << ": " << s.to_string();
   }
-  Status s = c.read_range(kRepo, "..", "a.bin", 10, 0, std::span<char>(buf, 4));
+  Status s = read_span(c, kRepo, "..", "a.bin", 10, 0, std::span<char>(buf, 4));
   EXPECT_EQ(s.code(), Errc::kInvalidInput) << s.to_string();
   EXPECT_EQ(hub.request_count(), 0u);
   // Dots inside a name are fine.

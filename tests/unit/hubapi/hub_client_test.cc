@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "fake_http_server.h"
+#include "read_span.h"
+#include "unit/support/pattern.h"
 #include "hubapi/hub_client.h"
 
 using namespace hffs;
@@ -17,6 +19,7 @@ using namespace hffs::hubapi;
 using hffs::testing::FakeHttpServer;
 using hffs::testing::FakeRequest;
 using hffs::testing::FakeResponse;
+using hffs::testing::read_span;
 using Ms = std::chrono::milliseconds;
 
 namespace {
@@ -25,11 +28,7 @@ const std::string kSha = "0123456789abcdef0123456789abcdef01234567";
 const std::string kToken = "hf_SuperSecretToken42";
 const RepoId kRepo{RepoType::kModel, "org/name"};
 
-std::string content(size_t n) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + 7) % 251);
-  return s;
-}
+std::string content(size_t n) { return hffs::testing::gen_content(n, 7); }
 
 // Serves `data` for a "Range: bytes=a-b" request as a correct 206.
 FakeResponse range_response(const FakeRequest& r, const std::string& data) {
@@ -87,7 +86,7 @@ class HubClientTest : public ::testing::Test {
 
   std::string read(HubClient& c, uint64_t off, size_t n, Status* st = nullptr) {
     std::string buf(n, 'Z');
-    Status s = c.read_range(kRepo, kSha, "model.bin", data.size(), off, std::span<char>(buf.data(), n));
+    Status s = read_span(c, kRepo, kSha, "model.bin", data.size(), off, std::span<char>(buf.data(), n));
     if (st) *st = s;
     else EXPECT_TRUE(s.is_ok()) << s.to_string();
     return buf;
@@ -234,7 +233,7 @@ TEST_F(HubClientTest, RelativeRedirectThen200ServesFromHub) {
   });
   HubClient c(config());
   std::string buf(1000, 'Z');
-  Status s = c.read_range(kRepo, kSha, "config.json", small.size(), 100, std::span<char>(buf));
+  Status s = read_span(c, kRepo, kSha, "config.json", small.size(), 100, std::span<char>(buf));
   ASSERT_TRUE(s.is_ok()) << s.to_string();
   EXPECT_EQ(buf, small.substr(100, 1000));
   auto reqs = hub.requests();
@@ -604,7 +603,7 @@ TEST_F(HubClientTest, GatedNotFoundAndInvalidTokenMessages) {
   });
   HubClient c(config());
   std::string buf(10, 'Z');
-  Status s = c.read_range(RepoId{RepoType::kDataset, "org/gated"}, kSha, "x.bin", 100, 0, std::span<char>(buf));
+  Status s = read_span(c, RepoId{RepoType::kDataset, "org/gated"}, kSha, "x.bin", 100, 0, std::span<char>(buf));
   EXPECT_EQ(s.code(), Errc::kGated);
   EXPECT_NE(s.message().find(hub.base_url() + "/datasets/org/gated"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("token"), std::string::npos);
@@ -625,7 +624,7 @@ TEST_F(HubClientTest, GatedNotFoundAndInvalidTokenMessages) {
   EXPECT_EQ(info.status().code(), Errc::kRevisionNotFound);
   EXPECT_NE(info.status().message().find("nope"), std::string::npos);
 
-  s = c.read_range(kRepo, kSha, "missing.txt", 100, 0, std::span<char>(buf));
+  s = read_span(c, kRepo, kSha, "missing.txt", 100, 0, std::span<char>(buf));
   EXPECT_EQ(s.code(), Errc::kEntryNotFound);
   EXPECT_NE(s.message().find("missing.txt"), std::string::npos);
   // Nothing above is retryable.
@@ -673,9 +672,9 @@ TEST_F(HubClientTest, TokenIsCleanedAndNeverSentWhenMalformed) {
 TEST_F(HubClientTest, ReadPastEndIsRejectedWithoutNetwork) {
   HubClient c(config());
   std::string buf(10, 'Z');
-  Status s = c.read_range(kRepo, kSha, "model.bin", 100, 95, std::span<char>(buf));
+  Status s = read_span(c, kRepo, kSha, "model.bin", 100, 95, std::span<char>(buf));
   EXPECT_EQ(s.code(), Errc::kInvalidInput);
-  EXPECT_TRUE(c.read_range(kRepo, kSha, "model.bin", 100, 100, std::span<char>(buf.data(), 0)).is_ok());
+  EXPECT_TRUE(read_span(c, kRepo, kSha, "model.bin", 100, 100, std::span<char>(buf.data(), 0)).is_ok());
   EXPECT_EQ(hub.request_count(), 0u);
 }
 
@@ -690,7 +689,7 @@ TEST_F(HubClientTest, ConcurrentReadsShareOneLocation) {
       for (int i = 0; i < 10; ++i) {
         uint64_t off = static_cast<uint64_t>((t * 10 + i) * 1000);
         std::string buf(1000, 'Z');
-        Status s = c.read_range(kRepo, kSha, "model.bin", data.size(), off, std::span<char>(buf));
+        Status s = read_span(c, kRepo, kSha, "model.bin", data.size(), off, std::span<char>(buf));
         if (!s.is_ok() || buf != data.substr(off, 1000)) ++bad;
       }
     });
