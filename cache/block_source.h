@@ -23,10 +23,15 @@ class BlockSource {
   virtual std::string name() const { return {}; }
 };
 
-// The range into a caller's buffer (a SpanSink over `out`).
+// The range into a caller's buffer (a SpanSink over `out`). A source that reports success
+// without having handed over every byte gets kProtocol: its ok is not trusted as data.
 inline Status fetch_span(BlockSource& src, uint64_t offset, std::span<char> out) {
   SpanSink sink(out);
-  return src.fetch(offset, out.size(), sink);
+  Status s = src.fetch(offset, out.size(), sink);
+  if (s && !sink.complete())
+    return Status(Errc::kProtocol, src.name() + ": the source reported success after " +
+                                       std::to_string(sink.covered()) + " of " + std::to_string(out.size()) + " bytes");
+  return s;
 }
 
 }  // namespace hffs::cache

@@ -151,6 +151,9 @@ ReadPath::DirectResult ReadPath::fetch_into_file(Job& j, uint64_t run_off, uint6
   RunWriter w(f, run_off, run_len, j.req.out, j.req.offset, j.req.len);
   Status s = j.src.fetch(run_off, run_len, w);
   if (s) w.finish();
+  if (s && w.error() && !w.complete())
+    s = Status(Errc::kProtocol, j.src.name() + ": the source reported success after " + std::to_string(w.covered()) +
+                                    " of " + std::to_string(run_len) + " bytes");
   Status kept = w.error();  // our own failure to write (or to sync) the run
   if (s && kept && cfg_.durable && ::fdatasync(f.data_fd.get()) != 0)
     kept = errno_status(errno, "fdatasync " + f.paths.data.string());

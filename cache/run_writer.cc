@@ -32,6 +32,11 @@ bool RunWriter::put(uint64_t at, std::span<const char> data) {
     error_ = Status(Errc::kProtocol, "a source passed bytes outside the run it was asked for");
     return false;
   }
+  if (at > covered_) {  // a source resumes at or before what it sent, never past a hole
+    error_ = Status(Errc::kProtocol, "a source skipped bytes of the run it was asked for");
+    return false;
+  }
+  covered_ = std::max(covered_, at + data.size());
   if (out_) {  // the reader's part, copied as it passes
     uint64_t lo = std::max(run_off_ + at, out_off_), hi = std::min(run_off_ + at + data.size(), out_off_ + out_len_);
     if (lo < hi) std::memcpy(out_ + (lo - out_off_), data.data() + (lo - run_off_ - at), hi - lo);

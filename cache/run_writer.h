@@ -22,6 +22,10 @@ class RunWriter final : public ByteSink {
   bool put(uint64_t at, std::span<const char> data) override;
   // Writes what is still buffered; false (see error()) if a write failed.
   bool finish();
+  // Every byte of the run arrived (a source that reports success without them is lying: its
+  // ok must not mark blocks present whose bytes were never written).
+  bool complete() const { return covered_ == run_len_; }
+  uint64_t covered() const { return covered_; }
   // The write that failed (the source's own failures are its return value, not this).
   const Status& error() const { return error_; }
 
@@ -36,6 +40,7 @@ class RunWriter final : public ByteSink {
   char* stage_;
   size_t staged_ = 0;  // bytes in stage_, which hold the run's bytes [next_ - staged_, next_)
   uint64_t next_ = 0;  // the `at` that continues the stream
+  uint64_t covered_ = 0;  // the run's bytes [0, covered_) have all been put
   Status error_;
 };
 

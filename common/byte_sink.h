@@ -2,6 +2,7 @@
 // network path hand each received piece to its destination without a range-sized staging buffer.
 #pragma once
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <span>
@@ -25,13 +26,18 @@ class SpanSink final : public ByteSink {
  public:
   explicit SpanSink(std::span<char> out) : out_(out) {}
   bool put(uint64_t at, std::span<const char> data) override {
-    if (at > out_.size() || data.size() > out_.size() - at) return false;
+    if (at > covered_ || data.size() > out_.size() - at) return false;  // a hole, or past the end
     if (!data.empty()) std::memcpy(out_.data() + at, data.data(), data.size());
+    covered_ = std::max<uint64_t>(covered_, at + data.size());
     return true;
   }
+  // Every byte of the span arrived: a source's ok without them must not be trusted.
+  bool complete() const { return covered_ == out_.size(); }
+  uint64_t covered() const { return covered_; }
 
  private:
   std::span<char> out_;
+  uint64_t covered_ = 0;  // [0, covered_) has been put
 };
 
 // For sources that can only fill a buffer: fetch(span) into one of `len` bytes, then one put.

@@ -107,5 +107,32 @@ TEST_F(FaultTest, ReadersOfAStalledWholeFileFetchMakeOneFetch) {
   EXPECT_EQ(plan.stalls, 1u);
 }
 
+// A source that reports success without having handed over every byte: even with verification
+// off, the cache neither serves nor keeps the hole. Through the file (RunWriter) and through
+// memory (fetch_span, the path of runs the cache cannot keep).
+TEST_F(FaultTest, AShortFetchThatClaimsSuccessIsAnErrorNotData) {
+  auto c = open_cache();  // verification off: nothing else would catch it
+  FileRef f = gen_file(4 * kBlock);
+  GenSource gen(f.size);
+  gen.piece = 512;
+  FaultPlan plan;
+  plan.short_read(When::nth({1}), kBlock + 100, Status::ok());
+  FaultSource src(gen, plan);
+  auto r = read_str(*c, f, src, 0, 4 * kBlock);
+  ASSERT_FALSE(r.ok()) << "served " << (r.ok() ? r->size() : 0) << " bytes of a short fetch";
+  EXPECT_EQ(r.status().code(), Errc::kProtocol);
+  EXPECT_FALSE(c->contains(f, 0, 1)) << "no block of a short fetch is marked present";
+  auto again = read_str(*c, f, src, 0, 4 * kBlock);
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(*again, gen_content(f.size));
+
+  std::string buf(2 * kBlock, '\0');
+  FaultPlan plan2;
+  plan2.short_read(When::always(), 10, Status::ok());
+  FaultSource src2(gen, plan2);
+  Status s = fetch_span(src2, 0, std::span<char>(buf.data(), buf.size()));
+  EXPECT_EQ(s.code(), Errc::kProtocol) << s.to_string();
+}
+
 }  // namespace
 }  // namespace hffs::cache::test

@@ -143,15 +143,18 @@ TEST_F(SourceFaultsTest, AShortReadThatFailsIsEioAndKeepsNothing) {
   EXPECT_EQ(plan_.calls, 2u);
 }
 
-TEST_F(SourceFaultsTest, AShortReadClaimedCompleteIsCaughtByVerification) {
-  // A source that says ok after half the bytes: the small file is verified before it is served.
+TEST_F(SourceFaultsTest, AShortReadClaimedCompleteIsAnErrorNotData) {
+  // A source that says ok after half the bytes: the cache does not trust the ok (whatever the
+  // verification mode), the read fails, nothing is kept, and the next read fetches it right.
   plan_.short_read(ht::When::nth({1}), kSmallSize / 2, Status::ok());
   auto r = read("small.bin", kSmallSize - 100, 100);
+  ASSERT_FALSE(r.ok()) << "served a fetch that was short";
+  EXPECT_EQ(fs::to_errno(r.status().code()), EIO);
+  r = read("small.bin", kSmallSize - 100, 100);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(*r, ht::gen_content(kSmallSize, kSmallSeed).substr(kSmallSize - 100));
-  EXPECT_EQ(plan_.calls, 2u) << "the bad fetch, then one from a fresh location";
-  EXPECT_EQ(plan_.refreshes, 1u);
-  EXPECT_EQ(cache_->stats().verify_refetches, 1u);
+  EXPECT_EQ(plan_.calls, 2u) << "the short fetch, then one whole fetch";
+  EXPECT_EQ(cache_->stats().corrupt_files, 0u) << "a short fetch is not content that failed its hash";
 }
 
 TEST_F(SourceFaultsTest, WrongBytesOfASmallFileAreNeverServed) {
