@@ -1,20 +1,8 @@
 // The parts of one open cache directory, shared by BlockCache (the read path, block_cache.cc) and
 // CacheMaintenance (maintenance.cc). Private to cache/.
 //
-// Lock order (outer to inner), over every part; no in-process mutex is held across I/O or a fetch
-// except VerifyFirst's per-key mutex (verify_first.h), which is held across a whole file's fill:
-//   0. VerifyFirst's per-key mutex (a file being filled to be verified before it is served)
-//   1. single-flight claims on (key, block), taken in block order by the reading thread
-//      (claims are not mutexes; a thread never waits on another's flight while it still leads one)
-//   2. the OFD range lock on the claimed blocks' map bytes (one range at a time, never nested;
-//      held across the fetch of the run from the source)
-//   3. evict.lock (flock; waited for by a storer that must make room, so under 2), then other
-//      blocks' OFD locks taken without waiting (try_lock), then layout.lock (exclusive, to delete a pair)
-//   4. layout.lock shared (opening/creating a pair: nothing else is taken while it is held)
-//   5. CacheFile::hash.mu (the stream hash; only try_lock'ed under 2; under it a drop takes the
-//      file's OFD locks, never waiting on 1)
-//   6. leaf mutexes, held for a few instructions only: single-flight shard, Flight state, OpenFiles
-//      LRU, verifier queue / epochs, Space limits, VerifyFirst table, UsageFile's retired mappings.
+// Lock order: docs/ARCHITECTURE.md "Lock order", item 5 (the one list for the whole daemon). In
+// short: VerifyFirst's per-key mutex and a run's OFD lock are the only locks held across a fetch.
 #pragma once
 #include <filesystem>
 #include <memory>
