@@ -4,7 +4,9 @@
 
 #include <cstring>
 #include <iostream>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/fstab.h"
@@ -33,68 +35,75 @@ void scrub_token_args(int argc, char** argv) {
 // /proc/PID/{mem,environ} readable by root only.
 void hold_secrets() { (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
 
-}  // namespace
+// mount(8) runs `mount.fuse.hffs SRC DIR -o OPTS` (a symlink to us), or, through mount.fuse3,
+// `hffs SRC DIR -o OPTS`: a first argument that is not a subcommand means the helper form.
+bool is_helper_form(int argc, char** argv) {
+  if (argc > 0 && is_mount_helper_name(argv[0])) return true;
+  if (argc < 3 || argv[1][0] == '-') return false;
+  for (std::string_view sub : {"mount", "umount", "status", "cache", "prefetch", "help"})
+    if (argv[1] == sub) return false;
+  return true;
+}
 
-int main(int argc, char** argv) {
-  // mount(8) runs `mount.fuse.hffs SRC DIR -o OPTS` (a symlink to us), or, through mount.fuse3,
-  // `hffs SRC DIR -o OPTS`: a first argument that is not a subcommand means the helper form.
-  bool helper_form = argc >= 3 && argv[1][0] != '-' &&
-                     std::string_view(argv[1]) != "mount" && std::string_view(argv[1]) != "umount" &&
-                     std::string_view(argv[1]) != "status" && std::string_view(argv[1]) != "cache" &&
-                     std::string_view(argv[1]) != "prefetch" && std::string_view(argv[1]) != "help";
-  if (argc > 0 && (is_mount_helper_name(argv[0]) || helper_form)) {
-    bool fake = false;
-    auto m = parse_mount_helper_args(std::vector<std::string>(argv + 1, argv + argc), &fake);
-    if (!m) {
-      std::cerr << "mount.hffs: " << m.status().message() << "\n";
-      return kExitUsage;
-    }
-    if (fake) return kExitOk;
-    hold_secrets();
-    return cmd_mount(*m);
+int run_mount_helper(int argc, char** argv) {
+  bool fake = false;
+  auto m = parse_mount_helper_args(std::vector<std::string>(argv + 1, argv + argc), &fake);
+  if (!m) {
+    std::cerr << "mount.hffs: " << m.status().message() << "\n";
+    return kExitUsage;
   }
-  CLI::App app{"hffs: mount a Hugging Face Hub repository as a read-only directory"};
-  app.set_version_flag("-V,--version", std::string("hffs ") + HFFS_VERSION);
-  app.require_subcommand(1);
-  app.footer(
-      "Environment: HF_ENDPOINT, HF_TOKEN (then HF_TOKEN_PATH, then $HF_HOME/token), HF_HOME,\n"
-      "HF_HUB_CACHE, HF_HUB_OFFLINE, SSL_CERT_FILE / CURL_CA_BUNDLE. See README.md.");
+  if (fake) return kExitOk;
+  hold_secrets();
+  return cmd_mount(*m);
+}
 
-  MountArgs m;
-  auto* mount = add_mount_command(app, m);
-
-  UmountArgs u;
+CLI::App* add_umount_command(CLI::App& app, UmountArgs& u) {
   auto* umount = app.add_subcommand("umount", "Unmount an hffs mount (also a dead one)");
   umount->add_option("mountpoint", u.mountpoint)->required();
   umount->add_flag("-l,--lazy", u.lazy, "Detach now even if busy; cleaned up when no longer used");
   umount->add_flag("--force", u.force,
                    "For a wedged daemon: abort its FUSE connection (readers get ENOTCONN), then detach like --lazy");
+  return umount;
+}
 
-  StatusArgs st;
+CLI::App* add_status_command(CLI::App& app, StatusArgs& st) {
   auto* status = app.add_subcommand("status", "Show hffs mounts with traffic, hit rate and errors");
   status->add_option("mountpoint", st.mountpoint, "One mount (default: all)");
   status->add_flag("--prometheus", st.prometheus, "Print the raw Prometheus metrics");
+  return status;
+}
 
-  CacheArgs ca;
+// `hffs cache ACTION`: each action is a subcommand of its own with the same options (verify has
+// two more), so that `hffs cache gc --help` shows what applies.
+CLI::App* add_cache_command(CLI::App& app, CacheArgs& ca) {
+  struct Action {
+    const char* name;
+    const char* help;
+  };
+  static constexpr Action kActions[] = {
+      {"stats", "Size, files, bound and hit rate"},
+      {"verify", "Hash every complete file; drop corrupt ones (exit 1)"},
+      {"gc", "Remove leftovers, recount, evict to the bound"},
+      {"clear", "Remove every cached block (safe while mounted)"},
+  };
   auto* cache = app.add_subcommand("cache", "Inspect or maintain the block cache: stats, verify, gc, clear");
   cache->require_subcommand(1);
-  for (const char* action : {"stats", "verify", "gc", "clear"}) {
-    auto* sc = cache->add_subcommand(action, std::string(action) == "stats"    ? "Size, files, bound and hit rate"
-                                             : std::string(action) == "verify" ? "Hash every complete file; drop corrupt ones (exit 1)"
-                                             : std::string(action) == "gc"     ? "Remove leftovers, recount, evict to the bound"
-                                                                               : "Remove every cached block (safe while mounted)");
+  for (const Action& action : kActions) {
+    auto* sc = cache->add_subcommand(action.name, action.help);
     sc->add_option("--cache-dir", ca.cache_dir, "Block cache directory (default: $HF_HOME/hffs)");
     sc->add_option("--cache-size", ca.cache_size, "Bound to enforce/show (default: 50% of the filesystem)");
-    if (std::string(action) == "verify") {
+    if (std::string_view(action.name) == "verify") {
       sc->add_flag("--complete", ca.complete,
                    "Also fetch what incomplete files miss (from the repos kept in the cache's views) and verify them");
       sc->add_option("--endpoint", ca.endpoint, "With --complete: the Hub endpoint (default: HF_ENDPOINT)");
     }
     sc->add_option("--cache-min-free", ca.cache_min_free, "Free-space floor (default min(1G, 5%))");
-    sc->callback([&ca, action] { ca.action = action; });
+    sc->callback([&ca, name = action.name] { ca.action = name; });
   }
+  return cache;
+}
 
-  PrefetchArgs pf;
+CLI::App* add_prefetch_command(CLI::App& app, PrefetchArgs& pf) {
   auto* prefetch = app.add_subcommand("prefetch", "Fetch files of REPO into the cache without mounting");
   prefetch->add_option("repo", pf.repo, "Repository id: org/name, datasets/org/name or spaces/org/name")->required();
   prefetch->add_option("patterns", pf.patterns, "Glob patterns of paths to fetch, as `hf download --include` (default: all)");
@@ -113,6 +122,30 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   prefetch->add_flag("--publish-hf-cache", pf.publish_hf_cache, "Also write the verified files into $HF_HUB_CACHE");
   prefetch->add_flag("-q,--quiet", pf.quiet, "No progress, only the summary");
+  return prefetch;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (is_helper_form(argc, argv)) return run_mount_helper(argc, argv);
+  CLI::App app{"hffs: mount a Hugging Face Hub repository as a read-only directory"};
+  app.set_version_flag("-V,--version", std::string("hffs ") + HFFS_VERSION);
+  app.require_subcommand(1);
+  app.footer(
+      "Environment: HF_ENDPOINT, HF_TOKEN (then HF_TOKEN_PATH, then $HF_HOME/token), HF_HOME,\n"
+      "HF_HUB_CACHE, HF_HUB_OFFLINE, SSL_CERT_FILE / CURL_CA_BUNDLE. See README.md.");
+
+  MountArgs m;
+  UmountArgs u;
+  StatusArgs st;
+  CacheArgs ca;
+  PrefetchArgs pf;
+  auto* mount = add_mount_command(app, m);
+  auto* umount = add_umount_command(app, u);
+  auto* status = add_status_command(app, st);
+  auto* cache = add_cache_command(app, ca);
+  auto* prefetch = add_prefetch_command(app, pf);
 
   try {
     app.parse(argc, argv);

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -166,6 +167,27 @@ std::unique_ptr<Served> open_served(const MountArgs& a, const hubapi::RepoId& re
   return s;
 }
 
+fs::FuseOptions fuse_options(const MountArgs& a, const std::string& label) {
+  fs::FuseOptions fo;
+  fo.mount_options = a.fuse_options;
+  fo.fsname = "hffs:" + label;
+  fo.debug = a.debug_fuse;
+  fo.read_ahead_kb = a.read_ahead_kb;
+  fo.passthrough = !a.no_passthrough;
+  return fo;
+}
+
+// stdin, stdout and stderr to /dev/null, all three: a caller capturing our output must see EOF
+// once the mount is ready; logs go to --log-file or syslog, never to a terminal that may be gone.
+void detach_stdio() {
+  UniqueFd null(::open("/dev/null", O_RDWR));
+  if (!null) return;
+  ::dup2(null.get(), 0);
+  ::dup2(null.get(), 1);
+  ::dup2(null.get(), 2);
+  if (null.get() <= 2) (void)null.release();  // it is one of the three now
+}
+
 // Everything after argument checks; runs in the daemon (or in the foreground).
 int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mountpoint, Reporter& rep,
         bool foreground) {
@@ -205,13 +227,7 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
     return r ? *r : std::string();
   });
 
-  fs::FuseOptions fo;
-  fo.mount_options = a.fuse_options;
-  fo.fsname = "hffs:" + label;
-  fo.debug = a.debug_fuse;
-  fo.read_ahead_kb = a.read_ahead_kb;
-  fo.passthrough = !a.no_passthrough;
-  fs::FuseServer server(*ops, fo);
+  fs::FuseServer server(*ops, fuse_options(a, label));
   fs::HubNamespace* hub_ns = served->hub_ns.get();
   if (hub_ns) hub_ns->set_invalidator([&server](uint64_t p, const std::string& n) { server.invalidate_entry(p, n); });
   if (!rep.parent_still_waiting()) {
@@ -228,18 +244,8 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
 #ifdef HFFS_HAVE_SYSTEMD
   sd_notifyf(0, "READY=1\nSTATUS=serving %s %s at %s", label.c_str(), commit.c_str(), mountpoint.c_str());
 #endif
-  if (!foreground) {
-    // Detach from the terminal now that the parent has its answer.
-    UniqueFd null(::open("/dev/null", O_RDWR));
-    if (null) {
-      // All three: a caller capturing our output must see EOF once the mount is ready; logs go
-      // to --log-file or syslog, never to a terminal that may be gone.
-      ::dup2(null.get(), 0);
-      ::dup2(null.get(), 1);
-      ::dup2(null.get(), 2);
-      if (null.get() <= 2) (void)null.release();  // it is one of the three now
-    }
-  }
+  // Detach from the terminal now that the parent has its answer.
+  if (!foreground) detach_stdio();
   int rc = server.serve();
   invalidator = nullptr;
   spdlog::info("unmounted {}", mountpoint);
@@ -265,71 +271,51 @@ void absolutize_paths(MountArgs& a) {
   }
 }
 
-}  // namespace
-
-int cmd_mount(const MountArgs& args) {
-  MountArgs a = args;
+// The repository to mount (an empty id with --hub), or nullopt once the usage error is printed.
+// With --hub the one positional is the mountpoint and moves there.
+std::optional<hubapi::RepoId> check_args(MountArgs& a) {
   if (a.hub) {
-    // `hffs mount --hub MOUNTPOINT`: the one positional is the mountpoint.
     if (a.mountpoint.empty()) std::swap(a.mountpoint, a.repo);
     if (!a.repo.empty()) {
       std::cerr << "hffs: --hub serves every repository; give only the mountpoint\n";
-      return kExitUsage;
+      return std::nullopt;
     }
-  } else if (a.mountpoint.empty()) {
-    std::cerr << "hffs: mount needs REPO and MOUNTPOINT (or --hub MOUNTPOINT)\n";
-    return kExitUsage;
+    return hubapi::RepoId{};
   }
-  auto repo = a.hub ? Result<hubapi::RepoId>(hubapi::RepoId{}) : parse_repo_cli(a.repo, a.repo_type);
+  if (a.mountpoint.empty()) {
+    std::cerr << "hffs: mount needs REPO and MOUNTPOINT (or --hub MOUNTPOINT)\n";
+    return std::nullopt;
+  }
+  auto repo = parse_repo_cli(a.repo, a.repo_type);
   if (!repo) {
     std::cerr << "hffs: " << repo.status().message() << "\n";
-    return kExitUsage;
+    return std::nullopt;
   }
-  if (!a.hub) {
-    if (auto s = hubapi::validate_revision(a.revision); !s) {
-      std::cerr << "hffs: " << s.message() << "\n";
-      return kExitUsage;
-    }
-  }
-  // The daemon runs in "/": every relative path it will open is made absolute now.
-  absolutize_paths(a);
-  std::string mp;
-  if (auto s = check_mountpoint(a.mountpoint, &mp); !s) {
+  if (auto s = hubapi::validate_revision(a.revision); !s) {
     std::cerr << "hffs: " << s.message() << "\n";
-    return kExitMountpoint;
+    return std::nullopt;
   }
-  bool foreground = a.foreground || a.debug_fuse;
-  if (foreground) {
-    Reporter rep;
-    return run(a, *repo, mp, rep, true);
-  }
+  return *repo;
+}
 
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    std::perror("hffs: pipe");
-    return kExitError;
+// The forked daemon: runs the mount, reporting its outcome into `to_parent`, and never returns.
+[[noreturn]] void daemon_main(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mp,
+                              UniqueFd to_parent, pid_t parent) {
+  // Die with the waiting parent until the mount serves (cleared in run()); the parent may have
+  // died before prctl: then getppid() is no longer it.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) std::_Exit(kExitError);
+  ::setsid();
+  if (::chdir("/") != 0) { /* keep going: cwd only matters for busy unmounts */
   }
-  UniqueFd from_child(fds[0]), to_parent(fds[1]);
-  const pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    std::perror("hffs: fork");
-    return kExitError;
-  }
-  if (pid == 0) {
-    from_child.reset();
-    // Die with the waiting parent until the mount serves (cleared in run()); the parent may have
-    // died before prctl: then getppid() is no longer it.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) std::_Exit(kExitError);
-    ::setsid();
-    if (::chdir("/") != 0) { /* keep going: cwd only matters for busy unmounts */
-    }
-    Reporter rep(std::move(to_parent), parent);
-    int rc = run(a, *repo, mp, rep, false);
-    std::_Exit(rc);
-  }
-  to_parent.reset();
+  Reporter rep(std::move(to_parent), parent);
+  int rc = run(a, repo, mp, rep, false);
+  std::_Exit(rc);
+}
+
+// The parent's side: waits for the daemon's one line ("0 ready" or "CODE message") and turns it
+// into this command's exit code and message.
+int await_daemon(UniqueFd from_child, pid_t pid) {
   std::string msg;
   char buf[4096];
   ssize_t n;
@@ -350,6 +336,48 @@ int cmd_mount(const MountArgs& args) {
   ::waitpid(pid, nullptr, 0);
   std::cerr << "hffs: " << msg.substr(sp + 1) << "\n";
   return code;
+}
+
+// Forks the daemon and waits until it serves or fails.
+int mount_in_background(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mp) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    std::perror("hffs: pipe");
+    return kExitError;
+  }
+  UniqueFd from_child(fds[0]), to_parent(fds[1]);
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    std::perror("hffs: fork");
+    return kExitError;
+  }
+  if (pid == 0) {
+    from_child.reset();
+    daemon_main(a, repo, mp, std::move(to_parent), parent);
+  }
+  to_parent.reset();
+  return await_daemon(std::move(from_child), pid);
+}
+
+}  // namespace
+
+int cmd_mount(const MountArgs& args) {
+  MountArgs a = args;
+  auto repo = check_args(a);
+  if (!repo) return kExitUsage;
+  // The daemon runs in "/": every relative path it will open is made absolute now.
+  absolutize_paths(a);
+  std::string mp;
+  if (auto s = check_mountpoint(a.mountpoint, &mp); !s) {
+    std::cerr << "hffs: " << s.message() << "\n";
+    return kExitMountpoint;
+  }
+  if (a.foreground || a.debug_fuse) {
+    Reporter rep;
+    return run(a, *repo, mp, rep, true);
+  }
+  return mount_in_background(a, *repo, mp);
 }
 
 }  // namespace hffs::cli
