@@ -50,7 +50,7 @@ class Filesystem : public FsOps {
  public:
   // `source` must outlive the Filesystem.
   Filesystem(Namespace ns, cache::BlockCache& cache, RepoSource& source, FsConfig cfg,
-             PrefetchConfig prefetch = PrefetchConfig{.enabled = false});
+             PrefetchConfig prefetch = PrefetchConfig::off());
   ~Filesystem();
   Filesystem(const Filesystem&) = delete;
   Filesystem& operator=(const Filesystem&) = delete;

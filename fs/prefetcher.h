@@ -51,6 +51,12 @@ struct PrefetchConfig {
   uint64_t slack = 4ull << 20;
   unsigned workers = 16;
   bool enabled = true;
+
+  static PrefetchConfig off() {
+    PrefetchConfig c;
+    c.enabled = false;
+    return c;
+  }
 };
 
 struct PrefetchStats {
