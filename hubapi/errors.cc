@@ -1,5 +1,7 @@
 #include "hubapi/errors.h"
 
+#include <optional>
+
 #include <nlohmann/json.hpp>
 
 namespace hffs::hubapi {
@@ -87,95 +89,132 @@ std::string repo_words(const ErrorContext& c) {
   return c.repo_display.empty() ? std::string("the repository") : "repository '" + c.repo_display + "'";
 }
 
-}  // namespace
-
-Status map_http_error(const HttpErrorInfo& e, const ErrorContext& ctx) {
-  const std::string code = e.error_code;
-  const std::string server_msg = sanitize_for_message(e.error_message);
-  const std::string lmsg = lower(server_msg);
+// What every message ends with: the server's own words, the status, its error code and request
+// id (to quote to the Hub's support), and what hffs was doing.
+std::string error_suffix(const HttpErrorInfo& e, const ErrorContext& ctx, const std::string& server_msg) {
   std::string suffix;
   if (!server_msg.empty()) suffix += " (server said: " + server_msg + ")";
   suffix += " [HTTP " + std::to_string(e.status);
-  if (!code.empty()) suffix += ", " + sanitize_for_message(code, 60);
+  if (!e.error_code.empty()) suffix += ", " + sanitize_for_message(e.error_code, 60);
   if (!e.request_id.empty()) suffix += ", request id " + sanitize_for_message(e.request_id, 100);
   suffix += "]";
   if (!ctx.what.empty()) suffix += " while " + ctx.what;
+  return suffix;
+}
 
-  auto make = [&](Errc c, std::string head) { return Status(c, head + suffix); };
-  const std::string web = ctx.endpoint + "/" + ctx.repo_display;
+// One error being mapped: the answer, what was asked, and the message parts every branch uses.
+struct Mapping {
+  const HttpErrorInfo& e;
+  const ErrorContext& ctx;
+  const std::string& code;  // X-Error-Code
+  std::string lmsg;         // the server's message, lowercased
+  std::string suffix;
+  Status make(Errc c, const std::string& head) const { return Status(c, head + suffix); }
+  std::string web() const { return ctx.endpoint + "/" + ctx.repo_display; }
+};
 
-  if (code == "GatedRepo" && (e.status == 401 || e.status == 403)) {
+// Gated, missing-or-private, and rejected or missing credentials.
+std::optional<Status> access_error(const Mapping& m) {
+  const auto& e = m.e;
+  const auto& ctx = m.ctx;
+  if (m.code == "GatedRepo" && (e.status == 401 || e.status == 403)) {
     std::string head = repo_words(ctx) + " is gated: ";
     if (ctx.had_token && e.status == 403)
-      head += "the account of the token is not (yet) approved; request access at " + web +
+      head += "the account of the token is not (yet) approved; request access at " + m.web() +
               " and wait for approval";
     else
-      head += "request access at " + web +
+      head += "request access at " + m.web() +
               " and pass a token of an approved account (HF_TOKEN, the token file or --token)";
-    return make(Errc::kGated, head);
+    return m.make(Errc::kGated, head);
   }
-  if (code == "RepoNotFound" ||
-      (e.status == 401 && code.empty() && lmsg.find("invalid credentials") == std::string::npos &&
+  if (m.code == "RepoNotFound" ||
+      (e.status == 401 && m.code.empty() && m.lmsg.find("invalid credentials") == std::string::npos &&
        ctx.kind != RequestKind::kData)) {
-    if (e.status == 401 || e.status == 404 || code == "RepoNotFound") {
+    if (e.status == 401 || e.status == 404 || m.code == "RepoNotFound") {
       std::string head = repo_words(ctx) + " was not found on " + ctx.endpoint +
                          ", or it is private and ";
       head += ctx.had_token ? "the token does not grant access to it"
                             : "no token was given (set HF_TOKEN, the token file or --token)";
-      return make(Errc::kRepoNotFound, head);
+      return m.make(Errc::kRepoNotFound, head);
     }
   }
   if (e.status == 401) {
     if (ctx.had_token)
-      return make(Errc::kUnauthorized, "the token was rejected by " + ctx.endpoint +
-                                           " (invalid or expired); create a new one and log in again");
-    return make(Errc::kUnauthorized, "authentication required by " + ctx.endpoint +
-                                         "; pass a token (HF_TOKEN, the token file or --token)");
+      return m.make(Errc::kUnauthorized, "the token was rejected by " + ctx.endpoint +
+                                             " (invalid or expired); create a new one and log in again");
+    return m.make(Errc::kUnauthorized, "authentication required by " + ctx.endpoint +
+                                           "; pass a token (HF_TOKEN, the token file or --token)");
   }
-  if (code == "RevisionNotFound") {
-    return make(Errc::kRevisionNotFound,
-                "revision '" + sanitize_for_message(ctx.revision, 200) + "' was not found in " +
-                    repo_words(ctx));
+  return std::nullopt;
+}
+
+// A revision or entry that is not there, and refusals (403) and 404s by who answered.
+std::optional<Status> missing_error(const Mapping& m) {
+  const auto& e = m.e;
+  const auto& ctx = m.ctx;
+  if (m.code == "RevisionNotFound") {
+    return m.make(Errc::kRevisionNotFound,
+                  "revision '" + sanitize_for_message(ctx.revision, 200) + "' was not found in " +
+                      repo_words(ctx));
   }
-  if (code == "EntryNotFound") {
+  if (m.code == "EntryNotFound") {
     std::string head = ctx.path.empty() ? std::string("the entry")
                                         : "'" + sanitize_for_message(ctx.path, 300) + "'";
     head += " was not found in " + repo_words(ctx);
     if (!ctx.revision.empty()) head += " at " + sanitize_for_message(ctx.revision, 100);
-    return make(Errc::kEntryNotFound, head);
+    return m.make(Errc::kEntryNotFound, head);
   }
   if (e.status == 403) {
-    if (lmsg.find("disabled") != std::string::npos)
-      return make(Errc::kForbidden, repo_words(ctx) + " is disabled");
-    return make(Errc::kForbidden,
-                "access denied by " + (ctx.kind == RequestKind::kData ? std::string("the data host")
-                                                                      : ctx.endpoint) +
-                    (ctx.had_token ? " (does the token have the needed scope?)" : ""));
+    if (m.lmsg.find("disabled") != std::string::npos)
+      return m.make(Errc::kForbidden, repo_words(ctx) + " is disabled");
+    return m.make(Errc::kForbidden,
+                  "access denied by " + (ctx.kind == RequestKind::kData ? std::string("the data host")
+                                                                        : ctx.endpoint) +
+                      (ctx.had_token ? " (does the token have the needed scope?)" : ""));
   }
   if (e.status == 404) {
     if (ctx.kind == RequestKind::kApi)
-      return make(Errc::kRepoNotFound, repo_words(ctx) + " was not found on " + ctx.endpoint);
+      return m.make(Errc::kRepoNotFound, repo_words(ctx) + " was not found on " + ctx.endpoint);
     if (ctx.kind == RequestKind::kResolve) {
       std::string head = ctx.path.empty() ? std::string("the entry")
                                           : "'" + sanitize_for_message(ctx.path, 300) + "'";
-      return make(Errc::kEntryNotFound, head + " was not found in " + repo_words(ctx));
+      return m.make(Errc::kEntryNotFound, head + " was not found in " + repo_words(ctx));
     }
-    return make(Errc::kEntryNotFound, "the data host answered 'not found'");
+    return m.make(Errc::kEntryNotFound, "the data host answered 'not found'");
   }
+  return std::nullopt;
+}
+
+// Everything else, by status: rate limits, server errors, malformed requests, bad ranges.
+Status status_error(const Mapping& m) {
+  const auto& e = m.e;
+  const auto& ctx = m.ctx;
   if (e.status == 429)
-    return make(Errc::kRateLimited, "rate limited by " + ctx.endpoint +
-                                        " (too many requests); try again later or use a token");
+    return m.make(Errc::kRateLimited, "rate limited by " + ctx.endpoint +
+                                          " (too many requests); try again later or use a token");
   if (e.status >= 500 && e.status <= 599)
-    return make(Errc::kServer, "server error from " +
-                                   (ctx.kind == RequestKind::kData ? std::string("the data host")
-                                                                   : ctx.endpoint));
-  if (e.status == 408) return make(Errc::kServer, "the server timed out the request");
+    return m.make(Errc::kServer, "server error from " +
+                                     (ctx.kind == RequestKind::kData ? std::string("the data host")
+                                                                     : ctx.endpoint));
+  if (e.status == 408) return m.make(Errc::kServer, "the server timed out the request");
   if (e.status == 400)
-    return make(Errc::kInvalidInput, "the server rejected the request as malformed");
+    return m.make(Errc::kInvalidInput, "the server rejected the request as malformed");
   if (e.status == 416)
-    return make(Errc::kProtocol, "the server says the byte range is outside the file "
-                                 "(the file size in the listing does not match the data)");
-  return make(Errc::kProtocol, "unexpected HTTP status " + std::to_string(e.status));
+    return m.make(Errc::kProtocol, "the server says the byte range is outside the file "
+                                   "(the file size in the listing does not match the data)");
+  return m.make(Errc::kProtocol, "unexpected HTTP status " + std::to_string(e.status));
+}
+
+}  // namespace
+
+// Checked in this order (access, then missing, then by status) because the branches overlap: a
+// gated 403 is not a plain 403, a 404 with RepoNotFound is not a missing entry.
+Status map_http_error(const HttpErrorInfo& e, const ErrorContext& ctx) {
+  const std::string server_msg = sanitize_for_message(e.error_message);
+  const Mapping m{e, ctx, e.error_code, lower(server_msg), error_suffix(e, ctx, server_msg)};
+  if (auto s = access_error(m)) return *s;
+  if (auto s = missing_error(m)) return *s;
+  return status_error(m);
 }
 
 }  // namespace hffs::hubapi

@@ -268,6 +268,77 @@ HttpClient::~HttpClient() {
 
 const std::string& HttpClient::ca_file() const { return impl_->ca; }
 
+namespace {
+
+// The options of one transfer on a pooled handle: no redirects, verified TLS, the request's
+// deadline and stall bounds, and the callbacks that fill `t`'s response.
+void set_transfer_options(CURL* h, const HttpRequest& req, const HttpOptions& opts, CURLSH* share,
+                          const std::string& ca, long remaining_ms, Transfer& t, char* errbuf) {
+  curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
+#endif
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);  // redirects are followed by hand
+  if (share) curl_easy_setopt(h, CURLOPT_SHARE, share);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!ca.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+  curl_easy_setopt(h, CURLOPT_USERAGENT, opts.user_agent.c_str());
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  // Bulk range bodies: 512 KiB receive buffer instead of 16 KiB, so a part takes 32x fewer
+  // recv()/write-callback rounds (measured: CPU per GiB, bench/RESULTS.md).
+  if (!req.head) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
+  // TLS 1.3 servers follow the client's order by default: AES-128-GCM first, the cheapest AEAD
+  // with AES-NI (a third less CPU per byte than AES-256-GCM, OpenSSL's default first choice).
+  curl_easy_setopt(h, CURLOPT_TLS13_CIPHERS, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+  // The shared connection cache is trimmed to this size after each transfer; the default (5)
+  // would close the idle connections of concurrent readers.
+  curl_easy_setopt(h, CURLOPT_MAXCONNECTS, static_cast<long>(opts.max_pooled_handles));
+  auto connect_ms = std::min<long>(static_cast<long>(req.connect_timeout.count()), remaining_ms);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, std::max(1L, connect_ms));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, remaining_ms);
+  long stall_s = std::max<long>(1, static_cast<long>((req.stall_timeout.count() + 999) / 1000));
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall_s);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &xferinfo_cb);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &header_cb);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &write_cb);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+  if (req.head) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  else curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+}
+
+// Why a transfer that did not end in CURLE_OK failed, in the terms the retry loop decides on:
+// our own abort, a stall, the deadline, a connect timeout, or a refused certificate.
+void record_failure(HttpResponse& resp, CURLcode rc, const Transfer& t, const char* errbuf,
+                    const HttpRequest& req) {
+  resp.curl_error = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
+  if (!resp.curl_error.empty() && resp.curl_error.back() == '\n') resp.curl_error.pop_back();
+  if (t.aborted_by_us) resp.net = NetError::kAborted;
+  else if (t.stalled) resp.net = NetError::kStalled;
+  else if (rc == CURLE_ABORTED_BY_CALLBACK) resp.net = NetError::kStalled;
+  else if (rc == CURLE_OPERATION_TIMEDOUT)
+    resp.net = Clock::now() + std::chrono::milliseconds(5) >= req.deadline ? NetError::kTimeout
+                                                                            : NetError::kStalled;
+  else resp.net = classify(rc);
+  resp.tls_verify_failed = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+                           rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_ISSUER_ERROR ||
+                           rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH || rc == CURLE_SSL_CRL_BADFILE;
+  if (rc == CURLE_OPERATION_TIMEDOUT && resp.status == 0 &&
+      Clock::now() + std::chrono::milliseconds(5) < req.deadline)
+    resp.net = NetError::kConnect;  // connect timeout
+}
+
+}  // namespace
+
 HttpResponse HttpClient::perform(const HttpRequest& req) {
   HttpResponse resp;
   auto now = Clock::now();
@@ -290,48 +361,7 @@ HttpResponse HttpClient::perform(const HttpRequest& req) {
   t.easy = h;
   t.last_progress_time = now;
   char errbuf[CURL_ERROR_SIZE] = {0};
-
-  curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
-#if LIBCURL_VERSION_NUM >= 0x075500
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
-#endif
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);  // redirects are followed by hand
-  if (impl_->share) curl_easy_setopt(h, CURLOPT_SHARE, impl_->share);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!impl_->ca.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, impl_->ca.c_str());
-  curl_easy_setopt(h, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-  curl_easy_setopt(h, CURLOPT_USERAGENT, impl_->opts.user_agent.c_str());
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-  // Bulk range bodies: 512 KiB receive buffer instead of 16 KiB, so a part takes 32x fewer
-  // recv()/write-callback rounds (measured: CPU per GiB, bench/RESULTS.md).
-  if (!req.head) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
-  // TLS 1.3 servers follow the client's order by default: AES-128-GCM first, the cheapest AEAD
-  // with AES-NI (a third less CPU per byte than AES-256-GCM, OpenSSL's default first choice).
-  curl_easy_setopt(h, CURLOPT_TLS13_CIPHERS, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
-  // The shared connection cache is trimmed to this size after each transfer; the default (5)
-  // would close the idle connections of concurrent readers.
-  curl_easy_setopt(h, CURLOPT_MAXCONNECTS, static_cast<long>(impl_->opts.max_pooled_handles));
-  auto connect_ms = std::min<long>(static_cast<long>(req.connect_timeout.count()),
-                                   static_cast<long>(remaining));
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, std::max(1L, connect_ms));
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(remaining));
-  long stall_s = std::max<long>(1, static_cast<long>((req.stall_timeout.count() + 999) / 1000));
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall_s);
-  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &xferinfo_cb);
-  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &header_cb);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &write_cb);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
-  if (req.head) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  else curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  set_transfer_options(h, req, impl_->opts, impl_->share, impl_->ca, static_cast<long>(remaining), t, errbuf);
 
   curl_slist* hdrs = nullptr;
   // No CURLOPT_ACCEPT_ENCODING: bodies and Content-Range must be about the raw bytes.
@@ -349,23 +379,7 @@ HttpResponse HttpClient::perform(const HttpRequest& req) {
   curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &reused);
   resp.reused_connection = (reused == 0 && code != 0);
   resp.curl_code = static_cast<int>(rc);
-  if (rc != CURLE_OK) {
-    resp.curl_error = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
-    if (!resp.curl_error.empty() && resp.curl_error.back() == '\n') resp.curl_error.pop_back();
-    if (t.aborted_by_us) resp.net = NetError::kAborted;
-    else if (t.stalled) resp.net = NetError::kStalled;
-    else if (rc == CURLE_ABORTED_BY_CALLBACK) resp.net = NetError::kStalled;
-    else if (rc == CURLE_OPERATION_TIMEDOUT)
-      resp.net = Clock::now() + std::chrono::milliseconds(5) >= req.deadline ? NetError::kTimeout
-                                                                              : NetError::kStalled;
-    else resp.net = classify(rc);
-    resp.tls_verify_failed = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
-                             rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_ISSUER_ERROR ||
-                             rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH || rc == CURLE_SSL_CRL_BADFILE;
-    if (rc == CURLE_OPERATION_TIMEDOUT && resp.status == 0 &&
-        Clock::now() + std::chrono::milliseconds(5) < req.deadline)
-      resp.net = NetError::kConnect;  // connect timeout
-  }
+  if (rc != CURLE_OK) record_failure(resp, rc, t, errbuf, req);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
   curl_slist_free_all(hdrs);
   impl_->release(h);

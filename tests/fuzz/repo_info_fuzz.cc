@@ -1,4 +1,4 @@
-// The revision/info answer (hubapi/hub_client.cc parse_repo_info): an accepted answer names a valid
+// The revision/info answer (hubapi/hub_client_api.cc parse_repo_info): an accepted answer names a valid
 // repo id and a 40-hex lowercase commit, and gated is one of "", "auto", "manual" or a short string.
 #include <cstddef>
 #include <cstdint>

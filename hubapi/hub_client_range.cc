@@ -1,0 +1,198 @@
+// HubClient, the range-read side: how one range of a file is read into a ByteSink. Top to bottom:
+// an attempt finds the file's location (hub_client_locations.cc), sends one ranged GET whose body
+// goes straight to the sink once its status and Content-Range are checked, then judges the answer:
+// done, resumed from the bytes received, re-resolved, redirected, retried, or failed. The retry
+// loop (`Impl::run`, hub_client.cc) spaces the attempts and enforces the deadline.
+#include "hubapi/headers.h"
+#include "hubapi/hub_client_impl.h"
+#include "hubapi/limits.h"
+#include "hubapi/location.h"
+#include "hubapi/tree_parse.h"
+
+namespace hffs::hubapi {
+
+// One read_range_to call: what survives between attempts (bytes already in the sink, strikes,
+// hops, the location that must not be reused) and one method per step of an attempt.
+class HubClient::Impl::RangeRead {
+ public:
+  RangeRead(Impl& m, const RepoId& repo, std::string_view commit, std::string_view path,
+            uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink,
+            Clock::time_point deadline)
+      : m_(m),
+        repo_(repo),
+        commit_(commit),
+        path_(path),
+        expected_size_(expected_size),
+        offset_(offset),
+        len_(len),
+        last_(offset + len - 1),
+        sink_(sink),
+        deadline_(deadline),
+        key_(Impl::key_of(repo, commit, path)),
+        what_("reading bytes " + std::to_string(offset) + "-" + std::to_string(last_) + " of '" +
+              sanitize_for_message(path, 300) + "' in " + repo_display(repo) + "@" +
+              sanitize_for_message(commit, 64)),
+        resolve_ctx_(m.context(repo, commit, path, RequestKind::kResolve, what_)),
+        data_ctx_(m.context(repo, commit, path, RequestKind::kData, what_)) {}
+
+  const std::string& what() const { return what_; }
+
+  // Locate, send the ranged GET for the bytes still missing, judge the answer.
+  Outcome attempt() {
+    CachedLocation loc;
+    Outcome o = m_.location_for(key_, failed_url_.empty() ? nullptr : &failed_url_, repo_, commit_,
+                                path_, deadline_, resolve_ctx_, loc);
+    failed_url_.clear();
+    if (o.kind != Outcome::kDone) return o;
+    bad_reply_.clear();
+    HttpRequest req = ranged_get(loc, offset_ + got_);
+    ++m_.data_requests;
+    HttpResponse r = m_.http.perform(req);
+    got_ += r.sink_bytes;
+    m_.bytes_received += r.sink_bytes;
+    return judge(r, loc);
+  }
+
+ private:
+  // GET bytes first..last_; the body goes to the sink after the bytes already there, and only
+  // once judge_headers has seen a 206 with exactly the range asked for.
+  HttpRequest ranged_get(const CachedLocation& loc, uint64_t first) {
+    HttpRequest req = m_.make_request(loc.url, deadline_, false);
+    req.headers.push_back("Range: bytes=" + std::to_string(first) + "-" + std::to_string(last_));
+    req.sink = &sink_;
+    req.sink_at = got_;
+    req.sink_room = len_ - got_;
+    req.max_string_body = kMaxErrorBodyBytes;
+    req.decide = [this, first](long status, const HttpHeaders& h) { return judge_headers(status, h, first); };
+    return req;
+  }
+
+  // Where the body goes: the sink for the exact 206 asked for, a string for an error body, and
+  // nowhere for any other success (recorded in bad_reply_, the transfer is aborted).
+  BodyMode judge_headers(long status, const HttpHeaders& h, uint64_t first) {
+    if (status == 206) {
+      std::string cr_text = h.get("content-range");
+      auto cr = parse_content_range(cr_text);
+      if (cr && cr->first == first && cr->last == last_ && cr->total && *cr->total == expected_size_)
+        return BodyMode::kSink;
+      bad_reply_ = "206 with Content-Range '" + sanitize_for_message(cr_text, 80) + "' (asked bytes " +
+                   std::to_string(first) + "-" + std::to_string(last_) + "/" +
+                   std::to_string(expected_size_) + ")";
+      return BodyMode::kAbort;
+    }
+    if (status >= 200 && status < 300) {
+      bad_reply_ = "HTTP " + std::to_string(status) + " instead of 206 Partial Content";
+      return BodyMode::kAbort;
+    }
+    return BodyMode::kString;
+  }
+
+  Outcome judge(const HttpResponse& r, const CachedLocation& loc) {
+    const std::string where = loc.hub ? m_.endpoint : "the data host";
+    if (r.sink_failed)
+      return Outcome::fail(Status(Errc::kIo, "the destination refused the bytes " + what_));
+    if (!bad_reply_.empty()) return on_bad_reply(loc, where);
+    if (r.overflow) {
+      m_.drop_location(key_, loc.url);
+      return Outcome::fail(Status(Errc::kProtocol, where + " sent more bytes than asked " + what_));
+    }
+    if (r.status == 206 && r.ok_transfer()) {
+      if (got_ == len_) return Outcome::done();
+      // Complete response but short: resume from what arrived.
+      Outcome o = Outcome::retry(Status(Errc::kNetwork, where + " sent a short body " + what_));
+      o.uncounted = r.sink_bytes > 0;
+      return o;
+    }
+    if (!r.ok_transfer()) {
+      Status s = m_.net_status(r, loc.url);
+      if (r.net == NetError::kTimeout || r.tls_verify_failed) return Outcome::fail(s);
+      Outcome o = Outcome::retry(s);
+      o.uncounted = r.sink_bytes > 0;  // progress: resume without using up an attempt
+      return o;
+    }
+    if (is_redirect(r.status)) return on_redirect(r, loc, where);
+    return on_http_error(r, loc);
+  }
+
+  // A 2xx other than the exact 206 asked for: nothing reached the sink.
+  Outcome on_bad_reply(const CachedLocation& loc, const std::string& where) {
+    m_.drop_location(key_, loc.url);
+    failed_url_ = loc.url;
+    Status s(Errc::kProtocol, where + " answered " + bad_reply_ + " " + what_);
+    // A misbehaving cache node is retried (on a fresh location); a third strike within one
+    // range means the server cannot do ranges: fail, never guess.
+    if (++protocol_strikes_ >= 3) return Outcome::fail(s);
+    return Outcome::again(s, /*hop=*/false);
+  }
+
+  // The data host moved the object (or the Hub URL redirected): follow by hand, deciding about
+  // Authorization again for the new origin. The target becomes the file's cached location.
+  Outcome on_redirect(const HttpResponse& r, const CachedLocation& loc, const std::string& where) {
+    auto base = parse_url(loc.url);
+    auto target = base ? resolve_reference(*base, r.headers.get("location")) : std::nullopt;
+    auto tu = target ? parse_url(*target) : std::nullopt;
+    if (!tu || ++data_hops_ > kMaxRedirectHops)
+      return Outcome::fail(Status(Errc::kProtocol, where + " sent an unusable or looping redirect " + what_));
+    if (Status d = m_.check_downgrade(loc.url, *tu, what_); !d) {
+      m_.drop_location(key_, loc.url);
+      return Outcome::fail(d);
+    }
+    CachedLocation next;
+    next.url = *target;
+    next.hub = m_.ep && same_origin(*tu, *m_.ep);
+    next.resolved_at = m_.now_epoch();
+    next.expires_at = next.hub ? kNeverExpires : location_expiry(*target, next.resolved_at);
+    m_.store_location(key_, next);
+    return Outcome::again(Status(Errc::kProtocol, "redirect"), /*hop=*/true);
+  }
+
+  Outcome on_http_error(const HttpResponse& r, const CachedLocation& loc) {
+    if (!loc.hub && (r.status == 401 || r.status == 403 || r.status == 404 || r.status == 410)) {
+      // Expired or revoked signed URL: get a fresh one from the Hub.
+      m_.drop_location(key_, loc.url);
+      failed_url_ = loc.url;
+      return Outcome::again(map_http_error(m_.error_info(r), data_ctx_), /*hop=*/false);
+    }
+    Status s = map_http_error(m_.error_info(r), loc.hub ? resolve_ctx_ : data_ctx_);
+    if (is_retryable_status(r.status)) return Outcome::retry(s, m_.server_delay(r));
+    m_.drop_location(key_, loc.url);
+    return Outcome::fail(s);
+  }
+
+  Impl& m_;
+  const RepoId& repo_;
+  const std::string_view commit_, path_;
+  const uint64_t expected_size_, offset_, len_, last_;
+  ByteSink& sink_;
+  const Clock::time_point deadline_;
+  const std::string key_;
+  const std::string what_;
+  const ErrorContext resolve_ctx_, data_ctx_;
+
+  uint64_t got_ = 0;            // bytes of the range already in the sink
+  int protocol_strikes_ = 0;    // answers that were not the exact 206 asked for
+  int data_hops_ = 0;           // redirects followed by data GETs
+  std::string failed_url_;      // set when the last location must not be reused
+  std::string bad_reply_;       // this attempt's answer, when it was not the 206 asked for
+};
+
+Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,
+                                uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink) {
+  Impl& m = *impl_;
+  if (len == 0) return Status::ok();
+  if (!m.ep) return Status(Errc::kInvalidInput, "invalid endpoint URL");
+  if (Status s = validate_revision(commit); !s) return s;
+  if (std::string why = check_tree_path(path); !why.empty())
+    return Status(Errc::kInvalidInput, "invalid path '" + sanitize_for_message(path, 300) + "': " + why);
+  if (offset > expected_size || len > expected_size - offset)
+    return Status(Errc::kInvalidInput, "read of " + std::to_string(len) + " bytes at " +
+                                           std::to_string(offset) + " is past the end of '" +
+                                           std::string(path) + "' (" + std::to_string(expected_size) +
+                                           " bytes)");
+  const auto start = Clock::now();
+  const auto deadline = start + m.cfg.op_deadline;
+  Impl::RangeRead read(m, repo, commit, path, expected_size, offset, len, sink, deadline);
+  return m.run(read.what(), start, deadline, [&read] { return read.attempt(); });
+}
+
+}  // namespace hffs::hubapi
