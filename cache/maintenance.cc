@@ -54,58 +54,63 @@ class MaintenanceImpl final : public CacheMaintenance {
     return u;
   }
 
-  Result<GcReport> gc() override {
+  // gc and clear: under evict.lock (one evictor at a time across processes), leftovers of dead
+  // processes are removed first, then `body` runs with the lock still held.
+  template <class Body>
+  Result<GcReport> under_evict_lock(Body body) {
     GcReport r;
     FileLock el(evict_lock_path(root_), true, /*wait=*/true);
     if (!el.locked()) return Status(Errc::kIo, "cannot lock " + evict_lock_path(root_).string());
     r.temp_files = remove_stale_temps();
     remove_orphans(r);
-    // Recount: the counter may have drifted (a process killed between marking a block and
-    // counting it). Marks racing with the scan make the correction approximate by at most what
-    // was stored meanwhile.
-    UsageFile& uf = *k_->usage;
-    uint64_t before = uf.get(UsageSlot::kPresentBytes);
-    EvictTotals t;
-    uint64_t sum = 0;
-    const std::function<bool()> never = [] { return true; };  // evict nothing: only clean up
-    for (const auto& e : list_maps(root_)) {
-      evict_pair(e, k_->cfg.block_size, uf, EvictPass{never, /*remove_empty=*/true, /*punch_unmarked=*/true}, t);
-      sum += present_bytes_of(e, k_->cfg.block_size);
-    }
-    r.empty_files = t.files_removed;
-    r.punched_bytes = t.punched_bytes;
-    r.usage_drift = static_cast<int64_t>(sum) - static_cast<int64_t>(before);
-    uf.adjust(UsageSlot::kPresentBytes, r.usage_drift);
-    k_->space.compute_limits();
-    auto [max, floor] = k_->space.limits();
-    uint64_t short_by = k_->space.free_shortfall(0, floor);
-    if (uf.get(UsageSlot::kPresentBytes) > max || short_by > 0) {
-      auto ev = k_->space.evict_locked(0, short_by);
-      r.evicted_bytes = ev.bytes;
-      r.busy_blocks = ev.busy_blocks;
-    }
+    body(r);
     return r;
   }
 
+  Result<GcReport> gc() override {
+    return under_evict_lock([this](GcReport& r) {
+      // Recount: the counter may have drifted (a process killed between marking a block and
+      // counting it). Marks racing with the scan make the correction approximate by at most what
+      // was stored meanwhile.
+      UsageFile& uf = *k_->usage;
+      uint64_t before = uf.get(UsageSlot::kPresentBytes);
+      EvictTotals t;
+      uint64_t sum = 0;
+      const std::function<bool()> never = [] { return true; };  // evict nothing: only clean up
+      for (const auto& e : list_maps(root_)) {
+        evict_pair(e, k_->cfg.block_size, uf, EvictPass{never, /*remove_empty=*/true, /*punch_unmarked=*/true}, t);
+        sum += present_bytes_of(e, k_->cfg.block_size);
+      }
+      r.empty_files = t.files_removed;
+      r.punched_bytes = t.punched_bytes;
+      r.usage_drift = static_cast<int64_t>(sum) - static_cast<int64_t>(before);
+      uf.adjust(UsageSlot::kPresentBytes, r.usage_drift);
+      k_->space.compute_limits();
+      auto [max, floor] = k_->space.limits();
+      uint64_t short_by = k_->space.free_shortfall(0, floor);
+      if (uf.get(UsageSlot::kPresentBytes) > max || short_by > 0) {
+        auto ev = k_->space.evict_locked(0, short_by);
+        r.evicted_bytes = ev.bytes;
+        r.busy_blocks = ev.busy_blocks;
+      }
+    });
+  }
+
   Result<GcReport> clear() override {
-    GcReport r;
-    FileLock el(evict_lock_path(root_), true, /*wait=*/true);
-    if (!el.locked()) return Status(Errc::kIo, "cannot lock " + evict_lock_path(root_).string());
-    r.temp_files = remove_stale_temps();
-    remove_orphans(r);
-    UsageFile& uf = *k_->usage;
-    EvictTotals t;
-    const std::function<bool()> all = [] { return false; };  // evict every block
-    for (const auto& e : list_maps(root_))
-      evict_pair(e, k_->cfg.block_size, uf, EvictPass{all, /*remove_empty=*/true, /*punch_unmarked=*/true}, t);
-    r.evicted_bytes = t.bytes;
-    r.empty_files = t.files_removed;
-    r.busy_blocks = t.busy_blocks;
-    // Whatever is left is being fetched right now: recount exactly what remains.
-    uint64_t before = uf.get(UsageSlot::kPresentBytes);
-    r.usage_drift = static_cast<int64_t>(recount_present(root_, k_->cfg.block_size)) - static_cast<int64_t>(before);
-    uf.adjust(UsageSlot::kPresentBytes, r.usage_drift);
-    return r;
+    return under_evict_lock([this](GcReport& r) {
+      UsageFile& uf = *k_->usage;
+      EvictTotals t;
+      const std::function<bool()> all = [] { return false; };  // evict every block
+      for (const auto& e : list_maps(root_))
+        evict_pair(e, k_->cfg.block_size, uf, EvictPass{all, /*remove_empty=*/true, /*punch_unmarked=*/true}, t);
+      r.evicted_bytes = t.bytes;
+      r.empty_files = t.files_removed;
+      r.busy_blocks = t.busy_blocks;
+      // Whatever is left is being fetched right now: recount exactly what remains.
+      uint64_t before = uf.get(UsageSlot::kPresentBytes);
+      r.usage_drift = static_cast<int64_t>(recount_present(root_, k_->cfg.block_size)) - static_cast<int64_t>(before);
+      uf.adjust(UsageSlot::kPresentBytes, r.usage_drift);
+    });
   }
 
   Result<VerifyReport> verify_all(const SourceFor& source_for) override {
