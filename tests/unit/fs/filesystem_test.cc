@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "fs/errno_map.h"
+#include "unit/support/tree_entries.h"
 #include "unit/fs/ops_fakes.h"
 #include "unit/support/repo_fakes.h"
 
@@ -21,15 +22,7 @@ namespace {
 
 constexpr uint32_t kBlock = 1u << 20;
 
-TreeEntry file(std::string p, uint64_t size, char key) {
-  TreeEntry e;
-  e.type = TreeEntry::Type::kFile;
-  e.path = std::move(p);
-  e.size = size;
-  e.oid = std::string(40, key);
-  e.lfs_sha256 = std::string(64, key);
-  return e;
-}
+TreeEntry file(std::string p, uint64_t size, char key) { return hffs::testing::tree_file(std::move(p), size, key); }
 
 class FsTest : public ::testing::Test {
  protected:

@@ -12,6 +12,7 @@
 #include "fs/errno_map.h"
 #include "fs/filesystem.h"
 #include "fs/open_files.h"
+#include "unit/support/tree_entries.h"
 #include "unit/support/repo_fakes.h"
 #include "unit/fs/ops_fakes.h"
 
@@ -22,15 +23,7 @@ namespace {
 
 constexpr uint32_t kBlock = 4096;
 
-TreeEntry file(std::string p, uint64_t size, char key) {
-  TreeEntry e;
-  e.type = TreeEntry::Type::kFile;
-  e.path = std::move(p);
-  e.size = size;
-  e.oid = std::string(40, key);
-  e.lfs_sha256 = std::string(64, key);
-  return e;
-}
+TreeEntry file(std::string p, uint64_t size, char key) { return hffs::testing::tree_file(std::move(p), size, key); }
 
 class FsOpsTest : public ::testing::Test {
  protected:

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "unit/support/tree_entries.h"
 #include "unit/fs/ops_fakes.h"
 #include "unit/support/repo_fakes.h"
 
@@ -23,15 +24,7 @@ namespace {
 constexpr uint64_t kRoot = 1, kDatasets = 2;
 constexpr uint64_t kSlot1 = uint64_t{1} << HubNamespace::kSlotShift;
 
-TreeEntry file(std::string p, uint64_t size, char key) {
-  TreeEntry e;
-  e.type = TreeEntry::Type::kFile;
-  e.path = std::move(p);
-  e.size = size;
-  e.oid = std::string(40, key);
-  e.lfs_sha256 = std::string(64, key);
-  return e;
-}
+TreeEntry file(std::string p, uint64_t size, char key) { return hffs::testing::tree_file(std::move(p), size, key); }
 
 class HubNamespaceTest : public ::testing::Test {
  protected:
