@@ -206,7 +206,25 @@ HubStats HubClient::stats() const {
   s.bytes_received = impl_->bytes_received.load();
   s.errors = impl_->errors.load();
   s.http_downgrades_refused = impl_->downgrades_refused.load();
+  s.endpoints.push_back({impl_->endpoint, true, true, impl_->cfg.token.has_value(), 0, ""});
   return s;
+}
+
+}  // namespace hffs::hubapi
+
+namespace hffs::hubapi {
+
+std::vector<EndpointSpec> HubConfig::endpoints() const {
+  std::vector<EndpointSpec> all{{endpoint, endpoint_sends_token}};
+  all.insert(all.end(), fallback_endpoints.begin(), fallback_endpoints.end());
+  return all;
+}
+
+void HubConfig::set_endpoints(const std::vector<EndpointSpec>& list) {
+  if (list.empty()) return;
+  endpoint = list.front().url;
+  endpoint_sends_token = list.front().send_token;
+  fallback_endpoints.assign(list.begin() + 1, list.end());
 }
 
 }  // namespace hffs::hubapi

@@ -18,9 +18,19 @@
 
 namespace hffs::hubapi {
 
+// One endpoint of an ordered list (a mirror, a site cache, the Hub).
+struct EndpointSpec {
+  std::string url;
+  bool send_token = true;  // false: never sent the token (a third party's public mirror)
+};
+
 struct HubConfig {
-  std::string endpoint = "https://huggingface.co";  // trailing '/' stripped by the client
-  std::optional<std::string> token;                 // sent only to the endpoint's host
+  std::string endpoint = "https://huggingface.co";  // the preferred endpoint; trailing '/' stripped
+  bool endpoint_sends_token = true;
+  // Tried in this order when the preferred endpoint cannot serve (host failures, or a mirror that
+  // lacks the repo, the commit, or refuses a gated repo). Empty: one endpoint, as it always was.
+  std::vector<EndpointSpec> fallback_endpoints;
+  std::optional<std::string> token;  // sent only to endpoints (never to a CDN a redirect names)
   std::string ca_file;                              // extra CA bundle ("" = system default;
                                                     // SSL_CERT_FILE / CURL_CA_BUNDLE honoured)
   std::string user_agent = "hffs/" HFFS_VERSION;
@@ -43,6 +53,33 @@ struct HubConfig {
   int max_tree_pages = kMaxTreePages;
   size_t max_tree_entries = kMaxTreeEntries;
   std::chrono::milliseconds listing_deadline{kMaxListingTime};
+  // With fallback endpoints: a host that failed is put aside this long, then probed in the
+  // background; each failed probe doubles the wait, up to endpoint_backoff_max.
+  std::chrono::milliseconds endpoint_backoff{2'000};
+  std::chrono::milliseconds endpoint_backoff_max{120'000};
+  // With fallback endpoints: a 429/503 asking to wait longer than this moves the request on.
+  std::chrono::milliseconds failover_max_server_wait{5'000};
+
+  // The ordered list: `endpoint` first, then the fallbacks.
+  std::vector<EndpointSpec> endpoints() const;
+  // Sets the list (first = preferred). Empty leaves the default endpoint.
+  void set_endpoints(const std::vector<EndpointSpec>& list);
+};
+
+// The health of one endpoint as the client sees it now.
+struct EndpointHealth {
+  std::string url;
+  bool up = true;            // false: put aside after a host failure, probed in the background
+  bool serving = false;      // new requests go here first now
+  bool sends_token = true;
+  uint64_t failures = 0;     // host failures seen (connect/TLS errors, timeouts, stalls, 5xx, 429)
+  std::string last_error;    // why it was put aside ("" while up)
+};
+
+// Requests moved from one endpoint to another.
+struct FailoverCount {
+  std::string from, to;
+  uint64_t count = 0;
 };
 
 // Counters for tests, `hffs status` and metrics. Monotonic.
@@ -54,6 +91,8 @@ struct HubStats {
   uint64_t bytes_received = 0;    // body bytes of data requests
   uint64_t errors = 0;            // operations that failed after all retries
   uint64_t http_downgrades_refused = 0;  // https -> http redirects refused
+  std::vector<EndpointHealth> endpoints;  // in preference order (one entry for one endpoint)
+  std::vector<FailoverCount> failovers;   // only pairs that happened
 };
 
 // The body of GET /api/{types}/{repo}/revision/{rev} (untrusted): kProtocol with the reason when it is
