@@ -1,8 +1,8 @@
-// Private to hubapi: the state HubClient's operations share, split by concern over
-//   hub_client.cc            construction, counters, request building, the retry loop (`run`)
-//   hub_client_api.cc        the metadata side: revision pinning and tree listing (API GETs)
-//   hub_client_locations.cc  the location side: HEAD /resolve and the signed-location cache
-//   hub_client_range.cc      the range-read side: one ranged GET into a ByteSink, retried and resumed
+// Private to hubapi: the state EndpointClient's operations share, split by concern over
+//   endpoint_client.cc            construction, counters, request building, the retry loop (`run`)
+//   endpoint_client_api.cc        the metadata side: revision pinning and tree listing (API GETs)
+//   endpoint_client_locations.cc  the location side: HEAD /resolve and the signed-location cache
+//   endpoint_client_range.cc      the range-read side: one ranged GET into a ByteSink, retried, resumed
 // Only these files include it (libcurl stays behind http.h, nlohmann/json in the .cc files).
 #pragma once
 #include <atomic>
@@ -18,7 +18,7 @@
 
 #include "hubapi/errors.h"
 #include "hubapi/http.h"
-#include "hubapi/hub_client.h"
+#include "hubapi/endpoint_client.h"
 #include "hubapi/retry.h"
 #include "hubapi/url.h"
 
@@ -31,7 +31,7 @@ inline bool is_redirect(long s) { return s == 301 || s == 302 || s == 303 || s =
 std::string ms_str(Clock::duration d);
 std::string mib_str(size_t bytes);
 
-// The outcome of one attempt, as seen by the retry loop (HubClient::Impl::run).
+// The outcome of one attempt, as seen by the retry loop (EndpointClient::Impl::run).
 struct Outcome {
   enum Kind { kDone, kRetry, kFail } kind = kDone;
   Status status;
@@ -61,8 +61,9 @@ struct CachedLocation {
   int64_t expires_at = kNeverExpires;
 };
 
-struct HubClient::Impl {
+struct EndpointClient::Impl {
   HubConfig cfg;
+  bool fail_fast = false;
   std::string endpoint;
   std::optional<Url> ep;
   HttpClient http;
@@ -81,7 +82,7 @@ struct HubClient::Impl {
   // expired wait for the first one's HEAD instead of each sending their own.
   std::unordered_map<std::string, std::shared_ptr<std::mutex>> resolving;
 
-  explicit Impl(HubConfig c);
+  Impl(HubConfig c, bool fail_fast);
 
   // The state of one operation between its attempts, with one method per step of an attempt.
   class ApiGet;     // hub_client_api.cc
@@ -101,7 +102,12 @@ struct HubClient::Impl {
   ErrorContext context(const RepoId& repo, std::string_view rev, std::string_view path,
                        RequestKind kind, std::string what) const;
 
-  // Runs attempts until success, a final failure, max_attempts, or the deadline (hub_client.cc).
+  // A network failure that is not retried on this host: a timeout, a refused certificate, and with
+  // fail_fast a stall (another endpoint takes the request instead).
+  bool final_net_failure(const HttpResponse& r) const {
+    return r.net == NetError::kTimeout || r.tls_verify_failed || (fail_fast && r.net == NetError::kStalled);
+  }
+  // Runs attempts until success, a final failure, max_attempts, or the deadline (endpoint_client.cc).
   Status run(const std::string& what, Clock::time_point start, Clock::time_point deadline,
              const std::function<Outcome()>& attempt);
 

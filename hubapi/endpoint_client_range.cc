@@ -1,10 +1,10 @@
-// HubClient, the range-read side: how one range of a file is read into a ByteSink. Top to bottom:
+// EndpointClient, the range-read side: how one range of a file is read into a ByteSink. Top to bottom:
 // an attempt finds the file's location (hub_client_locations.cc), sends one ranged GET whose body
 // goes straight to the sink once its status and Content-Range are checked, then judges the answer:
 // done, resumed from the bytes received, re-resolved, redirected, retried, or failed. The retry
 // loop (`Impl::run`, hub_client.cc) spaces the attempts and enforces the deadline.
 #include "hubapi/headers.h"
-#include "hubapi/hub_client_impl.h"
+#include "hubapi/endpoint_client_impl.h"
 #include "hubapi/limits.h"
 #include "hubapi/location.h"
 #include "hubapi/tree_parse.h"
@@ -13,7 +13,7 @@ namespace hffs::hubapi {
 
 // One read_range_to call: what survives between attempts (bytes already in the sink, strikes,
 // hops, the location that must not be reused) and one method per step of an attempt.
-class HubClient::Impl::RangeRead {
+class EndpointClient::Impl::RangeRead {
  public:
   RangeRead(Impl& m, const RepoId& repo, std::string_view commit, std::string_view path,
             uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink,
@@ -105,7 +105,7 @@ class HubClient::Impl::RangeRead {
     }
     if (!r.ok_transfer()) {
       Status s = m_.net_status(r, loc.url);
-      if (r.net == NetError::kTimeout || r.tls_verify_failed) return Outcome::fail(s);
+      if (m_.final_net_failure(r)) return Outcome::fail(s);
       Outcome o = Outcome::retry(s);
       o.uncounted = r.sink_bytes > 0;  // progress: resume without using up an attempt
       return o;
@@ -176,8 +176,9 @@ class HubClient::Impl::RangeRead {
   std::string bad_reply_;       // this attempt's answer, when it was not the 206 asked for
 };
 
-Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,
-                                uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink) {
+Status EndpointClient::read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,
+                                uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink,
+                                std::optional<Clock::time_point> cap) {
   Impl& m = *impl_;
   if (len == 0) return Status::ok();
   if (!m.ep) return Status(Errc::kInvalidInput, "invalid endpoint URL");
@@ -190,7 +191,7 @@ Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std
                                            std::string(path) + "' (" + std::to_string(expected_size) +
                                            " bytes)");
   const auto start = Clock::now();
-  const auto deadline = start + m.cfg.op_deadline;
+  const auto deadline = cap ? std::min(*cap, start + m.cfg.op_deadline) : start + m.cfg.op_deadline;
   Impl::RangeRead read(m, repo, commit, path, expected_size, offset, len, sink, deadline);
   return m.run(read.what(), start, deadline, [&read] { return read.attempt(); });
 }

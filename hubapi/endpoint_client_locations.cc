@@ -1,10 +1,10 @@
-// HubClient, the location side: where the bytes of a file are served from. HEAD /resolve (hops
+// EndpointClient, the location side: where the bytes of a file are served from. HEAD /resolve (hops
 // on the Hub's origin followed by hand, the first off-origin hop is the signed data location) and
 // the cache of those locations: re-resolved near expiry, single-flight per file, dropped when
 // they fail.
 #include <spdlog/spdlog.h>
 
-#include "hubapi/hub_client_impl.h"
+#include "hubapi/endpoint_client_impl.h"
 #include "hubapi/limits.h"
 #include "hubapi/location.h"
 
@@ -19,7 +19,7 @@ std::string strip_query(std::string_view url) {
 
 }  // namespace
 
-std::string HubClient::Impl::key_of(const RepoId& repo, std::string_view commit, std::string_view path) {
+std::string EndpointClient::Impl::key_of(const RepoId& repo, std::string_view commit, std::string_view path) {
   std::string k(repo_type_name(repo.type));
   k += '\0';
   k += repo.id;
@@ -30,7 +30,7 @@ std::string HubClient::Impl::key_of(const RepoId& repo, std::string_view commit,
   return k;
 }
 
-bool HubClient::Impl::near_expiry(const CachedLocation& l, int64_t now) const {
+bool EndpointClient::Impl::near_expiry(const CachedLocation& l, int64_t now) const {
   if (l.expires_at >= kNeverExpires) return false;
   // Re-resolve `margin` before expiry, but never more than half the URL's lifetime early, so
   // short-lived URLs are still used for a while.
@@ -40,7 +40,7 @@ bool HubClient::Impl::near_expiry(const CachedLocation& l, int64_t now) const {
   return now + margin >= l.expires_at;
 }
 
-std::optional<CachedLocation> HubClient::Impl::cached_location(const std::string& key) {
+std::optional<CachedLocation> EndpointClient::Impl::cached_location(const std::string& key) {
   std::lock_guard lk(loc_mu);
   auto it = locations.find(key);
   if (it == locations.end()) return std::nullopt;
@@ -51,20 +51,20 @@ std::optional<CachedLocation> HubClient::Impl::cached_location(const std::string
   return it->second;
 }
 
-void HubClient::Impl::store_location(const std::string& key, const CachedLocation& l) {
+void EndpointClient::Impl::store_location(const std::string& key, const CachedLocation& l) {
   std::lock_guard lk(loc_mu);
   if (locations.size() >= kMaxCachedLocations) locations.clear();  // crude bound
   if (resolving.size() >= kMaxCachedLocations) resolving.clear();   // held locks stay alive
   locations[key] = l;
 }
 
-void HubClient::Impl::drop_location(const std::string& key, const std::string& url) {
+void EndpointClient::Impl::drop_location(const std::string& key, const std::string& url) {
   std::lock_guard lk(loc_mu);
   auto it = locations.find(key);
   if (it != locations.end() && it->second.url == url) locations.erase(it);
 }
 
-Outcome HubClient::Impl::location_for(const std::string& key, const std::string* failed_url,
+Outcome EndpointClient::Impl::location_for(const std::string& key, const std::string* failed_url,
                                       const RepoId& repo, std::string_view commit, std::string_view path,
                                       Clock::time_point deadline, const ErrorContext& ctx,
                                       CachedLocation& out) {
@@ -101,7 +101,7 @@ Outcome HubClient::Impl::location_for(const std::string& key, const std::string*
   return o;
 }
 
-Outcome HubClient::Impl::resolve_once(const RepoId& repo, std::string_view commit, std::string_view path,
+Outcome EndpointClient::Impl::resolve_once(const RepoId& repo, std::string_view commit, std::string_view path,
                                       Clock::time_point deadline, const ErrorContext& ctx,
                                       CachedLocation& out) {
   std::string cur = resolve_url(endpoint, repo, commit, path);
@@ -112,7 +112,7 @@ Outcome HubClient::Impl::resolve_once(const RepoId& repo, std::string_view commi
     HttpResponse r = http.perform(req);
     if (!r.ok_transfer()) {
       Status s = net_status(r, cur);
-      if (r.net == NetError::kTimeout || r.tls_verify_failed) return Outcome::fail(s);
+      if (final_net_failure(r)) return Outcome::fail(s);
       return Outcome::retry(s);
     }
     if (is_redirect(r.status)) {
@@ -156,17 +156,17 @@ Outcome HubClient::Impl::resolve_once(const RepoId& repo, std::string_view commi
   return Outcome::fail(Status(Errc::kProtocol, "the Hub at " + endpoint + " sent more than " + std::to_string(kMaxRedirectHops) + " redirects " + ctx.what));
 }
 
-std::string HubClient::file_url(const RepoId& repo, std::string_view commit, std::string_view path) const {
+std::string EndpointClient::file_url(const RepoId& repo, std::string_view commit, std::string_view path) const {
   return resolve_url(normalize_endpoint(config().endpoint), repo, commit, path);
 }
 
-void HubClient::forget_location(const RepoId& repo, std::string_view commit, std::string_view path) {
+void EndpointClient::forget_location(const RepoId& repo, std::string_view commit, std::string_view path) {
   const std::string key = Impl::key_of(repo, commit, path);
   std::lock_guard lk(impl_->loc_mu);
   impl_->locations.erase(key);
 }
 
-std::string HubClient::location_origin(const RepoId& repo, std::string_view commit, std::string_view path) const {
+std::string EndpointClient::location_origin(const RepoId& repo, std::string_view commit, std::string_view path) const {
   std::string url = impl_->endpoint;
   {
     std::lock_guard lk(impl_->loc_mu);

@@ -1,4 +1,4 @@
-// HubClient, the metadata side: revision pinning (GET .../revision/{rev}) and the paginated,
+// EndpointClient, the metadata side: revision pinning (GET .../revision/{rev}) and the paginated,
 // validated tree listing. Both are API GETs answered by the Hub itself (redirects stay on its host).
 #include <unordered_set>
 
@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "hubapi/headers.h"
-#include "hubapi/hub_client_impl.h"
+#include "hubapi/endpoint_client_impl.h"
 #include "hubapi/limits.h"
 #include "hubapi/location.h"
 #include "hubapi/tree_parse.h"
@@ -28,7 +28,7 @@ bool is_lower_hex40(std::string_view s) {
 }  // namespace
 
 // One API GET: the attempt the retry loop repeats, at the URL the last redirect named.
-class HubClient::Impl::ApiGet {
+class EndpointClient::Impl::ApiGet {
  public:
   ApiGet(Impl& m, const std::string& url, const std::string& what, const ErrorContext& ctx,
          Clock::time_point deadline, HttpResponse& out, std::string& final_url)
@@ -46,7 +46,7 @@ class HubClient::Impl::ApiGet {
                                                        " (the bound on one API answer)"));
     if (!r.ok_transfer()) {
       Status s = m_.net_status(r, cur_);
-      if (r.net == NetError::kTimeout || r.tls_verify_failed) return Outcome::fail(s);
+      if (m_.final_net_failure(r)) return Outcome::fail(s);
       return Outcome::retry(s);
     }
     if (is_redirect(r.status)) return follow_redirect(r);
@@ -93,7 +93,7 @@ class HubClient::Impl::ApiGet {
   std::string& final_url_;
 };
 
-Status HubClient::Impl::api_get(const std::string& url, const std::string& what, const ErrorContext& ctx,
+Status EndpointClient::Impl::api_get(const std::string& url, const std::string& what, const ErrorContext& ctx,
                                 HttpResponse& out, std::string& final_url,
                                 std::optional<Clock::time_point> cap) {
   auto start = Clock::now();
@@ -132,7 +132,8 @@ Result<RepoInfo> parse_repo_info(std::string_view body, const RepoId& repo) {
   return info;
 }
 
-Result<RepoInfo> HubClient::repo_info(const RepoId& repo, std::string_view revision) {
+Result<RepoInfo> EndpointClient::repo_info(const RepoId& repo, std::string_view revision,
+                                           std::optional<Clock::time_point> cap) {
   Impl& m = *impl_;
   if (!m.ep) return Status(Errc::kInvalidInput, "invalid endpoint URL '" + redact_url(m.endpoint) + "'");
   if (Status s = validate_repo_id(repo.id); !s) return s;
@@ -143,7 +144,7 @@ Result<RepoInfo> HubClient::repo_info(const RepoId& repo, std::string_view revis
   auto ctx = m.context(repo, revision, "", RequestKind::kApi, what);
   HttpResponse r;
   std::string final_url;
-  if (Status s = m.api_get(url, what, ctx, r, final_url); !s) return s;
+  if (Status s = m.api_get(url, what, ctx, r, final_url, cap); !s) return s;
 
   auto bad = [&](const std::string& why) {
     ++m.errors;
@@ -154,7 +155,8 @@ Result<RepoInfo> HubClient::repo_info(const RepoId& repo, std::string_view revis
   return info;
 }
 
-Result<std::vector<TreeEntry>> HubClient::list_tree(const RepoId& repo, std::string_view commit) {
+Result<std::vector<TreeEntry>> EndpointClient::list_tree(const RepoId& repo, std::string_view commit,
+                                                         std::optional<Clock::time_point> cap) {
   Impl& m = *impl_;
   if (!m.ep) return Status(Errc::kInvalidInput, "invalid endpoint URL '" + redact_url(m.endpoint) + "'");
   if (Status s = validate_repo_id(repo.id); !s) return s;
@@ -164,7 +166,7 @@ Result<std::vector<TreeEntry>> HubClient::list_tree(const RepoId& repo, std::str
   builder.set_max_entries(m.cfg.max_tree_entries);
   std::unordered_set<std::string> seen;
   const auto start = Clock::now();
-  const auto deadline = start + m.cfg.listing_deadline;
+  const auto deadline = cap ? std::min(*cap, start + m.cfg.listing_deadline) : start + m.cfg.listing_deadline;
   const std::string listing = "listing files of " + repo_display(repo) + " at " + sanitize_for_message(commit, 100);
   auto refuse = [&](const std::string& why, Errc code = Errc::kProtocol) {
     ++m.errors;
