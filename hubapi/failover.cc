@@ -1,13 +1,94 @@
 #include "hubapi/failover.h"
 
 #include <algorithm>
+#include <thread>
 
 #include <spdlog/spdlog.h>
+
+#include "hubapi/retry.h"
 
 namespace hffs::hubapi {
 
 namespace {
+
 constexpr size_t kMaxRepoMarks = 100'000;  // per endpoint; beyond it the marks start over
+
+// The more telling of two refusals when every endpoint refused a repo.
+int refusal_rank(Errc c) {
+  switch (c) {
+    case Errc::kGated: return 5;
+    case Errc::kForbidden: return 4;
+    case Errc::kUnauthorized: return 3;
+    case Errc::kRevisionNotFound: return 2;
+    case Errc::kRepoNotFound: return 1;
+    default: return 0;
+  }
+}
+
+// Every endpoint that could serve failed until the deadline: one line naming each and why.
+Status exhausted(const EndpointSet& set, const std::vector<std::optional<Status>>& last, const std::string& what) {
+  std::string msg = "no endpoint could serve " + what + ":";
+  Errc code = Errc::kTimeout;
+  for (size_t i = 0; i < last.size(); ++i) {
+    msg += (i ? "; " : " ") + set.url(i) + ": ";
+    msg += last[i] ? last[i]->message() : std::string("not tried before the deadline");
+    if (last[i] && classify(last[i]->code()) == Verdict::kHostFailure) code = last[i]->code();
+  }
+  return Status(code, msg);
+}
+
+// Every endpoint refused the repo (or commit): the most telling refusal, naming the others.
+Status refused(const EndpointSet& set, const FailoverOp& op) {
+  auto all = set.refusals(op.repo, op.rev);
+  if (all.empty()) return Status(Errc::kRepoNotFound, "no endpoint serves " + op.what);
+  size_t best = 0;
+  for (size_t k = 1; k < all.size(); ++k)
+    if (refusal_rank(all[k].second.code()) > refusal_rank(all[best].second.code())) best = k;
+  std::string msg = all[best].second.message();
+  for (size_t k = 0; k < all.size(); ++k)
+    if (k != best) msg += "; " + set.url(all[k].first) + " said: " + all[k].second.message();
+  return Status(all[best].second.code(), msg);
+}
+
+}  // namespace
+
+Status run_with_failover(EndpointSet& set, const FailoverOp& op, const Attempt& attempt,
+                         const std::function<void()>& on_host_failure) {
+  if (set.size() == 1) {  // one endpoint: its own retries until its deadline, its answer
+    Status s = attempt(0, std::nullopt);
+    if (s) set.on_success(0, true, op.repo, op.rev);
+    else set.on_failure(0, s, op.repo, op.rev);
+    return s;
+  }
+  std::vector<std::optional<Status>> last(set.size());
+  for (int round = 0;; ++round) {
+    const uint64_t before = op.progress ? *op.progress : 0;
+    auto order = set.order(op.repo, op.rev);
+    if (order.empty()) return refused(set, op);
+    for (const auto& c : order) {
+      if (std::chrono::steady_clock::now() >= op.give_up_at) return exhausted(set, last, op.what);
+      Status s = attempt(c.index, op.cap);
+      if (s) {
+        set.on_success(c.index, c.was_down, op.repo, op.rev);
+        return s;
+      }
+      Verdict v = set.on_failure(c.index, s, op.repo, op.rev);
+      if (v == Verdict::kAnswer) return s;
+      last[c.index] = s;
+      if (v == Verdict::kHostFailure && on_host_failure) on_host_failure();
+    }
+    // Every endpoint that could serve failed this round: unless bytes came in, wait a little, then
+    // go round again.
+    if (op.progress && *op.progress != before) {
+      round = -1;
+      continue;
+    }
+    if (set.order(op.repo, op.rev).empty()) return refused(set, op);
+    auto delay = backoff_delay(RetryPolicy{0, std::chrono::milliseconds(250), std::chrono::milliseconds(2'000)},
+                               round, 0.5 + 0.5 * default_unit_rng());
+    if (std::chrono::steady_clock::now() + delay >= op.give_up_at) return exhausted(set, last, op.what);
+    std::this_thread::sleep_for(delay);
+  }
 }
 
 Verdict classify(Errc code) {

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/byte_sink.h"
 #include "common/status.h"
 #include "hubapi/hub_config.h"
 
@@ -110,5 +111,44 @@ class EndpointSet {
   std::optional<size_t> serving_;
   std::vector<std::vector<uint64_t>> switches_;  // [from][to]
 };
+
+// Offsets a resumed read: the endpoint that takes over writes from 0 of what is still missing;
+// `reached` is how far it got (pieces arrive in order).
+class ResumeSink final : public ByteSink {
+ public:
+  ResumeSink(ByteSink& out, uint64_t base) : out_(out), base_(base) {}
+  bool put(uint64_t at, std::span<const char> data) override {
+    if (!out_.put(base_ + at, data)) return false;
+    if (at + data.size() > reached_) reached_ = at + data.size();
+    return true;
+  }
+  uint64_t reached() const { return reached_; }
+
+ private:
+  ByteSink& out_;
+  uint64_t base_;
+  uint64_t reached_ = 0;
+};
+
+// One operation over the endpoints: `attempt(i, cap)` runs it on endpoint i, bounded by `cap`.
+struct FailoverOp {
+  std::string repo;  // the repo's key (type and id)
+  std::string rev;   // the revision or commit asked for
+  std::string what;  // for messages: "bytes 0-99 of 'x' in org/name@abc..."
+  std::chrono::steady_clock::time_point give_up_at;  // no new attempt after this
+  std::chrono::steady_clock::time_point cap;         // bound of each attempt
+  // Advanced by the attempts as bytes arrive (reads): a round that moved it is not waited after.
+  const uint64_t* progress = nullptr;
+};
+using Attempt = std::function<Status(size_t endpoint, std::optional<std::chrono::steady_clock::time_point> cap)>;
+
+// Runs `op` on the endpoints in the order the set gives until one succeeds or gives a real
+// answer. Rounds over the list go on, spaced by a capped backoff, while an endpoint could still
+// serve, until give_up_at; then one message names every endpoint and why it failed. When every
+// endpoint refused the repo, the most telling refusal. With ONE endpoint: a single attempt with
+// no cap (the endpoint retries until its own deadline) and its answer as is. `on_host_failure`
+// is called after each host failure (to wake the prober).
+Status run_with_failover(EndpointSet& set, const FailoverOp& op, const Attempt& attempt,
+                         const std::function<void()>& on_host_failure = nullptr);
 
 }  // namespace hffs::hubapi

@@ -3,7 +3,6 @@
 // that brings a failed endpoint back.
 #include "hubapi/hub_client.h"
 
-#include <algorithm>
 #include <condition_variable>
 #include <thread>
 
@@ -11,7 +10,6 @@
 
 #include "hubapi/errors.h"
 #include "hubapi/failover.h"
-#include "hubapi/retry.h"
 
 namespace hffs::hubapi {
 
@@ -32,36 +30,7 @@ void HubConfig::set_endpoints(const std::vector<EndpointSpec>& list) {
 
 namespace {
 
-// Offsets a resumed read: the endpoint that takes over writes from 0 of what is still missing.
-class ResumeSink final : public ByteSink {
- public:
-  ResumeSink(ByteSink& out, uint64_t base) : out_(out), base_(base) {}
-  bool put(uint64_t at, std::span<const char> data) override {
-    if (!out_.put(base_ + at, data)) return false;
-    reached_ = std::max<uint64_t>(reached_, at + data.size());
-    return true;
-  }
-  uint64_t reached() const { return reached_; }
-
- private:
-  ByteSink& out_;
-  uint64_t base_;
-  uint64_t reached_ = 0;
-};
-
 std::string repo_key(const RepoId& repo) { return std::string(repo_type_name(repo.type)) + ":" + repo.id; }
-
-// The more telling of two refusals when every endpoint refused a repo.
-int refusal_rank(Errc c) {
-  switch (c) {
-    case Errc::kGated: return 5;
-    case Errc::kForbidden: return 4;
-    case Errc::kUnauthorized: return 3;
-    case Errc::kRevisionNotFound: return 2;
-    case Errc::kRepoNotFound: return 1;
-    default: return 0;
-  }
-}
 
 constexpr milliseconds kProbeTimeout{5'000};
 
@@ -156,66 +125,16 @@ struct HubClient::Impl {
     }
   }
 
-  // Runs `attempt(endpoint, cap)` on the endpoints in the order the policy gives until one
-  // succeeds or gives a real answer. Rounds over the list go on (spaced by a capped backoff)
-  // while some endpoint could still serve, until `give_up_at`; `cap` bounds each attempt.
-  template <class Attempt>
-  Status run(const RepoId& repo, std::string_view rev, const std::string& what, Clock::time_point give_up_at,
-             Clock::time_point cap, Attempt&& attempt) {
-    const std::string key = repo_key(repo);
-    if (eps.size() == 1) {  // one endpoint: its own retries until the deadline, its answer
-      Status s = attempt(*eps[0], std::nullopt);
-      if (s) set.on_success(0, true, key, rev);
-      else set.on_failure(0, s, key, rev);
-      return s;
-    }
-    std::vector<std::optional<Status>> last(eps.size());
-    for (int round = 0;; ++round) {
-      auto order = set.order(key, rev);
-      if (order.empty()) return refused(repo, rev, what);
-      for (const auto& c : order) {
-        if (Clock::now() >= give_up_at) return exhausted(last, what);
-        Status s = attempt(*eps[c.index], cap);
-        if (s) {
-          set.on_success(c.index, c.was_down, key, rev);
-          served(repo, rev);
-          return s;
-        }
-        Verdict v = set.on_failure(c.index, s, key, rev);
-        if (v == Verdict::kAnswer) return s;
-        last[c.index] = s;
-        if (v == Verdict::kHostFailure) kick_prober();
-      }
-      auto delay = backoff_delay(RetryPolicy{0, milliseconds(250), milliseconds(2'000), milliseconds(0)}, round,
-                                 0.5 + 0.5 * default_unit_rng());
-      if (Clock::now() + delay >= give_up_at) return exhausted(last, what);
-      std::this_thread::sleep_for(delay);
-    }
-  }
-
-  // Every endpoint that could serve failed until the deadline: one line naming each and why.
-  Status exhausted(const std::vector<std::optional<Status>>& last, const std::string& what) const {
-    std::string msg = "no endpoint could serve " + what + ":";
-    Errc code = Errc::kTimeout;
-    for (size_t i = 0; i < last.size(); ++i) {
-      msg += (i ? "; " : " ") + set.url(i) + ": ";
-      msg += last[i] ? last[i]->message() : std::string("not tried before the deadline");
-      if (last[i] && classify(last[i]->code()) == Verdict::kHostFailure) code = last[i]->code();
-    }
-    return Status(code, msg);
-  }
-
-  // Every endpoint refused the repo (or commit): the most telling refusal, naming the others.
-  Status refused(const RepoId& repo, std::string_view rev, const std::string& what) const {
-    auto all = set.refusals(repo_key(repo), rev);
-    if (all.empty()) return Status(Errc::kRepoNotFound, "no endpoint serves " + repo_display(repo) + " (" + what + ")");
-    size_t best = 0;
-    for (size_t k = 1; k < all.size(); ++k)
-      if (refusal_rank(all[k].second.code()) > refusal_rank(all[best].second.code())) best = k;
-    std::string msg = all[best].second.message();
-    for (size_t k = 0; k < all.size(); ++k)
-      if (k != best) msg += "; " + set.url(all[k].first) + " said: " + all[k].second.message();
-    return Status(all[best].second.code(), msg);
+  // One operation over the endpoints (failover.h); a success names the probe target.
+  Status run(const RepoId& repo, std::string_view rev, std::string what, Clock::time_point give_up_at,
+             Clock::time_point cap, const std::function<Status(EndpointClient&, std::optional<Clock::time_point>)>& op,
+             const uint64_t* progress = nullptr) {
+    FailoverOp fo{repo_key(repo), std::string(rev), std::move(what), give_up_at, cap, progress};
+    Status s = run_with_failover(
+        set, fo, [&](size_t i, std::optional<Clock::time_point> c) { return op(*eps[i], c); },
+        [this] { kick_prober(); });
+    if (s && eps.size() > 1) served(repo, rev);
+    return s;
   }
 
   EndpointClient& serving() const { return *eps[set.serving().value_or(0)]; }
@@ -270,7 +189,8 @@ Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std
                  Status s = e.read_range_to(repo, commit, path, expected_size, offset + done, len - done, rs, cap);
                  done += rs.reached();
                  return s;
-               });
+               },
+               &done);
 }
 
 HubStats HubClient::stats() const {
