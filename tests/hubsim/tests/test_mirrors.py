@@ -122,6 +122,24 @@ class Endpoints(EndpointsCase):
             self.assertEqual([hashlib.sha256(x).hexdigest() for x in bodies], [files[p]["sha256"]] * 2, p)
 
 
+class TlsEndpoint(EndpointsCase):
+    """With --tls on other addresses: the certificate names them, and nginx reaches the gate."""
+    ENDPOINTS = 1
+    SIM_ARGS = ("--tls",)
+
+    def test_https_on_its_own_addresses(self):
+        sim = self.sims[0]
+        self.assertRegex(sim.endpoint, r"^https://127\.0\.0\.11:\d+$")
+        self.assertRegex(sim.cdn, r"^https://127\.0\.0\.12:\d+$")
+        f = sim.files(SAMPLE)[0][LFS]
+        r, hops = sim.follow("GET", f"/{SAMPLE}/resolve/main/{LFS}")  # certificate checked on both legs
+        self.assertEqual((r.status, sha256_bytes(r.body)), (200, f["sha256"]))
+        self.assertTrue(hops[1][0].startswith(sim.cdn))
+        sim.configure(error_every=1, error_status=502, legs=["cdn"])
+        self.addCleanup(sim.configure, clear_faults=True)
+        self.assertEqual(sim.get(hops[1][0]).status, 502)
+
+
 class Lag(SimCase):
     def setUp(self):
         repo = self.sim.repo(SAMPLE)
