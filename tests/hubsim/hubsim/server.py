@@ -505,11 +505,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         repo, exact = self.hub.reg.find(rtype, rid)
         if repo and self.hub.hidden(repo):
             repo = None
-        if not (repo and cfg["refuse_gated"] and (repo.gated or repo.private)):
-            if bad_token:
-                raise bad_token
-        else:
-            user = None
+        if repo and cfg["refuse_gated"] and (repo.gated or repo.private):
+            user = None  # answered as to an anonymous client: the token, even an invalid one, is ignored
+        elif bad_token:
+            raise bad_token
         visible = repo and (not repo.private or self.hub.reg.can_read_private(user, repo))
         if not visible:
             if user is None:
