@@ -16,6 +16,7 @@ knobs, the stall mid-body) is tested in tests/hubsim/tests/test_mirrors.py and t
 """
 import hashlib
 import os
+import re
 import subprocess
 import threading
 import unittest
@@ -140,12 +141,13 @@ class Failover(unittest.TestCase):
             self.assertTrue(source(mnt, p).startswith(sim.endpoint + "/"), (p, source(mnt, p)))
 
     def status(self, mnt):
-        """{endpoint URL: its line in `hffs status`}."""
+        """{endpoint URL: its line in `hffs status`}: the one line naming it with `up` or `down`
+        (other lines may name it too, e.g. a count of failovers between two endpoints)."""
         r = subprocess.run([HFFS, "status", mnt.dir], capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
         out = {}
         for url in (self.a.endpoint, self.b.endpoint):
-            lines = [ln for ln in r.stdout.splitlines() if url in ln]
+            lines = [ln for ln in r.stdout.splitlines() if url in ln and re.search(r"\b(up|down)\b", ln)]
             self.assertEqual(len(lines), 1, (url, r.stdout))
             out[url] = lines[0]
         return out
