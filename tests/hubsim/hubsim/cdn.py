@@ -35,7 +35,7 @@ def signed_url(base, repo_obj, sha256, ttl, secret, now=None):
     return f"{base}{path}?Expires={exp}&Signature={sign(path, exp, secret)}"
 
 
-def write_config(state, *, blobs, host, port, api_port, secret, tls=None, http2=False):
+def write_config(state, *, blobs, host, port, api_addr, secret, tls=None, http2=False):
     d = os.path.join(state, "cdn")
     os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -70,7 +70,7 @@ http {{
   scgi_temp_path {d}/tmp/scgi;
   map $http_authorization $hubsim_has_auth {{ "" 0; default 1; }}
   log_format hubsim escape=json '{{"t":$msec,"m":"$request_method","u":"$uri","s":$status,"b":$body_bytes_sent,"r":"$http_range","a":$hubsim_has_auth,"id":"$request_id"}}';
-  upstream hubsim_api {{ server 127.0.0.1:{api_port}; keepalive 16; }}
+  upstream hubsim_api {{ server {api_addr}; keepalive 16; }}
   server {{
     listen {listen};
 {ssl}    access_log {d}/access.log hubsim;

@@ -38,14 +38,21 @@ def _pid_alive(pid):
         return True
 
 
-def _group_alive(pgid):
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+def _group_running(pgid):
+    """True while a process of group ``pgid`` still runs. A killed process stays a zombie until its
+    parent (here: init, which may reap late) collects it; its sockets are closed at exit already, so a
+    zombie counts as gone."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def _read_pid(state):
@@ -68,7 +75,8 @@ def parser():
     st.add_argument("--tls", action="store_true", help="both legs serve HTTPS with a fresh test CA")
     st.add_argument("--api-port", type=int, default=0)
     st.add_argument("--cdn-port", type=int, default=0)
-    st.add_argument("--cdn-host", default="127.0.0.2")
+    st.add_argument("--api-host", default="127.0.0.1", help="loopback address of the API leg (HF_ENDPOINT)")
+    st.add_argument("--cdn-host", default="127.0.0.2", help="loopback address of the CDN leg (HUBSIM_CDN)")
     st.add_argument("--cdn-http2", action="store_true", help="offer HTTP/2 on the CDN (with --tls)")
     st.add_argument("--cdn-rate", type=int, default=0, help="bytes/s per CDN connection (0 = no cap)")
     st.add_argument("--cdn-delay-ms", type=int, default=0, help="first-byte delay of every CDN response")
@@ -85,6 +93,7 @@ def parser():
     st.add_argument("--error-status", default="500", help="status or comma list cycled through")
     st.add_argument("--drop-every", type=int, default=0)
     st.add_argument("--stall-every", type=int, default=0)
+    st.add_argument("--stall-body-every", type=int, default=0, help="headers, half the body, then a stall")
     st.add_argument("--stall-ms", type=int, default=0)
     st.add_argument("--delay-ms", type=int, default=0, help="first-byte delay on the fault legs")
     st.add_argument("--ignore-range-every", type=int, default=0)
@@ -95,11 +104,17 @@ def parser():
                     f"(kinds: {', '.join(KINDS)})")
     st.add_argument("--seed", type=int, default=0, help="seed of the --prob draws")
     st.add_argument("--fault-path-regex", default="")
+    st.add_argument("--lag-commits", type=int, default=0, help="mirror: every branch N commits behind the fixture")
+    st.add_argument("--hidden-repos", default="", help="mirror: comma list of repo ids it does not serve")
+    st.add_argument("--refuse-gated", action="store_true", help="mirror: gated/private repos as for anonymous")
     st.add_argument("--timeout", type=float, default=600, help="seconds to wait for generation + readiness")
     sub.add_parser("stop", parents=[common], help="stop the simulator of a state dir")
     rs = sub.add_parser("restart", parents=[common], help="stop, stay down, start again on the same ports")
     rs.add_argument("--down-seconds", type=float, default=0, help="time both legs stay down (default 0)")
     rs.add_argument("--timeout", type=float, default=60, help="seconds to wait for readiness")
+    sub.add_parser("kill", parents=[common], help="SIGKILL the whole simulator at once, keeping what revive needs")
+    rv = sub.add_parser("revive", parents=[common], help="start a killed simulator again, same addresses and ports")
+    rv.add_argument("--timeout", type=float, default=60, help="seconds to wait for readiness")
     sub.add_parser("status", parents=[common], help="exit 0 when running")
     sub.add_parser("env", parents=[common], help="print the KEY=VALUE lines of a running simulator")
     g = sub.add_parser("generate", parents=[common], help="only generate content + manifest.json")
@@ -113,7 +128,8 @@ def knobs_from_args(a):
     status = [int(x) for x in a.error_status.split(",")]
     leg = {"ratelimit_every": a.ratelimit_every, "retry_after": a.retry_after, "error_every": a.error_every,
            "error_status": status if len(status) > 1 else status[0], "drop_every": a.drop_every,
-           "stall_every": a.stall_every, "stall_ms": a.stall_ms, "delay_ms": a.delay_ms,
+           "stall_every": a.stall_every, "stall_body_every": a.stall_body_every, "stall_ms": a.stall_ms,
+           "delay_ms": a.delay_ms,
            "ignore_range_every": a.ignore_range_every, "corrupt_every": a.corrupt_every,
            "corrupt_count": a.corrupt_count, "expire_every": a.expire_every, "path_regex": a.fault_path_regex}
     for item in filter(None, a.prob.split(",")):
@@ -126,7 +142,9 @@ def knobs_from_args(a):
         faults.setdefault("cdn", {})["delay_ms"] = a.cdn_delay_ms
     return {"sign_ttl": a.sign_ttl, "cdn_rate": a.cdn_rate, "cdn_reject_auth": a.cdn_reject_auth,
             "page_size": a.page_size, "quota_api": a.quota_api, "quota_resolvers": a.quota_resolvers,
-            "regular_direct": a.regular_direct, "seed": a.seed, "faults": faults}
+            "regular_direct": a.regular_direct, "seed": a.seed, "lag_commits": a.lag_commits,
+            "hidden_repos": [x for x in a.hidden_repos.split(",") if x], "refuse_gated": a.refuse_gated,
+            "faults": faults}
 
 
 def generate(state, fixture, cache_dir):
@@ -144,7 +162,7 @@ def cmd_start(a):
     state = os.path.abspath(a.state_dir)
     os.makedirs(state, exist_ok=True)
     pid = _read_pid(state)
-    if pid and _group_alive(pid):
+    if pid and _group_running(pid):
         print(f"hubsim: already running in {state} (pid {pid}); run `tests/hubsim/run stop --state-dir {state}`",
               file=sys.stderr)
         return 2
@@ -155,10 +173,10 @@ def cmd_start(a):
             pass
     deadline = time.monotonic() + a.timeout
     manifest, store, _ = generate(state, a.repos, a.cache_dir)
-    tls = tlsgen.make(os.path.join(state, "tls")) if a.tls else None
+    tls = tlsgen.make(os.path.join(state, "tls"), [a.api_host, a.cdn_host]) if a.tls else None
     cfg = {"secret": secrets.token_hex(16), "tls": tls, "api_port": a.api_port, "cdn_port": a.cdn_port,
-           "cdn_host": a.cdn_host, "cdn_http2": a.cdn_http2, "blobs": store.blobs, "knobs": knobs_from_args(a),
-           "fixture": a.repos}
+           "api_host": a.api_host, "cdn_host": a.cdn_host, "cdn_http2": a.cdn_http2, "blobs": store.blobs,
+           "knobs": knobs_from_args(a), "fixture": a.repos}
     _write_config(state, cfg)
     return _launch(state, cfg, manifest, deadline)
 
@@ -171,8 +189,9 @@ def _write_config(state, cfg):
     os.replace(p + ".tmp", p)
 
 
-def _launch(state, cfg, manifest, deadline):
-    """Start the daemon of ``state`` with ``cfg`` (config.json), wait until both legs answer, print env."""
+def _launch(state, cfg, manifest, deadline, quiet=False):
+    """Start the daemon of ``state`` with ``cfg`` (config.json), wait until both legs answer, write the
+    env file and print its lines (unless ``quiet``)."""
     tls = cfg["tls"]
     log = open(os.path.join(state, "hubsim.log"), "ab")
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
@@ -213,42 +232,10 @@ def _launch(state, cfg, manifest, deadline):
     text = "".join(f"{k}={v}\n" for k, v in lines)
     with open(os.path.join(state, "env"), "w") as f:
         f.write("".join(f"{k}={shlex.quote(v)}\n" for k, v in lines))
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    if not quiet:
+        sys.stdout.write(text)
+        sys.stdout.flush()
     return 0
-
-
-def cmd_restart(a):
-    """A Hub restart: stop everything, stay down --down-seconds, start again on the same addresses and
-    ports with the same secret (URLs signed before stay valid) and the knobs in force (runtime changes
-    kept). Content is not regenerated; stats restart from zero (the daemon's counters are in memory)."""
-    state = os.path.abspath(a.state_dir)
-    try:
-        ready, cfg, manifest = read_state(state)
-    except (OSError, ValueError) as e:
-        print(f"hubsim: restart: no running simulator in {state} ({e}); use `run start`", file=sys.stderr)
-        return 1
-    ctx = ssl.create_default_context(cafile=cfg["tls"]["ca"]) if cfg.get("tls") else None
-    try:
-        with urllib.request.urlopen(ready["api"] + "/_sim/config", timeout=5, context=ctx) as r:
-            cfg["knobs"] = json.load(r)
-    except Exception as e:  # keep the knobs of the last start
-        print(f"hubsim: restart: could not read the runtime knobs ({e}); keeping the start knobs", file=sys.stderr)
-    cfg["api_port"], cfg["cdn_port"] = ready["api_port"], ready["cdn_port"]
-    if not _stop(state):
-        print("hubsim: restart: could not stop every process", file=sys.stderr)
-        return 1
-    time.sleep(max(0.0, a.down_seconds))
-    _write_config(state, cfg)
-    with open(os.devnull, "w") as devnull:  # the env lines are unchanged; keep stdout quiet
-        old, sys.stdout = sys.stdout, devnull
-        try:
-            rc = _launch(state, cfg, manifest, time.monotonic() + a.timeout)
-        finally:
-            sys.stdout = old
-    if rc == 0:
-        print(f"hubsim: restarted (api {ready['api']}, cdn {ready['cdn']}, down {a.down_seconds:g}s)", file=sys.stderr)
-    return rc
 
 
 def _wait_ok(url, ctx, deadline):
@@ -265,27 +252,27 @@ def _wait_ok(url, ctx, deadline):
 def _stop(state):
     pgid = _read_pid(state)
     stopped = True
-    if pgid and _group_alive(pgid):
+    if pgid and _group_running(pgid):
         try:
             os.killpg(pgid, signal.SIGTERM)
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _group_alive(pgid):
+        while time.monotonic() < deadline and _group_running(pgid):
             try:  # reap if it is our child (start failure path)
                 os.waitpid(pgid, os.WNOHANG)
             except ChildProcessError:
                 pass
             time.sleep(0.02)
-        if _group_alive(pgid):
+        if _group_running(pgid):
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and _group_alive(pgid):
+            while time.monotonic() < deadline and _group_running(pgid):
                 time.sleep(0.02)
-            stopped = not _group_alive(pgid)
+            stopped = not _group_running(pgid)
     # add-ons that daemonize their own nginx next to the simulator (hubsim/plainindex.py) stop with it
     try:
         with open(os.path.join(state, "plain", "nginx.pid")) as f:
@@ -299,12 +286,17 @@ def _stop(state):
         os.unlink(os.path.join(state, "plain", "nginx.pid"))
     except (OSError, ValueError):
         pass
+    _forget(state)
+    return stopped
+
+
+def _forget(state):
+    """Remove what says a simulator runs in ``state`` (its pid, ready.json, env, nginx pid, gate)."""
     for n in ("hubsim.pid", "ready.json", "env", os.path.join("cdn", "nginx.pid"), os.path.join("cdn", "gate")):
         try:
             os.unlink(os.path.join(state, n))
         except FileNotFoundError:
             pass
-    return stopped
 
 
 def cmd_stop(a):
@@ -319,7 +311,7 @@ def cmd_stop(a):
 def cmd_status(a):
     state = os.path.abspath(a.state_dir)
     pid = _read_pid(state)
-    if pid and _group_alive(pid) and os.path.exists(os.path.join(state, "ready.json")):
+    if pid and _group_running(pid) and os.path.exists(os.path.join(state, "ready.json")):
         print(f"running (pid {pid})")
         return 0
     print("stopped")
@@ -345,6 +337,7 @@ def cmd_generate(a):
 
 
 def main(argv=None):
+    from . import downup  # restart, kill, revive (they use this module's process helpers)
     a = parser().parse_args(argv)
-    return {"start": cmd_start, "restart": cmd_restart, "stop": cmd_stop, "status": cmd_status, "env": cmd_env,
-            "generate": cmd_generate}[a.cmd](a)
+    return {"start": cmd_start, "restart": downup.cmd_restart, "kill": downup.cmd_kill, "revive": downup.cmd_revive,
+            "stop": cmd_stop, "status": cmd_status, "env": cmd_env, "generate": cmd_generate}[a.cmd](a)

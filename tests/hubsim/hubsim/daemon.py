@@ -51,18 +51,19 @@ def main():
         ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ssl_ctx.load_cert_chain(tls["cert"], tls["key"])
     hub = server.Hub(manifest, state=state, faults=faults, secret=cfg["secret"], cdn_base=None, manifest_path=mpath)
-    httpd = server.Server(("127.0.0.1", cfg.get("api_port") or 0), server.Handler, hub, ssl_ctx)
+    api_host = cfg.get("api_host") or "127.0.0.1"
+    httpd = server.Server((api_host, cfg.get("api_port") or 0), server.Handler, hub, ssl_ctx)
     httpd.blobs = cfg["blobs"]
     api_port = httpd.server_address[1]
-    hub.api_base = f"{scheme}://127.0.0.1:{api_port}"
+    hub.api_base = f"{scheme}://{api_host}:{api_port}"
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
     internal = httpd
     if ssl_ctx is not None:
         # nginx reaches /_sim/cdn-gate and /_sim/cdn-fault over plain HTTP on a loopback-only port.
-        internal = server.Server(("127.0.0.1", 0), server.Handler, hub, None)
+        internal = server.Server((api_host, 0), server.Handler, hub, None)
         internal.blobs = cfg["blobs"]
         threading.Thread(target=internal.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
-    internal_port = internal.server_address[1]
+    internal_addr = f"{api_host}:{internal.server_address[1]}"
 
     client_ctx = None
     if tls:
@@ -74,7 +75,7 @@ def main():
     nginx = None
     for attempt in range(8):
         cdn_port = cfg.get("cdn_port") or free_port(cfg["cdn_host"])
-        conf = cdn.write_config(state, blobs=cfg["blobs"], host=cfg["cdn_host"], port=cdn_port, api_port=internal_port,
+        conf = cdn.write_config(state, blobs=cfg["blobs"], host=cfg["cdn_host"], port=cdn_port, api_addr=internal_addr,
                                 secret=cfg["secret"], tls=tls, http2=cfg.get("cdn_http2", False))
         nginx = cdn.start_nginx(state, conf)
         base = f"{scheme}://{cfg['cdn_host']}:{cdn_port}"

@@ -25,6 +25,7 @@ LEG_KNOBS = {
     "error_status": 500,    # int, or a list cycled through (e.g. [500, 502, 503, 504])
     "drop_every": 0,        # headers + half the body, then the connection is closed
     "stall_every": 0,       # headers (GET) then no body; HEAD gets nothing at all
+    "stall_body_every": 0,  # headers + about half the body, then no more bytes (a stall mid-body)
     "stall_ms": 0,          # how long a stall lasts; 0 = until the client gives up (or the sim stops)
     "delay_ms": 0,          # every request of the leg waits this long before its first byte
     "ignore_range_every": 0,  # answer 200 with the whole body although Range was sent
@@ -33,7 +34,7 @@ LEG_KNOBS = {
     "expire_every": 0,      # signed CDN URL already expired (resolve 302) / 403 "Request has expired" (cdn)
     "path_regex": "",       # only requests whose path matches (re.search) count and get faults
 }
-KINDS = ("ratelimit", "error", "drop", "stall", "ignore_range", "corrupt", "expire")  # priority order
+KINDS = ("ratelimit", "error", "drop", "stall", "stall_body", "ignore_range", "corrupt", "expire")  # priority order
 DEFERRED = ("corrupt", "expire")  # counted when applied: only some responses can carry them
 for _k in KINDS:
     LEG_KNOBS[f"{_k}_prob"] = 0.0  # probability per request (one seeded draw per request), after _every
@@ -48,6 +49,10 @@ GLOBAL_KNOBS = {
     "regular_direct": False,  # serve non-LFS files with 200 on /resolve instead of the 307
     "seed": 0,              # seed of the *_prob draws (re-seeded whenever the counters restart)
     "cdn_scheme": "",       # "http": LFS redirects name the CDN with this scheme (an https -> http downgrade)
+    # A mirror's view of the Hub (issue 13): see README.md "Mirror knobs".
+    "lag_commits": 0,       # every branch (and HEAD) N first-parent commits behind; newer commits unknown
+    "hidden_repos": [],     # repo ids ("org/name", "datasets/org/name", "spaces/org/name") not mirrored
+    "refuse_gated": False,  # gated and private repos are served as to an anonymous client
 }
 
 
@@ -114,7 +119,7 @@ class Faults:
                     cfg["faults"][k][kk] = self._check(kk, vv)
             for k, v in body.items():
                 if k in GLOBAL_KNOBS:
-                    cfg[k] = type(GLOBAL_KNOBS[k])(v) if not isinstance(GLOBAL_KNOBS[k], bool) else bool(v)
+                    cfg[k] = self._check_global(k, v)
                 elif k in LEG_KNOBS:
                     for leg in legs:
                         cfg["faults"][leg][k] = self._check(k, v)
@@ -126,6 +131,19 @@ class Faults:
             self._rx = {}
             self.rng = random.Random(cfg["seed"])
             return copy.deepcopy(cfg)
+
+    @staticmethod
+    def _check_global(k, v):
+        if k == "hidden_repos":
+            if isinstance(v, str):
+                v = [x for x in v.split(",") if x]
+            if not isinstance(v, list) or not all(isinstance(x, str) and x.count("/") in (1, 2) for x in v):
+                raise ValueError(f"hidden_repos must be a list of repo ids, got {v!r}")
+            return [x.strip("/") for x in v]
+        if k == "lag_commits" and int(v) < 0:
+            raise ValueError(f"lag_commits must be >= 0, got {v!r}")
+        kind = type(GLOBAL_KNOBS[k])
+        return bool(v) if kind is bool else kind(v)
 
     @staticmethod
     def _check(k, v):

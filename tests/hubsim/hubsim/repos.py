@@ -1,4 +1,5 @@
 """In-memory view of manifest.json: repos, revisions, per-commit file tables and tree listings."""
+import copy
 import fnmatch
 import re
 
@@ -75,7 +76,41 @@ class Repo:
         self.tags = m["tags"]
         self.prs = m["pull_requests"]
         self.commits = {sha: Commit(sha, c) for sha, c in m["commits"].items()}
+        self._lagged = {}
         self._compute_last_commits()
+
+    def lagged(self, n):
+        """The repo as a mirror that has not synced the last ``n`` commits of every branch sees it:
+        each branch at the commit ``n`` first-parent steps behind its head (the oldest commit when
+        the history is shorter); it has the commits reachable (through every parent) from those
+        heads and no other; tags and pull requests pointing to a commit it lacks are unknown."""
+        if n <= 0:
+            return self
+        view = self._lagged.get(n)
+        if view is not None:
+            return view
+        branches = {}
+        for b, sha in self.branches.items():
+            for _ in range(n):
+                parents = self.commits[sha].parents
+                if not parents:
+                    break
+                sha = parents[0]
+            branches[b] = sha
+        have, todo = set(), list(branches.values())
+        while todo:
+            sha = todo.pop()
+            if sha not in have:
+                have.add(sha)
+                todo += self.commits[sha].parents
+        view = copy.copy(self)
+        view.branches = branches
+        view.tags = {k: v for k, v in self.tags.items() if v in have}
+        view.prs = {k: v for k, v in self.prs.items() if v in have}
+        view.commits = {k: v for k, v in self.commits.items() if k in have}
+        view._lagged = {}
+        self._lagged[n] = view
+        return view
 
     def _compute_last_commits(self):
         done = set()
@@ -140,6 +175,14 @@ class Registry:
             for a in r.aliases:
                 self.alias[(r.type, a.lower())] = r
         self.tokens = manifest.get("tokens", {})
+
+    @staticmethod
+    def parse_id(spec):
+        """(type, lowercase id) of "org/name", "models/org/name", "datasets/org/name", "spaces/org/name"."""
+        head, _, rest = spec.strip("/").partition("/")
+        if head in TYPES and rest.count("/") == 1:
+            return TYPES[head], rest.lower()
+        return "model", spec.strip("/").lower()
 
     def find(self, rtype, rid):
         """(repo, exact) for an id: exact match, else an alias or a case-insensitive match."""

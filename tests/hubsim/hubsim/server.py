@@ -174,6 +174,7 @@ class Hub:
         self.req_seq = 0
         self.pending_cdn = {}
         self.pending_lock = threading.Lock()
+        self._hidden = ((), set())  # (hidden_repos it was parsed from, {(type, lowercase id)})
 
     def next_request_id(self):
         with self.quota_lock:
@@ -194,6 +195,16 @@ class Hub:
             used = self.window[1][bucket]
         t = max(1, math.ceil(self.started + (k + 1) * 300 - now))
         return max(0, q - used), t, q, used > q
+
+    def hidden(self, repo):
+        """True when the mirror knob ``hidden_repos`` names this repo (by its canonical id, any case)."""
+        names = self.faults.config["hidden_repos"]
+        if not names:
+            return False
+        key = tuple(names)
+        if self._hidden[0] != key:
+            self._hidden = (key, {Registry.parse_id(n) for n in names})
+        return (repo.type, repo.id.lower()) in self._hidden[1]
 
     def sync_gate(self):
         cdnmod.set_gate(self.state, self.faults.cdn_gate_needed())
@@ -285,6 +296,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(head)
             self._stall(fault.stall_ms)
             self._log(status, 0)
+            return
+        if fault and fault.kind == "stall_body":
+            if is_head or length == 0:
+                self._stall(fault.stall_ms)  # no body to stall in: nothing at all, as stall on HEAD
+            else:
+                self.wfile.write(head)
+                sent = length // 2
+                if file:
+                    with open(file[0], "rb") as f:
+                        self.connection.sendfile(f, file[1], sent)
+                else:
+                    self.wfile.write(body[:sent])
+                self._stall(fault.stall_ms)
+            self._log(status, sent)
             return
         self.wfile.write(head)
         if fault and fault.kind == "corrupt" and not is_head and length and status in (200, 206) \
@@ -466,10 +491,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def repo(self, rtype, ns, name, *, content):
         """The repo a request may see, after the token check, renames/case (307) and the privacy
-        rule (401 anonymous / 404 with a token). ``content``: gated repos need approval."""
-        user = self.user()
+        rule (401 anonymous / 404 with a token). ``content``: gated repos need approval.
+
+        Mirror knobs: a repo in ``hidden_repos`` is missing (under every name); with ``refuse_gated``
+        a gated or private repo is answered as to an anonymous client, whatever token came (even an
+        invalid one); with ``lag_commits`` the repo returned is the lagging mirror's view of it."""
+        cfg = self.hub.faults.config
+        try:
+            user, bad_token = self.user(), None
+        except HttpError as e:
+            user, bad_token = None, e
         rid = urllib.parse.unquote(ns) + "/" + urllib.parse.unquote(name)
         repo, exact = self.hub.reg.find(rtype, rid)
+        if repo and self.hub.hidden(repo):
+            repo = None
+        if repo and cfg["refuse_gated"] and (repo.gated or repo.private):
+            user = None  # answered as to an anonymous client: the token, even an invalid one, is ignored
+        elif bad_token:
+            raise bad_token
         visible = repo and (not repo.private or self.hub.reg.can_read_private(user, repo))
         if not visible:
             if user is None:
@@ -496,7 +535,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                      "authenticated to access it. Please log in.", "GatedRepo")
             raise HttpError(403, f"Access to {what} is restricted and you are not in the authorized list. "
                                  f"Visit {self.base()}/{PREFIX[repo.type]}{repo.id} to ask for access.", "GatedRepo")
-        return repo, user
+        return repo.lagged(cfg["lag_commits"]), user
 
     def commit(self, repo, rev_raw):
         rev = urllib.parse.unquote(rev_raw)
@@ -830,7 +869,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sha = uri.rsplit("/", 1)[-1]
         path = os.path.join(self.server.blobs, sha)
         size = os.path.getsize(path)
-        self.fault = d if d.kind in ("drop", "stall", "corrupt") else None
+        self.fault = d if d.kind in ("drop", "stall", "stall_body", "corrupt") else None
         self.content = True
         hs = [("ETag", f'"{sha}"'), ("Accept-Ranges", "bytes"), ("Content-Type", "application/octet-stream"),
               ("Last-Modified", email.utils.formatdate(os.path.getmtime(path), usegmt=True)),

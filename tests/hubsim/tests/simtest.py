@@ -48,3 +48,17 @@ class SimCase(unittest.TestCase):
     def assertStdHeaders(self, r):
         for h in ("RateLimit", "RateLimit-Policy", "X-Request-Id"):
             self.assertTrue(r.h(h), f"{h} missing in {r}")
+
+
+class EndpointsCase(unittest.TestCase):
+    """Several simulators at once, the endpoints of one mount (launch.start_endpoints): endpoint i on
+    127.0.0.(11 + 2i) (API) and 127.0.0.(12 + 2i) (CDN), one content cache."""
+    ENDPOINTS = 2
+    SIM_ARGS = ()
+    sims = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sims = launch.start_endpoints(cls.ENDPOINTS, *cls.SIM_ARGS, cache_dir=CACHE, name=cls.__name__.lower())
+        for s in cls.sims:
+            cls.addClassCleanup(s.cleanup)
