@@ -133,7 +133,10 @@ std::unique_ptr<Served> open_served(const MountArgs& a, const hubapi::RepoId& re
   auto metrics = [&session, mountpoint, endpoint = session.hub_config().endpoint,
                   hub = a.hub](std::vector<RepoMetrics> repos) {
     MountMetrics mm{mountpoint, endpoint, hub, std::move(repos), session.cache().stats(), std::nullopt};
-    if (const auto* c = session.client()) mm.http = c->stats();
+    if (const auto* c = session.client()) {
+      mm.http = c->stats();
+      if (const auto& token = session.hub_config().token) scrub_secret(*mm.http, *token);
+    }
     return render_metrics(mm);
   };
   auto s = std::make_unique<Served>();
