@@ -38,7 +38,8 @@ Result<std::vector<std::string>> split_endpoint_list(std::string_view text, std:
   std::vector<std::string> out;
   for (size_t start = 0;;) {
     size_t comma = text.find(',', start);
-    std::string item = trim(text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    size_t len = comma == std::string_view::npos ? std::string_view::npos : comma - start;
+    std::string item = trim(text.substr(start, len));
     if (item.empty())
       return bad(what, "item " + std::to_string(out.size() + 1) + " of the list is empty (give URLs separated by ',')");
     out.push_back(std::move(item));
@@ -60,7 +61,8 @@ Result<std::string> check_endpoint(std::string_view url, std::string_view what) 
     return bad(what, "'" + hubapi::redact_url(url) + "' has a query or fragment: give the endpoint's base URL");
   for (char c : url) {
     if (c == ',')
-      return bad(what, "'" + std::string(url) + "' holds a ',': give one URL per --endpoint (repeat the option for a list)");
+      return bad(what, "'" + std::string(url) +
+                           "' holds a ',': give one URL per --endpoint (repeat the option for a list)");
     if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
       return bad(what, "'" + std::string(url) + "' holds a space or control character");
   }
@@ -131,8 +133,9 @@ Result<EndpointList> choose_endpoints(const std::vector<std::string>& option, co
 
 std::string describe(const EndpointList& list) {
   std::string out;
-  for (const auto& e : list.endpoints) out += (out.empty() ? "" : ", then ") + e.url + (e.send_token ? "" : " (no token)");
-  if (list.endpoints.size() > 1) out += " (from " + list.source + ")";
+  for (const auto& e : list.endpoints)
+    out += (out.empty() ? "" : ", then ") + e.url + (e.send_token ? "" : " (no token)");
+  if (list.endpoints.size() > 1) out += " (endpoints from " + list.source + ")";
   return out;
 }
 

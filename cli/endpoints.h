@@ -42,8 +42,8 @@ std::string endpoint_key(std::string_view url);
 Result<EndpointList> choose_endpoints(const std::vector<std::string>& option, const std::vector<std::string>& no_token,
                                       const HfEnv& env);
 
-// "https://a" for one endpoint; "https://a, then https://b (no token) (from HF_ENDPOINT)" for a
-// list: for log lines and messages.
+// For log lines and messages: "https://a" for one endpoint; for a list
+// "https://a, then https://b (no token) (endpoints from HF_ENDPOINT)".
 std::string describe(const EndpointList& list);
 
 }  // namespace hffs::cli

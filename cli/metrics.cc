@@ -92,7 +92,7 @@ void render_http(Emitter& e, const std::string& m, const hubapi::HubStats& h) {
 void render_endpoints(Emitter& e, const std::string& m, const hubapi::HubStats& h) {
   auto ep = [](const std::string& url) { return "endpoint=\"" + esc(url) + "\""; };
   e.family("hffs_endpoint_up", "gauge",
-           "1 while the endpoint is in use, 0 while it is put aside after a host failure (probed in the background).");
+           "1 while the endpoint is healthy, 0 while it is put aside after a host failure (probed in the background).");
   for (const auto& x : h.endpoints) e.sample("hffs_endpoint_up", m, ep(x.url), x.up ? 1 : 0);
   e.family("hffs_endpoint_serving", "gauge", "1 for the endpoint new requests go to first.");
   for (const auto& x : h.endpoints) e.sample("hffs_endpoint_serving", m, ep(x.url), x.serving ? 1 : 0);
@@ -216,7 +216,8 @@ std::map<std::string, std::string> parse_labels(const std::string& series) {
 void scrub_secret(hubapi::HubStats& h, const std::string& secret) {
   if (secret.empty()) return;
   for (auto& e : h.endpoints)
-    for (size_t p; (p = e.last_error.find(secret)) != std::string::npos;) e.last_error.replace(p, secret.size(), "<token>");
+    for (size_t p; (p = e.last_error.find(secret)) != std::string::npos;)
+      e.last_error.replace(p, secret.size(), "<token>");
 }
 
 MetricsWriter::MetricsWriter(std::optional<std::string> path, std::function<std::string()> render)

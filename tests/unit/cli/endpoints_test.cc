@@ -133,7 +133,7 @@ TEST(Endpoints, NoTokenMarksMatchAnySpellingOfAListedEndpoint) {
   // The URLs stay as the user spelled them in the list.
   EXPECT_EQ(r->endpoints[1].url, "https://mirror.example");
   EXPECT_EQ(describe(*r),
-            "https://hub.example, then https://mirror.example (no token), then https://site.example (no token) (from "
+            "https://hub.example, then https://mirror.example (no token), then https://site.example (no token) (endpoints from "
             "--endpoint)");
 }
 
