@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -104,8 +103,8 @@ Status parse_seconds(const SecondsOpt& o, const std::string& val, MountArgs& m) 
   // !(v > 0) also refuses "nan"; "inf" / "1e999" are above any bound.
   if (end != val.c_str() + val.size() || !(v > 0) || v < o.min || v > o.max)
     return Status(Errc::kInvalidInput, std::string(o.key) + " must be a number of seconds " +
-                                           (o.min > 0 ? "from " + seconds_text(o.min) : std::string("above 0")) +
-                                           " to " + seconds_text(o.max) + ", not '" + val + "'");
+                                           (o.min > 0 ? "from " + seconds_text(o.min) + " to " : std::string("above 0, up to ")) +
+                                           seconds_text(o.max) + ", not '" + val + "'");
   m.*(o.field) = v;
   return Status::ok();
 }
