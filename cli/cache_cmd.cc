@@ -91,13 +91,17 @@ int cache_verify(cache::CacheMaintenance& c, const CacheArgs& a, const std::file
   std::unique_ptr<hubapi::HubClient> client;
   std::unordered_map<std::string, ContentOrigin> origins;
   cache::CacheMaintenance::SourceFor source_for;
+  std::string from;  // the endpoints fetched from, for the report
   if (a.complete) {
-    auto hc = make_hub_config({a.endpoint, std::nullopt, std::nullopt, std::nullopt, 60}, read_hf_env(), nullptr);
-    if (!hc) {
-      std::cerr << "hffs cache: " << hc.status().message() << "\n";
+    HubOptions ho;
+    ho.endpoints = a.endpoint;
+    auto hub = make_hub_config(ho, read_hf_env());
+    if (!hub) {
+      std::cerr << "hffs cache: " << hub.status().message() << "\n";
       return kExitUsage;
     }
-    client = std::make_unique<hubapi::HubClient>(*hc);
+    from = describe(hub->endpoints);
+    client = std::make_unique<hubapi::HubClient>(hub->config);
     origins = index_kept_views(dir);
     source_for = [&](const cache::FileRef& f) -> std::unique_ptr<cache::BlockSource> {
       auto it = origins.find(f.key);
@@ -113,7 +117,8 @@ int cache_verify(cache::CacheMaintenance& c, const CacheArgs& a, const std::file
   std::cout << "checked: " << v->checked << " complete files\n";
   std::cout << "ok: " << v->ok << "\n";
   std::cout << "corrupt: " << v->corrupt << (v->corrupt ? " (dropped; they will be fetched again)" : "") << "\n";
-  if (a.complete) std::cout << "completed: " << v->completed << " incomplete files fetched and checked\n";
+  if (a.complete)
+    std::cout << "completed: " << v->completed << " incomplete files fetched (from " << from << ") and checked\n";
   std::cout << "incomplete: " << v->incomplete << " (skipped: " << format_bytes_exact(v->unverified_bytes)
             << " cached but unverified"
             << (a.complete ? "; no kept view names them, or the fetch failed" : "; --complete fetches the rest and verifies")

@@ -9,25 +9,35 @@
 
 namespace hffs::cli {
 
-struct MountArgs {
-  std::string repo;
-  std::string mountpoint;
+// What `mount` and `prefetch` take alike: which revision, and how to reach the Hub (registered
+// once for both by add_hub_options, cli/mount_options.h). The fstab form of each is in cli/fstab.cc.
+struct HubArgs {
   std::string revision = "main";
   std::optional<std::string> repo_type;
-  std::optional<std::string> endpoint;
+  std::vector<std::string> endpoint;           // repeatable, first = preferred (README "Mirrors and failover")
+  std::vector<std::string> no_token_endpoint;  // endpoints of that list never sent the token
+  double endpoint_backoff_s = 2;               // a failed endpoint is put aside this long, then probed
   std::optional<std::string> token;
   std::optional<std::string> token_file;  // read at mount (fstab: a root-only file)
+  std::optional<std::string> ca_file;
+  double op_deadline_s = 60;
+  bool allow_http_redirect = false;  // follow https -> http redirects (an http-only mirror)
+
+  bool operator==(const HubArgs&) const = default;
+};
+
+struct MountArgs : HubArgs {
+  std::string repo;
+  std::string mountpoint;
   std::optional<std::string> cache_dir;
   std::optional<std::string> cache_group;     // share the cache with this group (name or gid)
   std::optional<std::string> cache_size;      // bound: "20G", "500M", "10%" (cache::parse_size)
   std::optional<std::string> cache_min_free;  // free-space floor, same syntax
-  std::optional<std::string> ca_file;
   std::vector<std::string> fuse_options;
   bool foreground = false;
   bool debug_fuse = false;
   std::string log_level = "info";
   std::optional<std::string> log_file;
-  double op_deadline_s = 60;
   unsigned part_mib = 8;          // size of one prefetch range request
   unsigned max_inflight_mib = 128;  // global read-ahead budget
   bool no_prefetch = false;
@@ -40,7 +50,6 @@ struct MountArgs {
   bool publish_hf_cache = false;  // verified files are also written into $HF_HUB_CACHE
   std::string verify = "auto";    // auto | strict (cache::VerifyMode; docs/CACHE.md "Verification")
   std::optional<std::string> verify_whole_max;  // auto: files up to this size are verified before served
-  bool allow_http_redirect = false;  // follow https -> http redirects (an http-only mirror)
 
   // Lets tests prove that the CLI and the fstab form of an option set the same thing.
   bool operator==(const MountArgs&) const = default;
@@ -65,24 +74,19 @@ struct CacheArgs {
   std::string action;  // stats | verify | gc | clear
   std::optional<std::string> cache_dir;
   bool complete = false;                 // verify: fetch the missing blocks of incomplete files first
-  std::optional<std::string> endpoint;  // verify --complete: the Hub to fetch from (default HF_ENDPOINT)
+  std::vector<std::string> endpoint;  // verify --complete: the endpoints to fetch from (default HF_ENDPOINT)
   std::optional<std::string> cache_size;
   std::optional<std::string> cache_min_free;
 };
 int cmd_cache(const CacheArgs& a);  // 0 ok, 1 corruption found (verify), 8 cache unusable
 
-struct PrefetchArgs {
+struct PrefetchArgs : HubArgs {  // op_deadline_s: a part not fetched by then fails
   std::string repo;
   std::vector<std::string> patterns;  // positional globs, same as --include
   std::vector<std::string> include, exclude;
-  std::string revision = "main";
-  std::optional<std::string> repo_type;
-  std::optional<std::string> endpoint;
-  std::optional<std::string> token;
   std::optional<std::string> cache_dir;
   unsigned jobs = 8;      // parts fetched in parallel
   unsigned part_mib = 8;  // size of one part
-  double op_deadline_s = 60;  // a part not fetched by then fails
   bool publish_hf_cache = false;
   bool quiet = false;
 };

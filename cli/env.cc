@@ -56,8 +56,8 @@ std::optional<std::string> clean_token(std::string t) {
 
 HfEnv read_hf_env() {
   HfEnv env;
-  env.endpoint = getenv_nonempty("HF_ENDPOINT").value_or("https://huggingface.co");
-  while (!env.endpoint.empty() && env.endpoint.back() == '/') env.endpoint.pop_back();
+  env.endpoint_list = getenv_nonempty("HF_ENDPOINT");
+  env.no_token_endpoints = getenv_nonempty("HFFS_NO_TOKEN_ENDPOINTS");
 
   if (auto h = getenv_nonempty("HF_HOME")) {
     env.hf_home = expand_user(*h);

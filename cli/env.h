@@ -9,7 +9,9 @@
 namespace hffs::cli {
 
 struct HfEnv {
-  std::string endpoint;                 // HF_ENDPOINT, trailing '/' stripped
+  // HF_ENDPOINT as set: one URL or a comma-separated list (cli/endpoints.h checks and splits it).
+  std::optional<std::string> endpoint_list;
+  std::optional<std::string> no_token_endpoints;  // HFFS_NO_TOKEN_ENDPOINTS as set: a comma-separated list
   std::filesystem::path hf_home;        // HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface
   std::filesystem::path hub_cache;      // HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub
   std::optional<std::string> token;     // HF_TOKEN, HUGGING_FACE_HUB_TOKEN, $HF_TOKEN_PATH, $HF_HOME/token

@@ -22,13 +22,21 @@ int exit_code_for(Errc c) {
 }
 
 Failure repo_failure(const Status& s, const hubapi::RepoId& repo, const std::string& revision,
-                     const std::string& endpoint, bool have_token, const std::string& verb) {
+                     const std::vector<std::string>& endpoints, bool have_token, const std::string& verb) {
+  // Links go to the preferred endpoint; "where" names them all (a list was tried in order).
+  const std::string& endpoint = endpoints.front();
+  const bool list = endpoints.size() > 1;
+  std::string where, all;  // "A, B or C", "A, B, C"
+  for (size_t i = 0; i < endpoints.size(); ++i) {
+    where += (i == 0 ? "" : i + 1 == endpoints.size() ? " or " : ", ") + endpoints[i];
+    all += (i == 0 ? "" : ", ") + endpoints[i];
+  }
   std::string what = std::string(hubapi::repo_type_name(repo.type)) + " '" + repo.id + "'";
   std::string web = endpoint + "/" + std::string(hubapi::repo_type_web_prefix(repo.type)) + repo.id;
   std::string msg;
   switch (s.code()) {
     case Errc::kRepoNotFound:
-      msg = what + " not found at " + endpoint +
+      msg = what + " not found at " + where +
             (have_token ? ", or the token has no access to it: check the name and --repo-type"
                         : ", or it is private: check the name and --repo-type, or log in (hf auth login, "
                           "HF_TOKEN or --token)");
@@ -43,8 +51,10 @@ Failure repo_failure(const Status& s, const hubapi::RepoId& repo, const std::str
                         : ", then pass a token that has access (HF_TOKEN or --token)");
       break;
     case Errc::kUnauthorized:
-      msg = "the Hub at " + endpoint + " rejected the token (invalid or expired): create one at " + endpoint +
-            "/settings/tokens and set HF_TOKEN or --token";
+      msg = list ? "the token was rejected (invalid or expired): " + s.message() +
+                       " (create one on the Hub's /settings/tokens page and set HF_TOKEN or --token)"
+                 : "the Hub at " + endpoint + " rejected the token (invalid or expired): create one at " + endpoint +
+                       "/settings/tokens and set HF_TOKEN or --token";
       break;
     case Errc::kForbidden:
       msg = "access to " + what + " is forbidden: " + s.message();
@@ -53,7 +63,8 @@ Failure repo_failure(const Status& s, const hubapi::RepoId& repo, const std::str
     case Errc::kTimeout:
     case Errc::kServer:
     case Errc::kRateLimited:
-      msg = "Hub unreachable at " + endpoint + ": " + s.message() + " (check the network, HF_ENDPOINT or --endpoint)";
+      msg = "Hub unreachable at " + (list ? "every endpoint (" + all + ")" : endpoint) + ": " + s.message() +
+            " (check the network, HF_ENDPOINT or --endpoint)";
       break;
     case Errc::kOffline:
       msg = s.message();

@@ -3,6 +3,7 @@
 // README.md "Exit codes" documents this table; tests/unit/cli/exit_codes_test.cc holds it to that.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "hubapi/types.h"
@@ -30,9 +31,10 @@ struct Failure {
   std::string message;
 };
 
-// Opening `repo` at `revision` from `endpoint` failed with `s`: the code (exit_code_for) and a
-// message that names the cause and the fix. `verb` is what was being done ("mount", "open").
+// Opening `repo` at `revision` from `endpoints` (first = preferred; never empty) failed with `s`:
+// the code (exit_code_for) and a message that names the cause and the fix. `verb` is what was
+// being done ("mount", "open").
 Failure repo_failure(const Status& s, const hubapi::RepoId& repo, const std::string& revision,
-                     const std::string& endpoint, bool have_token, const std::string& verb);
+                     const std::vector<std::string>& endpoints, bool have_token, const std::string& verb);
 
 }  // namespace hffs::cli

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
+#include "cli/hub_setup.h"
 #include "cli/mount_options.h"
 
 namespace hffs::cli {
@@ -27,24 +29,45 @@ bool fuse_passthrough(const std::string& o) {
          o.rfind("max_read=", 0) == 0;
 }
 
-// key=value options, each with the field it sets (aliases share a field).
+// key=value options, each with the field it sets (aliases share a field). A list field takes the
+// key repeated, in order ("endpoint=A,endpoint=B": the options field is comma-separated itself).
 using Str = std::string MountArgs::*;
 using OptStr = std::optional<std::string> MountArgs::*;
+using List = std::vector<std::string> MountArgs::*;
 struct ValueOpt {
   const char* key;
   Str str;
   OptStr opt;
+  List list;
 };
 const ValueOpt kValues[] = {
-    {"revision", &MountArgs::revision, nullptr},     {"rev", &MountArgs::revision, nullptr},
-    {"repo_type", nullptr, &MountArgs::repo_type},   {"type", nullptr, &MountArgs::repo_type},
-    {"endpoint", nullptr, &MountArgs::endpoint},     {"token_file", nullptr, &MountArgs::token_file},
-    {"cache_dir", nullptr, &MountArgs::cache_dir},   {"cache_size", nullptr, &MountArgs::cache_size},
-    {"cache_min_free", nullptr, &MountArgs::cache_min_free}, {"ca_file", nullptr, &MountArgs::ca_file},
-    {"cache_group", nullptr, &MountArgs::cache_group},
-    {"log_level", &MountArgs::log_level, nullptr},   {"log_file", nullptr, &MountArgs::log_file},
-    {"metrics_file", nullptr, &MountArgs::metrics_file}, {"deadline", nullptr, nullptr},
-    {"verify", &MountArgs::verify, nullptr},         {"verify_whole_max", nullptr, &MountArgs::verify_whole_max},
+    {"revision", &MountArgs::revision, nullptr, nullptr},
+    {"rev", &MountArgs::revision, nullptr, nullptr},
+    {"repo_type", nullptr, &MountArgs::repo_type, nullptr},
+    {"type", nullptr, &MountArgs::repo_type, nullptr},
+    {"endpoint", nullptr, nullptr, &MountArgs::endpoint},
+    {"no_token_endpoint", nullptr, nullptr, &MountArgs::no_token_endpoint},
+    {"token_file", nullptr, &MountArgs::token_file, nullptr},
+    {"cache_dir", nullptr, &MountArgs::cache_dir, nullptr},
+    {"cache_size", nullptr, &MountArgs::cache_size, nullptr},
+    {"cache_min_free", nullptr, &MountArgs::cache_min_free, nullptr},
+    {"ca_file", nullptr, &MountArgs::ca_file, nullptr},
+    {"cache_group", nullptr, &MountArgs::cache_group, nullptr},
+    {"log_level", &MountArgs::log_level, nullptr, nullptr},
+    {"log_file", nullptr, &MountArgs::log_file, nullptr},
+    {"metrics_file", nullptr, &MountArgs::metrics_file, nullptr},
+    {"verify", &MountArgs::verify, nullptr, nullptr},
+    {"verify_whole_max", nullptr, &MountArgs::verify_whole_max, nullptr},
+};
+// Seconds, bounded as make_hub_config bounds them (cli/hub_setup.h); above 0 in any case.
+struct SecondsOpt {
+  const char* key;
+  double MountArgs::*field;
+  double min, max;
+};
+const SecondsOpt kSeconds[] = {
+    {"deadline", &MountArgs::op_deadline_s, 0, 7 * 86400.0},
+    {"endpoint_backoff", &MountArgs::endpoint_backoff_s, kEndpointBackoffMin, kEndpointBackoffMax},
 };
 // Whole numbers, bounded as on the command line (cli/mount_options.h).
 struct UintOpt {
@@ -67,6 +90,24 @@ const std::pair<const char*, bool MountArgs::*> kFlags[] = {
     {"publish_hf_cache", &MountArgs::publish_hf_cache},
     {"allow_http_redirect", &MountArgs::allow_http_redirect},
 };
+
+std::string seconds_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+Status parse_seconds(const SecondsOpt& o, const std::string& val, MountArgs& m) {
+  char* end = nullptr;
+  double v = std::strtod(val.c_str(), &end);
+  // !(v > 0) also refuses "nan"; "inf" / "1e999" are above any bound.
+  if (end != val.c_str() + val.size() || !(v > 0) || v < o.min || v > o.max)
+    return Status(Errc::kInvalidInput, std::string(o.key) + " must be a number of seconds " +
+                                           (o.min > 0 ? "from " + seconds_text(o.min) + " to " : std::string("above 0, up to ")) +
+                                           seconds_text(o.max) + ", not '" + val + "'");
+  m.*(o.field) = v;
+  return Status::ok();
+}
 
 Status parse_uint(const UintOpt& u, const std::string& val, MountArgs& m) {
   unsigned long long v = 0;
@@ -94,12 +135,15 @@ Status apply_option(const std::string& o, MountArgs& m, bool* known) {
       m.*(v.str) = val;
     } else if (v.opt) {
       m.*(v.opt) = val;
-    } else {  // deadline
-      m.op_deadline_s = std::atof(val.c_str());
-      // !(x > 0) also refuses "nan"; "inf" / "1e999" would overflow the millisecond deadline.
-      if (!(m.op_deadline_s > 0) || !std::isfinite(m.op_deadline_s))
-        return Status(Errc::kInvalidInput, "deadline must be a positive number of seconds, not '" + val + "'");
+    } else {
+      (m.*(v.list)).push_back(val);
     }
+  }
+  for (const auto& sec : kSeconds) {
+    if (key != sec.key) continue;
+    *known = true;
+    if (!has_val) return Status(Errc::kInvalidInput, "mount option '" + key + "' needs a value");
+    if (auto st = parse_seconds(sec, val, m); !st) return st;
   }
   for (const auto& u : kUints) {
     if (key != u.key) continue;
@@ -120,7 +164,8 @@ Status apply_option(const std::string& o, MountArgs& m, bool* known) {
 
 std::vector<FstabOption> fstab_options() {
   std::vector<FstabOption> out;
-  for (const auto& v : kValues) out.push_back({v.key, true});
+  for (const auto& v : kValues) out.push_back({v.key, true, v.list != nullptr});
+  for (const auto& sec : kSeconds) out.push_back({sec.key, true});
   for (const auto& u : kUints) out.push_back({u.key, true});
   for (const auto& [k, _] : kFlags) out.push_back({k, false});
   return out;

@@ -18,7 +18,8 @@ Result<MountArgs> parse_mount_helper_args(const std::vector<std::string>& args, 
 // plus the aliases rev= and type=.
 struct FstabOption {
   std::string key;
-  bool value;  // key=VALUE; else a flag
+  bool value;          // key=VALUE; else a flag
+  bool list = false;   // may repeat: each occurrence adds one item, in order (endpoint=)
 };
 std::vector<FstabOption> fstab_options();
 

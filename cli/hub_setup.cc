@@ -8,6 +8,15 @@
 
 namespace hffs::cli {
 
+namespace {
+
+// Seconds as milliseconds, for a value already checked finite and bounded.
+std::chrono::milliseconds millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+}  // namespace
+
 Result<hubapi::RepoId> parse_repo_cli(const std::string& repo, const std::optional<std::string>& repo_type) {
   std::optional<hubapi::RepoType> type;
   if (repo_type) {
@@ -20,10 +29,26 @@ Result<hubapi::RepoId> parse_repo_cli(const std::string& repo, const std::option
   return r;
 }
 
-Result<hubapi::HubConfig> make_hub_config(const HubOptions& o, const HfEnv& env, std::string* token_source) {
-  hubapi::HubConfig hc;
-  hc.endpoint = o.endpoint.value_or(env.endpoint);
-  while (!hc.endpoint.empty() && hc.endpoint.back() == '/') hc.endpoint.pop_back();
+HubOptions hub_options(const HubArgs& a) {
+  HubOptions o;
+  o.endpoints = a.endpoint;
+  o.no_token_endpoints = a.no_token_endpoint;
+  o.token = a.token;
+  o.token_file = a.token_file;
+  o.ca_file = a.ca_file;
+  o.deadline_s = a.op_deadline_s;
+  o.endpoint_backoff_s = a.endpoint_backoff_s;
+  o.allow_http_redirect = a.allow_http_redirect;
+  return o;
+}
+
+Result<HubSetup> make_hub_config(const HubOptions& o, const HfEnv& env) {
+  HubSetup out;
+  hubapi::HubConfig& hc = out.config;
+  auto list = choose_endpoints(o.endpoints, o.no_token_endpoints, env);
+  if (!list) return list.status();
+  out.endpoints = std::move(*list);
+  hc.set_endpoints(out.endpoints.endpoints);
   std::string source = "none";
   if (o.token) {
     hc.token = clean_token(*o.token);
@@ -43,10 +68,13 @@ Result<hubapi::HubConfig> make_hub_config(const HubOptions& o, const HfEnv& env,
   // NaN, infinity or absurd values would overflow the conversion below (a week is plenty).
   if (!std::isfinite(o.deadline_s) || o.deadline_s <= 0 || o.deadline_s > 7 * 86400.0)
     return Status(Errc::kInvalidInput, "--deadline must be a number of seconds between 0 and 604800");
-  hc.op_deadline = std::chrono::milliseconds(static_cast<int64_t>(o.deadline_s * 1000));
+  hc.op_deadline = millis(o.deadline_s);
+  if (!(o.endpoint_backoff_s >= kEndpointBackoffMin) || !(o.endpoint_backoff_s <= kEndpointBackoffMax))
+    return Status(Errc::kInvalidInput, "--endpoint-backoff must be a number of seconds from 0.001 to 120");
+  hc.endpoint_backoff = millis(o.endpoint_backoff_s);
   hc.allow_http_redirect = o.allow_http_redirect;
-  if (token_source) *token_source = hc.token ? source : "none";
-  return hc;
+  out.token_source = hc.token ? source : "none";
+  return out;
 }
 
 }  // namespace hffs::cli

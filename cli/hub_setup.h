@@ -3,7 +3,10 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "cli/commands.h"
+#include "cli/endpoints.h"
 #include "cli/env.h"
 #include "common/status.h"
 #include "hubapi/hub_client.h"
@@ -14,13 +17,29 @@ namespace hffs::cli {
 Result<hubapi::RepoId> parse_repo_cli(const std::string& repo, const std::optional<std::string>& repo_type);
 
 struct HubOptions {
-  std::optional<std::string> endpoint, token, token_file, ca_file;
+  std::vector<std::string> endpoints;           // --endpoint, in order (first = preferred); empty: HF_ENDPOINT
+  std::vector<std::string> no_token_endpoints;  // --no-token-endpoint
+  std::optional<std::string> token, token_file, ca_file;
   double deadline_s = 60;
+  double endpoint_backoff_s = 2;
   bool allow_http_redirect = false;
 };
 
-// Endpoint (option, else HF_ENDPOINT), token (--token, --token-file, else the environment's),
-// CA file and deadline. `token_source` names where the token came from (never the token).
-Result<hubapi::HubConfig> make_hub_config(const HubOptions& o, const HfEnv& env, std::string* token_source);
+// The Hub options of `mount` and `prefetch` (both take them alike).
+HubOptions hub_options(const HubArgs& a);
+
+// Bounds of --endpoint-backoff, seconds: past the maximum the client's doubling stops anyway
+// (HubConfig::endpoint_backoff_max).
+inline constexpr double kEndpointBackoffMin = 0.001, kEndpointBackoffMax = 120;
+
+struct HubSetup {
+  hubapi::HubConfig config;
+  EndpointList endpoints;    // what config holds, with where the list came from
+  std::string token_source;  // where the token came from ("none" without one); never the token
+};
+
+// Endpoints (cli/endpoints.h), token (--token, --token-file, else the environment's), CA file,
+// deadline and endpoint back-off. Every error is a usage error with a message ready to print.
+Result<HubSetup> make_hub_config(const HubOptions& o, const HfEnv& env);
 
 }  // namespace hffs::cli

@@ -95,7 +95,10 @@ CLI::App* add_cache_command(CLI::App& app, CacheArgs& ca) {
     if (std::string_view(action.name) == "verify") {
       sc->add_flag("--complete", ca.complete,
                    "Also fetch what incomplete files miss (from the repos kept in the cache's views) and verify them");
-      sc->add_option("--endpoint", ca.endpoint, "With --complete: the Hub endpoint (default: HF_ENDPOINT)");
+      sc->add_option("--endpoint", ca.endpoint,
+                     "With --complete: the endpoint to fetch from; repeat for a list, first = preferred "
+                     "(default: $HF_ENDPOINT)")
+          ->allow_extra_args(false);
     }
     sc->add_option("--cache-min-free", ca.cache_min_free, "Free-space floor (default min(1G, 5%))");
     sc->callback([&ca, name = action.name] { ca.action = name; });
@@ -109,17 +112,11 @@ CLI::App* add_prefetch_command(CLI::App& app, PrefetchArgs& pf) {
   prefetch->add_option("patterns", pf.patterns, "Glob patterns of paths to fetch, as `hf download --include` (default: all)");
   prefetch->add_option("--include", pf.include, "Glob pattern of paths to fetch (repeatable)");
   prefetch->add_option("--exclude", pf.exclude, "Glob pattern of paths to skip (repeatable)");
-  prefetch->add_option("-r,--revision", pf.revision, "Branch, tag, commit sha or refs/pr/N (default: main)");
-  prefetch->add_option("--repo-type", pf.repo_type, "model | dataset | space (default: from REPO, else model)")
-      ->check(CLI::IsMember({"model", "dataset", "space"}));
-  prefetch->add_option("--endpoint", pf.endpoint, "Hub endpoint URL (default: $HF_ENDPOINT or https://huggingface.co)");
-  prefetch->add_option("--token", pf.token, kTokenHelp);
+  add_hub_options(*prefetch, pf, "Seconds after which a part that cannot be fetched fails");
   prefetch->add_option("--cache-dir", pf.cache_dir, "Block cache directory (default: $HF_HOME/hffs)");
   prefetch->add_option("-j,--jobs", pf.jobs, "Parts fetched in parallel (default 8)")->check(CLI::Range(1, 64));
   prefetch->add_option("--part-size", pf.part_mib, "MiB per range request (default 8)")
       ->check(CLI::Range(kPartSizeBounds.min, kPartSizeBounds.max));
-  prefetch->add_option("--deadline", pf.op_deadline_s, "Seconds after which a part that cannot be fetched fails")
-      ->check(CLI::PositiveNumber);
   prefetch->add_flag("--publish-hf-cache", pf.publish_hf_cache, "Also write the verified files into $HF_HUB_CACHE");
   prefetch->add_flag("-q,--quiet", pf.quiet, "No progress, only the summary");
   return prefetch;
@@ -133,8 +130,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("-V,--version", std::string("hffs ") + HFFS_VERSION);
   app.require_subcommand(1);
   app.footer(
-      "Environment: HF_ENDPOINT, HF_TOKEN (then HF_TOKEN_PATH, then $HF_HOME/token), HF_HOME,\n"
-      "HF_HUB_CACHE, HF_HUB_OFFLINE, SSL_CERT_FILE / CURL_CA_BUNDLE. See README.md.");
+      "Environment: HF_ENDPOINT (one URL or a comma list), HFFS_NO_TOKEN_ENDPOINTS, HF_TOKEN (then\n"
+      "HF_TOKEN_PATH, then $HF_HOME/token), HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE, SSL_CERT_FILE /\n"
+      "CURL_CA_BUNDLE. See README.md.");
 
   MountArgs m;
   UmountArgs u;

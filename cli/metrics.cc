@@ -88,6 +88,28 @@ void render_http(Emitter& e, const std::string& m, const hubapi::HubStats& h) {
   e.sample("hffs_http_downgrades_refused_total", m, "", h.http_downgrades_refused);
 }
 
+// The endpoints of the client, in preference order, and the requests moved between them.
+void render_endpoints(Emitter& e, const std::string& m, const hubapi::HubStats& h) {
+  auto ep = [](const std::string& url) { return "endpoint=\"" + esc(url) + "\""; };
+  e.family("hffs_endpoint_up", "gauge",
+           "1 while the endpoint is healthy, 0 while it is put aside after a host failure (probed in the background).");
+  for (const auto& x : h.endpoints) e.sample("hffs_endpoint_up", m, ep(x.url), x.up ? 1 : 0);
+  e.family("hffs_endpoint_serving", "gauge", "1 for the endpoint new requests go to first.");
+  for (const auto& x : h.endpoints) e.sample("hffs_endpoint_serving", m, ep(x.url), x.serving ? 1 : 0);
+  e.family("hffs_endpoint_sends_token", "gauge",
+           "1 if requests to the endpoint carry the token (0: no token, or --no-token-endpoint).");
+  for (const auto& x : h.endpoints) e.sample("hffs_endpoint_sends_token", m, ep(x.url), x.sends_token ? 1 : 0);
+  e.family("hffs_endpoint_failures_total", "counter",
+           "Host failures seen (connect/TLS errors, timeouts, stalls, 5xx, 429 beyond its Retry-After budget).");
+  for (const auto& x : h.endpoints) e.sample("hffs_endpoint_failures_total", m, ep(x.url), x.failures);
+  e.family("hffs_endpoint_down_info", "gauge", "Why an endpoint is put aside: one series while it is down.");
+  for (const auto& x : h.endpoints)
+    if (!x.up) e.sample("hffs_endpoint_down_info", m, ep(x.url) + ",error=\"" + esc(x.last_error) + "\"", 1);
+  e.family("hffs_endpoint_failovers_total", "counter", "Requests moved from one endpoint to another.");
+  for (const auto& f : h.failovers)
+    e.sample("hffs_endpoint_failovers_total", m, "from=\"" + esc(f.from) + "\",to=\"" + esc(f.to) + "\"", f.count);
+}
+
 }  // namespace
 
 RepoMetrics repo_metrics(std::string repo, const fs::Filesystem& f) {
@@ -133,7 +155,10 @@ std::string render_metrics(const MountMetrics& mount) {
   e.sample("hffs_verify_total", m, "result=\"refetch\"", cs.verify_refetches);
   e.sample("hffs_verify_total", m, "result=\"failed\"", cs.verify_failures);
   render_errors(e, rs);
-  if (mount.http) render_http(e, m, *mount.http);
+  if (mount.http) {
+    render_http(e, m, *mount.http);
+    render_endpoints(e, m, *mount.http);
+  }
   e.family("hffs_process_dumpable", "gauge",
            "1 if the daemon could leave a core dump or be ptraced by its user (it should be 0: it holds the token).");
   e.sample("hffs_process_dumpable", m, "", static_cast<uint64_t>(::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)));
@@ -145,17 +170,54 @@ std::string render_metrics(const MountMetrics& mount) {
   return e.str();
 }
 
-std::map<std::string, double> parse_metrics(const std::string& text) {
-  std::map<std::string, double> out;
+std::vector<std::pair<std::string, double>> parse_metrics_in_order(const std::string& text) {
+  std::vector<std::pair<std::string, double>> out;
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;
     auto sp = line.rfind(' ');
     if (sp == std::string::npos) continue;
-    out[line.substr(0, sp)] = std::atof(line.c_str() + sp + 1);
+    out.emplace_back(line.substr(0, sp), std::atof(line.c_str() + sp + 1));
   }
   return out;
+}
+
+std::map<std::string, double> parse_metrics(const std::string& text) {
+  std::map<std::string, double> out;
+  for (auto& [k, v] : parse_metrics_in_order(text)) out[k] = v;
+  return out;
+}
+
+std::map<std::string, std::string> parse_labels(const std::string& series) {
+  std::map<std::string, std::string> out;
+  size_t i = series.find('{');
+  if (i == std::string::npos) return out;
+  ++i;
+  while (i < series.size() && series[i] != '}') {
+    size_t eq = series.find("=\"", i);
+    if (eq == std::string::npos) break;
+    std::string name = series.substr(i, eq - i), value;
+    for (i = eq + 2; i < series.size() && series[i] != '"'; ++i) {
+      if (series[i] == '\\' && i + 1 < series.size()) {
+        ++i;
+        value.push_back(series[i] == 'n' ? '\n' : series[i]);
+      } else {
+        value.push_back(series[i]);
+      }
+    }
+    out[name] = std::move(value);
+    ++i;                                          // the closing quote
+    if (i < series.size() && series[i] == ',') ++i;
+  }
+  return out;
+}
+
+void scrub_secret(hubapi::HubStats& h, const std::string& secret) {
+  if (secret.empty()) return;
+  for (auto& e : h.endpoints)
+    for (size_t p; (p = e.last_error.find(secret)) != std::string::npos;)
+      e.last_error.replace(p, secret.size(), "<token>");
 }
 
 MetricsWriter::MetricsWriter(std::optional<std::string> path, std::function<std::string()> render)

@@ -37,7 +37,7 @@ RepoMetrics repo_metrics(std::string repo, const fs::Filesystem& f);
 
 // A snapshot of a mount's counters: its repos' own, and those the repos share.
 struct MountMetrics {
-  std::string mountpoint, endpoint;
+  std::string mountpoint, endpoint;  // endpoint: the preferred one (hffs_info); the list is in http
   bool hub = false;  // per-repo series carry a repo label
   std::vector<RepoMetrics> repos;
   cache::CacheStats cache;               // the block cache every repo of the mount reads through
@@ -48,6 +48,14 @@ std::string render_metrics(const MountMetrics& m);
 
 // name{labels} -> value, for the sample lines of a Prometheus text (comments skipped).
 std::map<std::string, double> parse_metrics(const std::string& text);
+// The same in the order of the text (the endpoint series come in preference order).
+std::vector<std::pair<std::string, double>> parse_metrics_in_order(const std::string& text);
+// The labels of one series name{a="x",b="y"}, values unescaped (the inverse of the rendering).
+std::map<std::string, std::string> parse_labels(const std::string& series);
+
+// Replaces `secret` (the token) wherever the client's error texts might hold it: what is rendered
+// is readable by every user who can see the mount.
+void scrub_secret(hubapi::HubStats& h, const std::string& secret);
 
 // Rewrites the --metrics-file every 10 s (atomically: temp file + rename) and once more when it
 // goes away. No path: does nothing.

@@ -105,7 +105,7 @@ fs::PrefetchConfig readahead_config(const MountArgs& a) {
 
 SessionOptions session_options(const MountArgs& a) {
   SessionOptions o;
-  o.hub = {a.endpoint, a.token, a.token_file, a.ca_file, a.op_deadline_s, a.allow_http_redirect};
+  o.hub = hub_options(a);
   o.cache_dir = a.cache_dir;
   o.cache_group = a.cache_group;
   o.cache_size = a.cache_size;
@@ -133,7 +133,10 @@ std::unique_ptr<Served> open_served(const MountArgs& a, const hubapi::RepoId& re
   auto metrics = [&session, mountpoint, endpoint = session.hub_config().endpoint,
                   hub = a.hub](std::vector<RepoMetrics> repos) {
     MountMetrics mm{mountpoint, endpoint, hub, std::move(repos), session.cache().stats(), std::nullopt};
-    if (const auto* c = session.client()) mm.http = c->stats();
+    if (const auto* c = session.client()) {
+      mm.http = c->stats();
+      if (const auto& token = session.hub_config().token) scrub_secret(*mm.http, *token);
+    }
     return render_metrics(mm);
   };
   auto s = std::make_unique<Served>();
@@ -206,9 +209,8 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
     return 1;
   }
   const Session& session = *opened.session;
-  const hubapi::HubConfig& hc = session.hub_config();
   spdlog::info("mounting {} at revision '{}' from {} (token: {})", a.hub ? "the Hub namespace" : repo_display(repo),
-               a.revision, hc.endpoint, session.token_source());
+               a.revision, describe(session.endpoints()), session.token_source());
   if (a.token)
     spdlog::warn("--token was visible to other local users (ps) until hffs started; prefer HF_TOKEN or --token-file");
   cache::warn_if_wider(session.cache_dir() / "views");
@@ -272,8 +274,14 @@ void absolutize_paths(MountArgs& a) {
 }
 
 // The repository to mount (an empty id with --hub), or nullopt once the usage error is printed.
-// With --hub the one positional is the mountpoint and moves there.
+// With --hub the one positional is the mountpoint and moves there. The Hub options and the
+// environment (an endpoint list, a no-token mark, the token file) are checked here too, before
+// the daemon is forked: a usage error is one line from this command.
 std::optional<hubapi::RepoId> check_args(MountArgs& a) {
+  if (auto hub = make_hub_config(hub_options(a), read_hf_env()); !hub) {
+    std::cerr << "hffs: " << hub.status().message() << "\n";
+    return std::nullopt;
+  }
   if (a.hub) {
     if (a.mountpoint.empty()) std::swap(a.mountpoint, a.repo);
     if (!a.repo.empty()) {

@@ -2,11 +2,38 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/hub_setup.h"
+
 namespace hffs::cli {
 
 const char* const kTokenHelp =
     "Access token; visible to other local users (ps) until hffs starts, prefer HF_TOKEN or --token-file "
     "(default: $HF_TOKEN, then the saved token file)";
+
+void add_hub_options(CLI::App& cmd, HubArgs& h, const char* deadline_help) {
+  cmd.add_option("-r,--revision", h.revision, "Branch, tag, commit sha or refs/pr/N (default: main)");
+  cmd.add_option("--repo-type", h.repo_type, "model | dataset | space (default: from REPO, else model)")
+      ->check(CLI::IsMember({"model", "dataset", "space"}));
+  // One URL per occurrence: a list option would swallow the REPO and MOUNTPOINT after it.
+  cmd.add_option("--endpoint", h.endpoint,
+                 "Hub or mirror URL; repeat for a list tried in order, first = preferred (default: $HF_ENDPOINT, "
+                 "one URL or a comma list, else https://huggingface.co)")
+      ->allow_extra_args(false);
+  cmd.add_option("--no-token-endpoint", h.no_token_endpoint,
+                 "Never send the token to this endpoint (one of the list, e.g. a public mirror run by a third "
+                 "party); repeatable; also $HFFS_NO_TOKEN_ENDPOINTS")
+      ->allow_extra_args(false);
+  cmd.add_option("--endpoint-backoff", h.endpoint_backoff_s,
+                 "With several endpoints: seconds a failed one is put aside before a background probe "
+                 "(doubles per failed probe, up to 120; default 2)")
+      ->check(CLI::Range(kEndpointBackoffMin, kEndpointBackoffMax));
+  cmd.add_option("--token", h.token, kTokenHelp);
+  cmd.add_option("--token-file", h.token_file, "Read the access token from this file");
+  cmd.add_option("--ca-file", h.ca_file, "Extra CA bundle to verify the Hub/CDN certificates with");
+  cmd.add_option("--deadline", h.op_deadline_s, deadline_help)->check(CLI::PositiveNumber);
+  cmd.add_flag("--allow-http-redirect", h.allow_http_redirect,
+               "Follow redirects from https to plain http (only for a mirror that serves data over http)");
+}
 
 CLI::App* add_mount_command(CLI::App& app, MountArgs& m) {
   auto* mount = app.add_subcommand("mount", "Mount REPO (org/name, datasets/org/name, spaces/org/name) at MOUNTPOINT, or --hub MOUNTPOINT");
@@ -16,18 +43,12 @@ CLI::App* add_mount_command(CLI::App& app, MountArgs& m) {
                   "Serve every repository: MOUNTPOINT/<org>/<name>[@rev], MOUNTPOINT/datasets/..., MOUNTPOINT/spaces/...");
   mount->add_option("--idle-release", m.idle_release_s, "With --hub: seconds after which an unused repo is released")
       ->check(CLI::PositiveNumber);
-  mount->add_option("-r,--revision", m.revision, "Branch, tag, commit sha or refs/pr/N (default: main)");
-  mount->add_option("--repo-type", m.repo_type, "model | dataset | space (default: from REPO, else model)")
-      ->check(CLI::IsMember({"model", "dataset", "space"}));
-  mount->add_option("--endpoint", m.endpoint, "Hub endpoint URL (default: $HF_ENDPOINT or https://huggingface.co)");
-  mount->add_option("--token", m.token, kTokenHelp);
-  mount->add_option("--token-file", m.token_file, "Read the access token from this file");
+  add_hub_options(*mount, m, "Seconds after which a read that cannot be served fails with EIO");
   mount->add_option("--cache-dir", m.cache_dir, "Block cache directory (default: $HF_HOME/hffs)");
   mount->add_option("--cache-group", m.cache_group,
                     "Share the cache with this group (directories 2770, files 0660; default: owner only, 0700/0600)");
   mount->add_option("--cache-size", m.cache_size, "Bound on the cache, shared by every mount using it: 20G, 500M, 10% (default 50% of its filesystem)");
   mount->add_option("--cache-min-free", m.cache_min_free, "Free space to leave on the cache filesystem (default min(1G, 5%))");
-  mount->add_option("--ca-file", m.ca_file, "Extra CA bundle to verify the Hub/CDN certificates with");
   mount->add_option("-o", m.fuse_options, "FUSE mount options, comma separated (allow_other, ...)")
       ->delimiter(',');
   mount->add_flag("-f,--foreground", m.foreground, "Stay in the foreground and log to stderr");
@@ -35,8 +56,6 @@ CLI::App* add_mount_command(CLI::App& app, MountArgs& m) {
   mount->add_option("--log-level", m.log_level, "trace | debug | info | warn | error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   mount->add_option("--log-file", m.log_file, "Log to this file (default: stderr in foreground, syslog otherwise)");
-  mount->add_option("--deadline", m.op_deadline_s, "Seconds after which a read that cannot be served fails with EIO")
-      ->check(CLI::PositiveNumber);
   mount->add_option("--part-size", m.part_mib, "MiB per read-ahead range request (default 8)")
       ->check(CLI::Range(kPartSizeBounds.min, kPartSizeBounds.max));
   mount->add_option("--max-inflight", m.max_inflight_mib, "MiB of read-ahead in flight across all files (default 128)")
@@ -56,8 +75,6 @@ CLI::App* add_mount_command(CLI::App& app, MountArgs& m) {
   mount->add_option("--read-ahead-kb", m.read_ahead_kb, "Kernel read-ahead for the mount, as root (default 16384)");
   mount->add_flag("--publish-hf-cache", m.publish_hf_cache,
                   "Also write every fully fetched, verified file into $HF_HUB_CACHE (blobs, snapshots, refs)");
-  mount->add_flag("--allow-http-redirect", m.allow_http_redirect,
-                  "Follow redirects from https to plain http (only for a mirror that serves data over http)");
   return mount;
 }
 

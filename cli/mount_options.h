@@ -24,6 +24,11 @@ inline constexpr UintBounds kReadAheadKbBounds{0, UINT_MAX};       // --read-ahe
 // Help of --token, for every command that takes one.
 extern const char* const kTokenHelp;
 
+// The options `mount` and `prefetch` share (HubArgs): --revision, --repo-type, --endpoint (repeatable),
+// --no-token-endpoint, --endpoint-backoff, --token, --token-file, --ca-file, --deadline,
+// --allow-http-redirect. `deadline_help` says what fails after --deadline for that command.
+void add_hub_options(CLI::App& cmd, HubArgs& h, const char* deadline_help);
+
 // Adds the `mount` subcommand to `app`; parsing fills `m`.
 CLI::App* add_mount_command(CLI::App& app, MountArgs& m);
 

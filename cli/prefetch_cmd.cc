@@ -187,7 +187,7 @@ int cmd_prefetch(const PrefetchArgs& a) {
     return kExitUsage;
   }
   SessionOptions so;
-  so.hub = {a.endpoint, a.token, std::nullopt, std::nullopt, a.op_deadline_s};
+  so.hub = hub_options(a);
   so.cache_dir = a.cache_dir;
   so.publish_hf_cache = a.publish_hf_cache;
   so.prefetch.enabled = false;  // parts are fetched below, by `jobs` workers

@@ -45,10 +45,10 @@ Session::~Session() = default;
 Session::Opened Session::open(const SessionOptions& o) {
   std::unique_ptr<Session> s(new Session());
   s->env_ = read_hf_env();
-  auto hcr = make_hub_config(o.hub, s->env_, &s->token_source_);
-  if (!hcr) return {nullptr, {kExitUsage, hcr.status().message()}};
-  s->hc_ = std::move(*hcr);
-  s->client_ = std::make_unique<hubapi::HubClient>(s->hc_);
+  auto hub = make_hub_config(o.hub, s->env_);
+  if (!hub) return {nullptr, {kExitUsage, hub.status().message()}};
+  s->hub_ = std::move(*hub);
+  s->client_ = std::make_unique<hubapi::HubClient>(s->hub_.config);
   s->cache_dir_ = o.cache_dir ? std::filesystem::path(*o.cache_dir) : s->env_.default_cache_dir();
   if (o.cache_group) {
     auto gid = lookup_group(*o.cache_group);
@@ -86,7 +86,7 @@ Result<fs::RepoMount> Session::open_repo(const hubapi::RepoId& repo, const std::
 
 Failure Session::repo_failure(const Status& s, const hubapi::RepoId& repo, const std::string& revision,
                               const std::string& verb) const {
-  return cli::repo_failure(s, repo, revision, hc_.endpoint, hc_.token.has_value(), verb);
+  return cli::repo_failure(s, repo, revision, hub_.endpoints.urls(), hub_config().token.has_value(), verb);
 }
 
 }  // namespace hffs::cli

@@ -22,7 +22,7 @@
 namespace hffs::cli {
 
 struct SessionOptions {
-  HubOptions hub;                            // endpoint, token, CA file, deadline
+  HubOptions hub;                            // endpoints, token, CA file, deadline
   std::optional<std::string> cache_dir;      // default: $HF_HOME/hffs
   std::optional<std::string> cache_group;    // name or gid: the cache is shared with this group
   std::optional<std::string> cache_size;     // bound, cache::parse_size syntax
@@ -48,8 +48,9 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   const HfEnv& env() const { return env_; }
-  const hubapi::HubConfig& hub_config() const { return hc_; }
-  const std::string& token_source() const { return token_source_; }  // never the token itself
+  const hubapi::HubConfig& hub_config() const { return hub_.config; }
+  const EndpointList& endpoints() const { return hub_.endpoints; }  // with where the list came from
+  const std::string& token_source() const { return hub_.token_source; }  // never the token itself
   bool offline() const { return ctx_.client == nullptr; }
   hubapi::HubClient* client() const { return ctx_.client; }  // null when offline
   cache::BlockCache& cache() const { return *cache_; }
@@ -70,8 +71,7 @@ class Session {
   // Members in build order; destroyed in reverse, which the cache needs: its verifier thread
   // calls the publisher until the cache is gone.
   HfEnv env_;
-  hubapi::HubConfig hc_;
-  std::string token_source_;
+  HubSetup hub_;
   std::unique_ptr<hubapi::HubClient> client_;
   std::filesystem::path cache_dir_;
   std::unique_ptr<HfPublisher> publisher_;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/endpoint_status.h"
 #include "cli/format.h"
 #include "cli/metrics.h"
 #include "cli/mountpoint.h"
@@ -39,10 +40,23 @@ std::vector<std::string> hffs_mounts() {
 }
 
 std::string label(const std::string& key, const std::string& name) {
-  auto p = key.find(name + "=\"");
-  if (p == std::string::npos) return "";
-  p += name.size() + 2;
-  return key.substr(p, key.find('"', p) - p);
+  auto labels = parse_labels(key);
+  auto it = labels.find(name);
+  return it == labels.end() ? std::string() : it->second;
+}
+
+// The mount root's metrics text, however long it is (a --hub mount grows with its repos).
+// Negative errno when it cannot be read.
+int read_metrics(const std::string& mp, std::string* text) {
+  for (size_t size = 1 << 16;; size *= 2) {
+    text->assign(size, '\0');
+    ssize_t n = ::getxattr(mp.c_str(), "user.hffs.metrics", text->data(), text->size());
+    if (n >= 0) {
+      text->resize(static_cast<size_t>(n));
+      return 0;
+    }
+    if (errno != ERANGE || size >= (64u << 20)) return -errno;
+  }
 }
 
 // The series of metric `name` in one mount's metrics text (the attribute of its root holds that
@@ -87,17 +101,15 @@ int cmd_status(const StatusArgs& a) {
   }
   int rc = kExitOk;
   for (const auto& mp : mps) {
-    std::string text(1 << 16, '\0');
-    ssize_t n = ::getxattr(mp.c_str(), "user.hffs.metrics", text.data(), text.size());
-    if (n < 0) {
-      int err = errno;
+    std::string text;
+    if (int n = read_metrics(mp, &text); n < 0) {
+      int err = -n;
       std::cout << mp << ": " << (err == ENOTCONN ? "DEAD (daemon gone): run 'hffs umount " + mp + "'"
                                                   : std::string("not an hffs mount (") + std::strerror(err) + ")")
                 << "\n";
       rc = kExitMountpoint;
       continue;
     }
-    text.resize(static_cast<size_t>(n));
     if (a.prometheus) {
       std::cout << text;
       continue;
@@ -114,8 +126,8 @@ int cmd_status(const StatusArgs& a) {
       std::cout << "  repo:       " << label(info, "repo") << " @ " << label(info, "revision") << " ("
                 << label(info, "commit") << ")\n";
     if (infos.empty()) std::cout << "  repos:      none opened yet\n";
-    std::cout << "  endpoint:   " << (infos.empty() ? std::string("-") : label(infos.front(), "endpoint")) << "\n"
-              << "  from network: " << format_bytes(static_cast<uint64_t>(net))
+    std::cout << endpoint_status(text, infos.empty() ? std::string("-") : label(infos.front(), "endpoint"));
+    std::cout << "  from network: " << format_bytes(static_cast<uint64_t>(net))
               << ", from cache: " << format_bytes(static_cast<uint64_t>(cache)) << ", hit rate: "
               << (net + cache > 0 ? static_cast<int>(100.0 * cache / (net + cache)) : 0) << "%\n";
     // Reads of files handed to the kernel never reach the daemon, so the bytes above miss them.

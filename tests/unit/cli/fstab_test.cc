@@ -80,3 +80,38 @@ TEST(MountHelper, DeadlineMustBeFinite) {
   ASSERT_TRUE(ok.ok()) << ok.status().to_string();
   EXPECT_DOUBLE_EQ(ok->op_deadline_s, 2.5);
 }
+
+// Mount options are comma-separated, so a list of endpoints is the key repeated, in order.
+TEST(MountHelper, EndpointListNoTokenAndBackoff) {
+  bool fake = false;
+  auto m = parse_mount_helper_args(
+      {"org/name", "/mnt", "-o",
+       "ro,endpoint=https://mirror.example,endpoint=https://huggingface.co,no_token_endpoint=https://mirror.example,"
+       "endpoint_backoff=7.5,_netdev"},
+      &fake);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(m->endpoint, (std::vector<std::string>{"https://mirror.example", "https://huggingface.co"}));
+  EXPECT_EQ(m->no_token_endpoint, std::vector<std::string>{"https://mirror.example"});
+  EXPECT_DOUBLE_EQ(m->endpoint_backoff_s, 7.5);
+  // -o given twice (mount(8) may split them) keeps the order too.
+  auto two = parse_mount_helper_args({"org/name", "/mnt", "-o", "endpoint=http://a", "-o", "endpoint=http://b"}, &fake);
+  ASSERT_TRUE(two.ok());
+  EXPECT_EQ(two->endpoint, (std::vector<std::string>{"http://a", "http://b"}));
+  auto none = parse_mount_helper_args({"org/name", "/mnt", "-o", "ro"}, &fake);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->endpoint.empty());
+  EXPECT_DOUBLE_EQ(none->endpoint_backoff_s, 2);
+}
+
+TEST(MountHelper, EndpointOptionsNeedValuesAndBackoffIsBounded) {
+  bool fake = false;
+  for (const char* bad : {"endpoint=", "endpoint", "no_token_endpoint=", "endpoint_backoff=", "endpoint_backoff=0",
+                          "endpoint_backoff=120.5", "endpoint_backoff=-1", "endpoint_backoff=inf", "endpoint_backoff=1x"}) {
+    auto r = parse_mount_helper_args({"org/name", "/mnt", "-o", bad}, &fake);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("endpoint"), std::string::npos) << r.status().message();
+  }
+  auto r = parse_mount_helper_args({"org/name", "/mnt", "-o", "endpoint_backoff=120"}, &fake);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_DOUBLE_EQ(r->endpoint_backoff_s, 120);
+}

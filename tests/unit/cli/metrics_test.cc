@@ -2,6 +2,8 @@
 // (block cache, HTTP client) once per mount, so a sum over a mount's series is its total.
 #include "cli/metrics.h"
 
+#include "cli/endpoint_status.h"
+
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -90,6 +92,102 @@ TEST(Metrics, OfflineHasNoHttpSeries) {
   mm.http.reset();
   auto text = render_metrics(mm);
   EXPECT_EQ(text.find("hffs_http_"), std::string::npos);
+}
+
+// Two endpoints: the preferred one down (put aside), the mirror serving; requests moved over.
+hubapi::HubStats two_endpoints() {
+  hubapi::HubStats h;
+  h.endpoints = {{"https://hub.example", false, false, true, 3, "connect to hub.example:443: Connection refused"},
+                 {"https://mirror.example/hf", true, true, false, 0, ""}};
+  h.failovers = {{"https://hub.example", "https://mirror.example/hf", 5}};
+  return h;
+}
+
+TEST(Metrics, EachEndpointHasItsHealthAndEachPairItsFailovers) {
+  auto mm = mount(false, {repo("org/name", 1, 0)});
+  mm.http = two_endpoints();
+  const std::string text = render_metrics(mm);
+  auto m = parse_metrics(text);
+  const std::string hub = "{mount=\"/mnt/hf\",endpoint=\"https://hub.example\"}";
+  const std::string mirror = "{mount=\"/mnt/hf\",endpoint=\"https://mirror.example/hf\"}";
+  EXPECT_EQ(m.at("hffs_endpoint_up" + hub), 0);
+  EXPECT_EQ(m.at("hffs_endpoint_up" + mirror), 1);
+  EXPECT_EQ(m.at("hffs_endpoint_serving" + hub), 0);
+  EXPECT_EQ(m.at("hffs_endpoint_serving" + mirror), 1);
+  EXPECT_EQ(m.at("hffs_endpoint_sends_token" + hub), 1);
+  EXPECT_EQ(m.at("hffs_endpoint_sends_token" + mirror), 0);
+  EXPECT_EQ(m.at("hffs_endpoint_failures_total" + hub), 3);
+  EXPECT_EQ(m.at("hffs_endpoint_failures_total" + mirror), 0);
+  EXPECT_EQ(m.at("hffs_endpoint_failovers_total{mount=\"/mnt/hf\",from=\"https://hub.example\",to=\"https://"
+                 "mirror.example/hf\"}"),
+            5);
+  EXPECT_EQ(m.at("hffs_endpoint_down_info{mount=\"/mnt/hf\",endpoint=\"https://hub.example\",error=\"connect to "
+                 "hub.example:443: Connection refused\"}"),
+            1);
+  EXPECT_EQ(sum(m, "hffs_endpoint_down_info"), 1) << "only the endpoint that is down";
+  for (const char* family : {"hffs_endpoint_up", "hffs_endpoint_serving", "hffs_endpoint_sends_token",
+                             "hffs_endpoint_failures_total", "hffs_endpoint_down_info", "hffs_endpoint_failovers_total"}) {
+    EXPECT_NE(text.find(std::string("# HELP ") + family + " "), std::string::npos) << family;
+    EXPECT_NE(text.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
+  }
+  EXPECT_NE(text.find("# TYPE hffs_endpoint_failovers_total counter"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE hffs_endpoint_up gauge"), std::string::npos);
+  // Preference order is kept in the text (`hffs status` prints it so).
+  EXPECT_LT(text.find("hffs_endpoint_up" + hub), text.find("hffs_endpoint_up" + mirror));
+}
+
+TEST(Metrics, EndpointLabelsAreEscapedAndReadBack) {
+  auto mm = mount(false, {});
+  mm.mountpoint = "/mnt/a \"b\"\\c";
+  mm.http = hubapi::HubStats{};
+  mm.http->endpoints = {{"http://127.0.0.1:9", false, true, true, 1, "said \"no\"\nthen \\ left"}};
+  const std::string text = render_metrics(mm);
+  EXPECT_NE(text.find("error=\"said \\\"no\\\"\\nthen \\\\ left\""), std::string::npos) << text;
+  bool found = false;
+  for (const auto& [k, v] : parse_metrics_in_order(text)) {
+    if (k.rfind("hffs_endpoint_down_info{", 0) != 0) continue;
+    found = true;
+    auto labels = parse_labels(k);
+    EXPECT_EQ(labels["mount"], "/mnt/a \"b\"\\c");
+    EXPECT_EQ(labels["endpoint"], "http://127.0.0.1:9");
+    EXPECT_EQ(labels["error"], "said \"no\"\nthen \\ left");
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(Metrics, TheTokenIsScrubbedFromEndpointErrors) {
+  auto h = two_endpoints();
+  h.endpoints[0].last_error = "refused hf_secret123 twice: hf_secret123";
+  scrub_secret(h, "hf_secret123");
+  EXPECT_EQ(h.endpoints[0].last_error, "refused <token> twice: <token>");
+}
+
+TEST(EndpointStatus, OneLinePerEndpointInOrderThenTheFailovers) {
+  auto mm = mount(false, {repo("org/name", 1, 0)});
+  mm.http = two_endpoints();
+  mm.http->endpoints.push_back({"http://127.0.0.1:8080", true, false, true, 1, ""});
+  EXPECT_EQ(endpoint_status(render_metrics(mm), "-"),
+            "  endpoints:  https://hub.example  down (connect to hub.example:443: Connection refused), 3 failures\n"
+            "              https://mirror.example/hf  up, serving, 0 failures, no token\n"
+            "              http://127.0.0.1:8080  up, 1 failure\n"
+            "  failovers:  https://hub.example -> https://mirror.example/hf: 5\n");
+}
+
+TEST(EndpointStatus, OneHealthyEndpointIsOneShortLine) {
+  auto mm = mount(false, {repo("org/name", 1, 0)});
+  mm.http->endpoints = {{"https://hub.example", true, true, true, 0, ""}};
+  EXPECT_EQ(endpoint_status(render_metrics(mm), "-"), "  endpoint:   https://hub.example\n");
+  mm.http->endpoints = {{"https://hub.example", false, true, true, 2, "timeout"}};
+  EXPECT_EQ(endpoint_status(render_metrics(mm), "-"), "  endpoint:   https://hub.example  down (timeout), 2 failures\n");
+  // Without a token at all, "no token" says nothing worth a word.
+  mm.http->endpoints = {{"https://hub.example", true, true, false, 0, ""}};
+  EXPECT_EQ(endpoint_status(render_metrics(mm), "-"), "  endpoint:   https://hub.example\n");
+}
+
+TEST(EndpointStatus, AnOfflineMountNamesTheEndpointOfItsInfo) {
+  auto mm = mount(false, {repo("org/name", 1, 0)});
+  mm.http.reset();
+  EXPECT_EQ(endpoint_status(render_metrics(mm), "https://hub.example"), "  endpoint:   https://hub.example\n");
 }
 
 }  // namespace

@@ -36,7 +36,7 @@ const std::map<std::string, std::string> kSample = {
     {"ca_file", "/etc/ca.pem"},  {"log_level", "debug"},        {"log_file", "/var/log/h"},
     {"deadline", "2.5"},         {"part_size", "16"},           {"max_inflight", "512"},
     {"metrics_file", "/run/m"},  {"verify", "strict"},          {"verify_whole_max", "16M"},
-    {"read_ahead_kb", "4096"},
+    {"read_ahead_kb", "4096"},   {"no_token_endpoint", "http://hub"}, {"endpoint_backoff", "0.5"},
 };
 
 std::string fstab_key(const std::string& long_name) {
@@ -45,22 +45,29 @@ std::string fstab_key(const std::string& long_name) {
   return k;
 }
 
-// `hffs mount org/name /mnt ARGS...` as the command line parses it.
-MountArgs parse_cli(const std::vector<std::string>& args) {
+// `hffs mount ARGS...` as the command line parses it.
+MountArgs parse_mount(std::vector<std::string> argv) {
   CLI::App app;
   MountArgs m;
   add_mount_command(app, m);
-  std::vector<std::string> argv = {"mount", "org/name", "/mnt"};
-  argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.begin(), "mount");
   std::reverse(argv.begin(), argv.end());  // CLI11 takes them last first
   app.parse(argv);
   return m;
+}
+
+// `hffs mount org/name /mnt ARGS...` as the command line parses it.
+MountArgs parse_cli(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"org/name", "/mnt"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return parse_mount(argv);
 }
 
 struct CliOption {
   std::string key;  // the fstab spelling of its long name
   bool flag;
   std::string long_name;
+  bool list;  // may be repeated, each occurrence adding one value
 };
 
 std::vector<CliOption> cli_options() {
@@ -74,7 +81,8 @@ std::vector<CliOption> cli_options() {
       continue;
     }
     const std::string& ln = o->get_lnames().front();
-    out.push_back({fstab_key(ln), o->get_expected_max() == 0, ln});  // a flag expects no value
+    // A flag expects no value; a list option takes one value per occurrence, any number of times.
+    out.push_back({fstab_key(ln), o->get_expected_max() == 0, ln, o->get_expected_max() > 1});
   }
   return out;
 }
@@ -111,6 +119,43 @@ TEST(MountOptions, EveryCliOptionHasAnFstabFormThatSetsTheSame) {
   }
 }
 
+// A list on the command line (--endpoint A --endpoint B) is the same list in fstab, in the same order.
+TEST(MountOptions, RepeatedOptionsAreRepeatedKeysInTheSameOrder) {
+  std::map<std::string, bool> fstab_list;
+  for (const auto& o : fstab_options()) fstab_list[o.key] = o.list;
+  size_t lists = 0;
+  for (const auto& o : cli_options()) {
+    if (kCliOnly.count(o.key) || o.flag) continue;
+    SCOPED_TRACE("--" + o.long_name);
+    EXPECT_EQ(fstab_list[o.key], o.list) << "repeatable in one spelling only";
+    if (!o.list) continue;
+    ++lists;
+    const std::vector<std::string> values = {"http://b.example", "http://a.example", "http://c.example"};
+    std::vector<std::string> cli_args;
+    std::string fstab_opts = "ro";
+    for (const auto& v : values) {
+      cli_args.insert(cli_args.end(), {"--" + o.long_name, v});
+      fstab_opts += "," + o.key + "=" + v;
+    }
+    bool fake = false;
+    auto from_fstab = parse_mount_helper_args({"org/name", "/mnt", "-o", fstab_opts}, &fake);
+    ASSERT_TRUE(from_fstab.ok()) << from_fstab.status().to_string();
+    EXPECT_TRUE(*from_fstab == parse_cli(cli_args)) << fstab_opts;
+  }
+  EXPECT_GE(lists, 2u) << "--endpoint and --no-token-endpoint are lists";
+  auto m = parse_cli({"--endpoint", "http://b.example", "--endpoint", "http://a.example"});
+  EXPECT_EQ(m.endpoint, (std::vector<std::string>{"http://b.example", "http://a.example"}));
+}
+
+// A list option takes one value per occurrence: REPO and MOUNTPOINT after it stay positionals.
+TEST(MountOptions, AListOptionDoesNotSwallowThePositionals) {
+  auto m = parse_mount({"--endpoint", "http://a.example", "--no-token-endpoint", "http://a.example", "org/name", "/mnt"});
+  EXPECT_EQ(m.endpoint, std::vector<std::string>{"http://a.example"});
+  EXPECT_EQ(m.no_token_endpoint, std::vector<std::string>{"http://a.example"});
+  EXPECT_EQ(m.repo, "org/name");
+  EXPECT_EQ(m.mountpoint, "/mnt");
+}
+
 TEST(MountOptions, EveryFstabOptionIsACliOption) {
   std::set<std::string> cli;
   for (const auto& o : cli_options()) cli.insert(o.key);
@@ -125,12 +170,13 @@ TEST(MountOptions, NumbersAreBoundedAsOnTheCommandLine) {
   bool fake = false;
   for (const char* bad : {"part_size=0", "part_size=257", "max_inflight=0", "max_inflight=65537", "idle_release=0",
                           "idle_release=-1", "read_ahead_kb=4k", "read_ahead_kb=", "part_size=1.5",
-                          "read_ahead_kb=99999999999"}) {
+                          "read_ahead_kb=99999999999", "endpoint_backoff=0", "endpoint_backoff=121",
+                          "endpoint_backoff=2s", "endpoint_backoff=nan"}) {
     auto r = parse_mount_helper_args({"org/name", "/mnt", "-o", bad}, &fake);
     EXPECT_FALSE(r.ok()) << bad;
   }
   for (const char* bad : {"--part-size=0", "--part-size=257", "--max-inflight=0", "--max-inflight=65537",
-                          "--idle-release=0"})
+                          "--idle-release=0", "--endpoint-backoff=0", "--endpoint-backoff=121"})
     EXPECT_THROW(parse_cli({bad}), CLI::ParseError) << bad;
   auto ok = parse_mount_helper_args({"org/name", "/mnt", "-o", "part_size=256,max_inflight=1,idle_release=5,read_ahead_kb=0"},
                                     &fake);
