@@ -17,6 +17,7 @@ struct HubArgs {
   std::vector<std::string> endpoint;           // repeatable, first = preferred (README "Mirrors and failover")
   std::vector<std::string> no_token_endpoint;  // endpoints of that list never sent the token
   double endpoint_backoff_s = 2;               // a failed endpoint is put aside this long, then probed
+  double stall_timeout_s = 15;                 // no byte for this long: the transfer is abandoned
   std::optional<std::string> token;
   std::optional<std::string> token_file;  // read at mount (fstab: a root-only file)
   std::optional<std::string> ca_file;

@@ -68,6 +68,7 @@ struct SecondsOpt {
 const SecondsOpt kSeconds[] = {
     {"deadline", &MountArgs::op_deadline_s, 0, 7 * 86400.0},
     {"endpoint_backoff", &MountArgs::endpoint_backoff_s, kEndpointBackoffMin, kEndpointBackoffMax},
+    {"stall_timeout", &MountArgs::stall_timeout_s, kStallTimeoutMin, kStallTimeoutMax},
 };
 // Whole numbers, bounded as on the command line (cli/mount_options.h).
 struct UintOpt {

@@ -38,6 +38,7 @@ HubOptions hub_options(const HubArgs& a) {
   o.ca_file = a.ca_file;
   o.deadline_s = a.op_deadline_s;
   o.endpoint_backoff_s = a.endpoint_backoff_s;
+  o.stall_timeout_s = a.stall_timeout_s;
   o.allow_http_redirect = a.allow_http_redirect;
   return o;
 }
@@ -72,6 +73,9 @@ Result<HubSetup> make_hub_config(const HubOptions& o, const HfEnv& env) {
   if (!(o.endpoint_backoff_s >= kEndpointBackoffMin) || !(o.endpoint_backoff_s <= kEndpointBackoffMax))
     return Status(Errc::kInvalidInput, "--endpoint-backoff must be a number of seconds from 0.001 to 120");
   hc.endpoint_backoff = millis(o.endpoint_backoff_s);
+  if (!(o.stall_timeout_s >= kStallTimeoutMin) || !(o.stall_timeout_s <= kStallTimeoutMax))
+    return Status(Errc::kInvalidInput, "--stall-timeout must be a number of seconds from 0.1 to 3600");
+  hc.stall_timeout = millis(o.stall_timeout_s);
   hc.allow_http_redirect = o.allow_http_redirect;
   out.token_source = hc.token ? source : "none";
   return out;

@@ -22,6 +22,7 @@ struct HubOptions {
   std::optional<std::string> token, token_file, ca_file;
   double deadline_s = 60;
   double endpoint_backoff_s = 2;
+  double stall_timeout_s = 15;
   bool allow_http_redirect = false;
 };
 
@@ -31,6 +32,8 @@ HubOptions hub_options(const HubArgs& a);
 // Bounds of --endpoint-backoff, seconds: past the maximum the client's doubling stops anyway
 // (HubConfig::endpoint_backoff_max).
 inline constexpr double kEndpointBackoffMin = 0.001, kEndpointBackoffMax = 120;
+// Bounds of --stall-timeout, seconds.
+inline constexpr double kStallTimeoutMin = 0.1, kStallTimeoutMax = 3600;
 
 struct HubSetup {
   hubapi::HubConfig config;

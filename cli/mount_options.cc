@@ -27,6 +27,10 @@ void add_hub_options(CLI::App& cmd, HubArgs& h, const char* deadline_help) {
                  "With several endpoints: seconds a failed one is put aside before a background probe "
                  "(doubles per failed probe, up to 120; default 2)")
       ->check(CLI::Range(kEndpointBackoffMin, kEndpointBackoffMax));
+  cmd.add_option("--stall-timeout", h.stall_timeout_s,
+                 "Seconds without a byte after which a transfer is abandoned and retried (with several "
+                 "endpoints: moved to the next; default 15)")
+      ->check(CLI::Range(kStallTimeoutMin, kStallTimeoutMax));
   cmd.add_option("--token", h.token, kTokenHelp);
   cmd.add_option("--token-file", h.token_file, "Read the access token from this file");
   cmd.add_option("--ca-file", h.ca_file, "Extra CA bundle to verify the Hub/CDN certificates with");

@@ -37,6 +37,7 @@ const std::map<std::string, std::string> kSample = {
     {"deadline", "2.5"},         {"part_size", "16"},           {"max_inflight", "512"},
     {"metrics_file", "/run/m"},  {"verify", "strict"},          {"verify_whole_max", "16M"},
     {"read_ahead_kb", "4096"},   {"no_token_endpoint", "http://hub"}, {"endpoint_backoff", "0.5"},
+    {"stall_timeout", "2"},
 };
 
 std::string fstab_key(const std::string& long_name) {
@@ -171,12 +172,13 @@ TEST(MountOptions, NumbersAreBoundedAsOnTheCommandLine) {
   for (const char* bad : {"part_size=0", "part_size=257", "max_inflight=0", "max_inflight=65537", "idle_release=0",
                           "idle_release=-1", "read_ahead_kb=4k", "read_ahead_kb=", "part_size=1.5",
                           "read_ahead_kb=99999999999", "endpoint_backoff=0", "endpoint_backoff=121",
-                          "endpoint_backoff=2s", "endpoint_backoff=nan"}) {
+                          "endpoint_backoff=2s", "endpoint_backoff=nan", "stall_timeout=0", "stall_timeout=3601"}) {
     auto r = parse_mount_helper_args({"org/name", "/mnt", "-o", bad}, &fake);
     EXPECT_FALSE(r.ok()) << bad;
   }
   for (const char* bad : {"--part-size=0", "--part-size=257", "--max-inflight=0", "--max-inflight=65537",
-                          "--idle-release=0", "--endpoint-backoff=0", "--endpoint-backoff=121"})
+                          "--idle-release=0", "--endpoint-backoff=0", "--endpoint-backoff=121",
+                          "--stall-timeout=0", "--stall-timeout=3601"})
     EXPECT_THROW(parse_cli({bad}), CLI::ParseError) << bad;
   auto ok = parse_mount_helper_args({"org/name", "/mnt", "-o", "part_size=256,max_inflight=1,idle_release=5,read_ahead_kb=0"},
                                     &fake);
