@@ -56,7 +56,7 @@ Status run_with_failover(EndpointSet& set, const FailoverOp& op, const Attempt& 
                          const std::function<void()>& on_host_failure) {
   if (set.size() == 1) {  // one endpoint: its own retries until its deadline, its answer
     Status s = attempt(0, std::nullopt);
-    if (s) set.on_success(0, true, op.repo, op.rev);
+    if (s) set.on_success(0, true, op.repo, op.rev, op.content);
     else set.on_failure(0, s, op.repo, op.rev);
     return s;
   }
@@ -69,7 +69,7 @@ Status run_with_failover(EndpointSet& set, const FailoverOp& op, const Attempt& 
       if (std::chrono::steady_clock::now() >= op.give_up_at) return exhausted(set, last, op.what);
       Status s = attempt(c.index, op.cap);
       if (s) {
-        set.on_success(c.index, c.was_down, op.repo, op.rev);
+        set.on_success(c.index, c.was_down, op.repo, op.rev, op.content);
         return s;
       }
       Verdict v = set.on_failure(c.index, s, op.repo, op.rev);
@@ -147,12 +147,14 @@ std::vector<EndpointSet::Choice> EndpointSet::order(std::string_view repo, std::
   return out;
 }
 
-void EndpointSet::on_success(size_t i, bool was_down, std::string_view repo, std::string_view rev) {
+void EndpointSet::on_success(size_t i, bool was_down, std::string_view repo, std::string_view rev, bool content) {
   std::lock_guard lk(mu_);
   Host& h = hosts_[i];
-  if (h.served.size() >= kMaxRepoMarks) h.served.clear();
-  h.served.try_emplace(std::string(repo), true);
-  h.served.try_emplace(commit_key(repo, rev), true);
+  if (content) {
+    if (h.served.size() >= kMaxRepoMarks) h.served.clear();
+    h.served.try_emplace(std::string(repo), true);
+    h.served.try_emplace(commit_key(repo, rev), true);
+  }
   if (was_down && !h.up) {
     h.up = true;
     h.last_error.clear();

@@ -57,9 +57,11 @@ class EndpointSet {
   // one that said it does not serve the repo or that commit.
   std::vector<Choice> order(std::string_view repo, std::string_view rev) const;
 
-  // A request succeeded on endpoint i: it serves the repo (and commit); when it had been put aside
-  // and was tried deliberately (`was_down`), it is back.
-  void on_success(size_t i, bool was_down, std::string_view repo, std::string_view rev);
+  // A request succeeded on endpoint i; when it had been put aside and was tried deliberately
+  // (`was_down`), it is back. `content`: it served bytes of the repo (and commit), so a refusal
+  // from it later is its real answer (the Hub shows a gated repo's metadata to anyone: only
+  // content tells an endpoint that serves the repo from a mirror that refuses it).
+  void on_success(size_t i, bool was_down, std::string_view repo, std::string_view rev, bool content = true);
   // A request failed on endpoint i with `s`: what to do with the request. A host failure puts the
   // endpoint aside (logged and counted once, not per request); a refusal of a repo it never served
   // skips it for that repo (or commit).
@@ -137,6 +139,7 @@ struct FailoverOp {
   std::string what;  // for messages: "bytes 0-99 of 'x' in org/name@abc..."
   std::chrono::steady_clock::time_point give_up_at;  // no new attempt after this
   std::chrono::steady_clock::time_point cap;         // bound of each attempt
+  bool content = false;  // the operation reads file bytes (EndpointSet::on_success)
   // Advanced by the attempts as bytes arrive (reads): a round that moved it is not waited after.
   const uint64_t* progress = nullptr;
 };

@@ -129,7 +129,7 @@ struct HubClient::Impl {
   Status run(const RepoId& repo, std::string_view rev, std::string what, Clock::time_point give_up_at,
              Clock::time_point cap, const std::function<Status(EndpointClient&, std::optional<Clock::time_point>)>& op,
              const uint64_t* progress = nullptr) {
-    FailoverOp fo{repo_key(repo), std::string(rev), std::move(what), give_up_at, cap, progress};
+    FailoverOp fo{repo_key(repo), std::string(rev), std::move(what), give_up_at, cap, progress != nullptr, progress};
     Status s = run_with_failover(
         set, fo, [&](size_t i, std::optional<Clock::time_point> c) { return op(*eps[i], c); },
         [this] { kick_prober(); });
@@ -137,7 +137,12 @@ struct HubClient::Impl {
     return s;
   }
 
-  EndpointClient& serving() const { return *eps[set.serving().value_or(0)]; }
+  // The endpoint a request for `repo` at `commit` goes to first now (the preferred when none can).
+  EndpointClient& serving_for(const RepoId& repo, std::string_view commit) const {
+    if (eps.size() == 1) return *eps[0];
+    auto order = set.order(repo_key(repo), commit);
+    return *eps[order.empty() ? 0 : order.front().index];
+  }
 };
 
 HubClient::HubClient(HubConfig cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
@@ -211,7 +216,7 @@ HubStats HubClient::stats() const {
 }
 
 std::string HubClient::file_url(const RepoId& repo, std::string_view commit, std::string_view path) const {
-  return impl_->serving().file_url(repo, commit, path);
+  return impl_->serving_for(repo, commit).file_url(repo, commit, path);
 }
 
 void HubClient::forget_location(const RepoId& repo, std::string_view commit, std::string_view path) {
@@ -219,7 +224,7 @@ void HubClient::forget_location(const RepoId& repo, std::string_view commit, std
 }
 
 std::string HubClient::location_origin(const RepoId& repo, std::string_view commit, std::string_view path) const {
-  return impl_->serving().location_origin(repo, commit, path);
+  return impl_->serving_for(repo, commit).location_origin(repo, commit, path);
 }
 
 void HubClient::set_wall_clock_for_testing(std::function<int64_t()> now_epoch_seconds) {

@@ -181,6 +181,16 @@ TEST(EndpointSetTest, ARefusalFromAnEndpointThatServesTheRepoIsARealAnswer) {
   EXPECT_EQ(indexes(set.order(kRepo, kCommit)), (std::vector<size_t>{0, 1, 2}));
 }
 
+TEST(EndpointSetTest, AMirrorThatShowedOnlyMetadataStillGetsSkippedWhenItRefusesContent) {
+  // The Hub shows a gated repo's metadata to anyone: a mirror that listed the repo but refuses
+  // its bytes does not serve it, and the next endpoint that accepts the token does.
+  FakeClock clk;
+  EndpointSet set(three(), opts(), clk.fn());
+  set.on_success(0, false, kRepo, kCommit, /*content=*/false);
+  EXPECT_EQ(set.on_failure(0, Status(Errc::kGated, "refused"), kRepo, kCommit), Verdict::kNotHere);
+  EXPECT_EQ(indexes(set.order(kRepo, kCommit)), (std::vector<size_t>{1, 2}));
+}
+
 TEST(EndpointSetTest, OneEndpointIsNeverSkipped) {
   FakeClock clk;
   EndpointSet set({{"https://huggingface.co", true}}, opts(), clk.fn());
@@ -211,7 +221,7 @@ struct Endpoints {
     SpanSink sink(out);
     uint64_t done = 0;
     auto now = std::chrono::steady_clock::now();
-    FailoverOp op{kRepo, kCommit, "a test read", now + budget, now + budget, &done};
+    FailoverOp op{kRepo, kCommit, "a test read", now + budget, now + budget, /*content=*/true, &done};
     return run_with_failover(
         set, op,
         [&](size_t i, std::optional<Tp>) {
