@@ -28,6 +28,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import harness  # noqa: E402
+from harness import launch  # noqa: E402
 
 REPO = "bench/failover"
 
@@ -86,13 +87,10 @@ def one_run(sims, size, want_sha, kill):
     return res
 
 
-def start_pair(fx, rate, delay_ms):
-    common = ["--repos", fx, "--cdn-rate", str(int(rate * 1e6)), "--cdn-delay-ms", str(delay_ms)]
-    a = harness.Simulator("fo-a", *common)
-    b = harness.Simulator("fo-b", *common)
-    a.start()
-    b.start()
-    return a, b
+def start_pair(fx, rate, delay_ms, cache_dir):
+    """Two endpoints on their own loopback addresses, each with its CDN, sharing the content."""
+    return launch.start_endpoints(2, "--repos", fx, "--cdn-rate", str(int(rate * 1e6)), "--cdn-delay-ms",
+                                  str(delay_ms), cache_dir=cache_dir, name="bench-fo", prefix="hffs-bench-")
 
 
 def main():
@@ -115,7 +113,7 @@ def main():
         results = {"no kill": [], "kill": []}
         for r in range(a.runs):
             for mode in ("no kill", "kill"):
-                sims = start_pair(fx, a.rate, a.delay_ms)
+                sims = start_pair(fx, a.rate, a.delay_ms, os.path.join(tmp, "content"))
                 try:
                     want = sims[0].files(REPO)[0]["weights.bin"]["sha256"]
                     res = one_run(sims, size, want, mode == "kill")

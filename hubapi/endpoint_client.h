@@ -26,8 +26,9 @@ class EndpointClient {
  public:
   // `cfg.endpoint` is the endpoint; the token goes with it only when `cfg.endpoint_sends_token`.
   // `fail_fast` (another endpoint can take over): a host failure ends the operation after at most
-  // two attempts instead of retrying until the deadline; a stall is not retried on this host; a
-  // 429/503 asking to wait longer than cfg.failover_max_server_wait fails at once.
+  // two attempts instead of retrying until the deadline; a stall, a refused connection or an
+  // unknown host name is not retried on this host; a 429/503 asking to wait longer than
+  // cfg.failover_max_server_wait fails at once.
   EndpointClient(HubConfig cfg, bool fail_fast);
   ~EndpointClient();
   EndpointClient(const EndpointClient&) = delete;

@@ -103,9 +103,11 @@ struct EndpointClient::Impl {
                        RequestKind kind, std::string what) const;
 
   // A network failure that is not retried on this host: a timeout, a refused certificate, and with
-  // fail_fast a stall (another endpoint takes the request instead).
+  // fail_fast a stall, a refused connection or an unknown name (another endpoint takes the
+  // request at once instead; a connection cut mid-body is still retried here once).
   bool final_net_failure(const HttpResponse& r) const {
-    return r.net == NetError::kTimeout || r.tls_verify_failed || (fail_fast && r.net == NetError::kStalled);
+    if (r.net == NetError::kTimeout || r.tls_verify_failed) return true;
+    return fail_fast && (r.net == NetError::kStalled || r.net == NetError::kConnect || r.net == NetError::kResolve);
   }
   // Runs attempts until success, a final failure, max_attempts, or the deadline (endpoint_client.cc).
   Status run(const std::string& what, Clock::time_point start, Clock::time_point deadline,
