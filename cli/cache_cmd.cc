@@ -93,8 +93,8 @@ int cache_verify(cache::CacheMaintenance& c, const CacheArgs& a, const std::file
   cache::CacheMaintenance::SourceFor source_for;
   std::string from;  // the endpoints fetched from, for the report
   if (a.complete) {
-    HubOptions ho;
-    ho.endpoints = a.endpoint;
+    HubArgs ho;
+    ho.endpoint = a.endpoint;
     auto hub = make_hub_config(ho, read_hf_env());
     if (!hub) {
       std::cerr << "hffs cache: " << hub.status().message() << "\n";

@@ -29,24 +29,10 @@ Result<hubapi::RepoId> parse_repo_cli(const std::string& repo, const std::option
   return r;
 }
 
-HubOptions hub_options(const HubArgs& a) {
-  HubOptions o;
-  o.endpoints = a.endpoint;
-  o.no_token_endpoints = a.no_token_endpoint;
-  o.token = a.token;
-  o.token_file = a.token_file;
-  o.ca_file = a.ca_file;
-  o.deadline_s = a.op_deadline_s;
-  o.endpoint_backoff_s = a.endpoint_backoff_s;
-  o.stall_timeout_s = a.stall_timeout_s;
-  o.allow_http_redirect = a.allow_http_redirect;
-  return o;
-}
-
-Result<HubSetup> make_hub_config(const HubOptions& o, const HfEnv& env) {
+Result<HubSetup> make_hub_config(const HubArgs& o, const HfEnv& env) {
   HubSetup out;
   hubapi::HubConfig& hc = out.config;
-  auto list = choose_endpoints(o.endpoints, o.no_token_endpoints, env);
+  auto list = choose_endpoints(o.endpoint, o.no_token_endpoint, env);
   if (!list) return list.status();
   out.endpoints = std::move(*list);
   hc.set_endpoints(out.endpoints.endpoints);
@@ -67,9 +53,9 @@ Result<HubSetup> make_hub_config(const HubOptions& o, const HfEnv& env) {
   }
   if (o.ca_file) hc.ca_file = *o.ca_file;
   // NaN, infinity or absurd values would overflow the conversion below (a week is plenty).
-  if (!std::isfinite(o.deadline_s) || o.deadline_s <= 0 || o.deadline_s > 7 * 86400.0)
+  if (!std::isfinite(o.op_deadline_s) || o.op_deadline_s <= 0 || o.op_deadline_s > 7 * 86400.0)
     return Status(Errc::kInvalidInput, "--deadline must be a number of seconds between 0 and 604800");
-  hc.op_deadline = millis(o.deadline_s);
+  hc.op_deadline = millis(o.op_deadline_s);
   if (!(o.endpoint_backoff_s >= kEndpointBackoffMin) || !(o.endpoint_backoff_s <= kEndpointBackoffMax))
     return Status(Errc::kInvalidInput, "--endpoint-backoff must be a number of seconds from 0.001 to 120");
   hc.endpoint_backoff = millis(o.endpoint_backoff_s);

@@ -16,19 +16,6 @@ namespace hffs::cli {
 // "org/name" / "datasets/org/name" with an optional --repo-type; the message is ready to print.
 Result<hubapi::RepoId> parse_repo_cli(const std::string& repo, const std::optional<std::string>& repo_type);
 
-struct HubOptions {
-  std::vector<std::string> endpoints;           // --endpoint, in order (first = preferred); empty: HF_ENDPOINT
-  std::vector<std::string> no_token_endpoints;  // --no-token-endpoint
-  std::optional<std::string> token, token_file, ca_file;
-  double deadline_s = 60;
-  double endpoint_backoff_s = 2;
-  double stall_timeout_s = 15;
-  bool allow_http_redirect = false;
-};
-
-// The Hub options of `mount` and `prefetch` (both take them alike).
-HubOptions hub_options(const HubArgs& a);
-
 // Bounds of --endpoint-backoff, seconds: past the maximum the client's doubling stops anyway
 // (HubConfig::endpoint_backoff_max).
 inline constexpr double kEndpointBackoffMin = 0.001, kEndpointBackoffMax = 120;
@@ -43,6 +30,6 @@ struct HubSetup {
 
 // Endpoints (cli/endpoints.h), token (--token, --token-file, else the environment's), CA file,
 // deadline and endpoint back-off. Every error is a usage error with a message ready to print.
-Result<HubSetup> make_hub_config(const HubOptions& o, const HfEnv& env);
+Result<HubSetup> make_hub_config(const HubArgs& o, const HfEnv& env);
 
 }  // namespace hffs::cli

@@ -105,7 +105,7 @@ fs::PrefetchConfig readahead_config(const MountArgs& a) {
 
 SessionOptions session_options(const MountArgs& a) {
   SessionOptions o;
-  o.hub = hub_options(a);
+  o.hub = a;
   o.cache_dir = a.cache_dir;
   o.cache_group = a.cache_group;
   o.cache_size = a.cache_size;
@@ -278,7 +278,7 @@ void absolutize_paths(MountArgs& a) {
 // environment (an endpoint list, a no-token mark, the token file) are checked here too, before
 // the daemon is forked: a usage error is one line from this command.
 std::optional<hubapi::RepoId> check_args(MountArgs& a) {
-  if (auto hub = make_hub_config(hub_options(a), read_hf_env()); !hub) {
+  if (auto hub = make_hub_config(a, read_hf_env()); !hub) {
     std::cerr << "hffs: " << hub.status().message() << "\n";
     return std::nullopt;
   }

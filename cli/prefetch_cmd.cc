@@ -187,7 +187,7 @@ int cmd_prefetch(const PrefetchArgs& a) {
     return kExitUsage;
   }
   SessionOptions so;
-  so.hub = hub_options(a);
+  so.hub = a;
   so.cache_dir = a.cache_dir;
   so.publish_hf_cache = a.publish_hf_cache;
   so.prefetch.enabled = false;  // parts are fetched below, by `jobs` workers

@@ -22,7 +22,7 @@
 namespace hffs::cli {
 
 struct SessionOptions {
-  HubOptions hub;                            // endpoints, token, CA file, deadline
+  HubArgs hub;                              // endpoints, token, CA file, deadline
   std::optional<std::string> cache_dir;      // default: $HF_HOME/hffs
   std::optional<std::string> cache_group;    // name or gid: the cache is shared with this group
   std::optional<std::string> cache_size;     // bound, cache::parse_size syntax

@@ -37,23 +37,12 @@ class EndpointClient {
   const HubConfig& config() const;
 
   // GET /api/{types}/{repo}/revision/{rev}; rev encoded as one segment.
-  // Every operation ends by `cap` when given (the caller's own deadline), else by cfg.op_deadline.
+  // The operations of HubClient (hub_client.h says what each does), on this endpoint only. Each
+  // ends by `cap` when given (the caller's own deadline), else by cfg.op_deadline.
   Result<RepoInfo> repo_info(const RepoId& repo, std::string_view revision,
                              std::optional<Clock::time_point> cap = std::nullopt);
-
-  // Recursive listing at `commit` (paginated through Link rel="next"), every entry validated
-  // (see tree_parse.h). Directories implied by file paths are present.
   Result<std::vector<TreeEntry>> list_tree(const RepoId& repo, std::string_view commit,
                                            std::optional<Clock::time_point> cap = std::nullopt);
-
-  // Reads exactly `len` bytes at `offset` of `path` at `commit` (caller clamps at EOF), handing
-  // each piece to `sink` as it arrives (no buffer of the range's size; a caller that wants the
-  // bytes in a buffer passes a SpanSink). Resolves once per file and caches the signed location
-  // until near expiry; re-resolves on 401/403/404/410 from a non-Hub host. Retries
-  // 408/429/5xx/connection loss with capped backoff honouring Retry-After, resuming where the
-  // last attempt stopped; never passes on bytes that were not a 206 with the exact Content-Range
-  // asked for. `expected_size` is the file's size from the tree (checked against the
-  // Content-Range total). A sink that refuses bytes ends the read with kIo, untried again.
   Status read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,
                        uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink,
                        std::optional<Clock::time_point> cap = std::nullopt);
@@ -63,14 +52,8 @@ class EndpointClient {
   // The endpoint as normalized (scheme://host[:port][/path], no trailing '/').
   const std::string& endpoint() const;
 
-  // The /resolve URL of a file (percent-encoded, no credentials, no signature): for xattrs/logs.
   std::string file_url(const RepoId& repo, std::string_view commit, std::string_view path) const;
-
-  // Forgets the cached signed location of a file, so that the next read resolves it again (its
-  // content failed verification: the next fetch must not reuse the location that served it).
   void forget_location(const RepoId& repo, std::string_view commit, std::string_view path);
-  // scheme://host[:port] of the location that serves a file now (cached), or the endpoint's when
-  // none is cached: names the source of a bad byte in logs. Never a path, query or signature.
   std::string location_origin(const RepoId& repo, std::string_view commit, std::string_view path) const;
 
   // Added (tests only): the wall clock (Unix seconds) used for signed-URL expiry decisions.

@@ -160,9 +160,9 @@ TEST(Endpoints, TheEnvironmentIsReadAsSet) {
 }
 
 TEST(HubSetup, TheListAndTheBackoffReachTheClientConfig) {
-  HubOptions o;
-  o.endpoints = {"https://mirror.example/", "https://hub.example"};
-  o.no_token_endpoints = {"https://mirror.example"};
+  HubArgs o;
+  o.endpoint = {"https://mirror.example/", "https://hub.example"};
+  o.no_token_endpoint = {"https://mirror.example"};
   o.endpoint_backoff_s = 0.25;
   o.token = "hf_secret";
   auto hub = make_hub_config(o, env_with("https://ignored.example"));
@@ -190,12 +190,12 @@ TEST(HubSetup, OneEndpointIsAsBefore) {
 
 TEST(HubSetup, BackoffIsBounded) {
   for (double bad : {0.0, -1.0, 120.5, std::nan(""), HUGE_VAL}) {
-    HubOptions o;
+    HubArgs o;
     o.endpoint_backoff_s = bad;
     std::string msg = error(make_hub_config(o, env_with(std::nullopt)).status());
     EXPECT_NE(msg.find("--endpoint-backoff"), std::string::npos) << msg;
   }
-  HubOptions o;
+  HubArgs o;
   o.endpoint_backoff_s = 120;
   EXPECT_TRUE(make_hub_config(o, env_with(std::nullopt)).ok());
 }

@@ -38,8 +38,7 @@ FakeResponse hub_answer(const FakeRequest& r) {
 class RepoOpenerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* v : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
-      ::unsetenv(v);
+    hffs::testing::clear_proxy_env();
     dir_ = std::filesystem::temp_directory_path() /
            ("hffs-opener-test-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());

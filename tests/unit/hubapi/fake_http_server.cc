@@ -253,4 +253,9 @@ done:
   ::close(fd);
 }
 
+void clear_proxy_env() {
+  for (const char* v : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
+    ::unsetenv(v);
+}
+
 }  // namespace hffs::testing

@@ -75,6 +75,9 @@ class FakeHttpServer {
   std::atomic<size_t> accepted_{0};
 };
 
+// Tests talk to loopback servers: a proxy from the environment must not take their requests.
+void clear_proxy_env();
+
 // Status reason phrase for the status line.
 const char* reason_phrase(int status);
 

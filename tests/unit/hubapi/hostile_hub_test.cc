@@ -52,8 +52,7 @@ int cursor_of(const FakeRequest& r) {
 class HostileHubTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* v : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
-      ::unsetenv(v);
+    hffs::testing::clear_proxy_env();
   }
   HubConfig config() {
     HubConfig c;

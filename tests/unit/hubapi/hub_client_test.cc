@@ -54,8 +54,7 @@ bool has_auth(const FakeRequest& r) { return r.header("authorization").has_value
 class HubClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* v : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
-      ::unsetenv(v);
+    hffs::testing::clear_proxy_env();
   }
 
   HubConfig config(bool token = true) {

@@ -99,8 +99,7 @@ struct Endpoint {
 class HubFailoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* v : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
-      ::unsetenv(v);
+    hffs::testing::clear_proxy_env();
   }
 
   HubConfig config(bool mirror_gets_token = true) {
