@@ -25,8 +25,8 @@ FUZZ_SECONDS="${HFFS_CI_FUZZ_SECONDS:-30}"
 # (test_faults), revisions and offline views (test_revisions), `hffs cache` (test_cache_cli),
 # `hffs prefetch` (test_prefetch), publishing into the HF cache (test_hf_cache), wrong bytes from
 # the CDN and verification (test_integrity), hostile Hubs and a combined fault storm
-# (test_hostile_hub), endpoints dying, stalling and refusing under a mount (test_failover). Left to stage 2: test_local_ops (tmpfs, users, SIGSTOP; no new parsing),
-# test_tls (the same code over https; curl itself is not instrumented) and test_crash (kill -9
+# (test_hostile_hub), endpoints dying, stalling and refusing under a mount (test_failover). Left
+# to stage 2: test_local_ops (tmpfs, users, SIGSTOP; no new parsing), test_tls (the same code over https; curl itself is not instrumented) and test_crash (kill -9
 # loops: a killed daemon never reports, and the test's timing fails under ASan's slowdown).
 ASAN_INTEGRATION="${HFFS_CI_ASAN_INTEGRATION:-^integration\.test_(mount|ops|errors|faults|revisions|cache_cli|prefetch|hf_cache|integrity|hostile_hub|failover)$}"
 LOGS="$ROOT/${HFFS_CI_LOG_DIR:-build/ci-logs}"
