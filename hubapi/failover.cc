@@ -150,7 +150,7 @@ std::vector<EndpointSet::Choice> EndpointSet::order(std::string_view repo, std::
 void EndpointSet::on_success(size_t i, bool was_down, std::string_view repo, std::string_view rev, bool content) {
   std::lock_guard lk(mu_);
   Host& h = hosts_[i];
-  if (content) {
+  if (content && urls_.size() > 1) {  // one endpoint is never skipped: nothing to remember
     if (h.served.size() >= kMaxRepoMarks) h.served.clear();
     h.served.try_emplace(std::string(repo), true);
     h.served.try_emplace(commit_key(repo, rev), true);
