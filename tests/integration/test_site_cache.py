@@ -1,0 +1,280 @@
+"""The nginx site cache (issue 14, first slice; loopback only): deploy/site-cache/run starts the shipped
+config in front of one simulator (the Hub), and hffs mounts with `--endpoint SITE --endpoint HUB`.
+
+What is proved, counting at the simulator (its /_sim/stats) and checking every sha256:
+- every file reads right through the site cache, and a second mount with a fresh block cache makes
+  the Hub's CDN send zero bytes (and the Hub serves no file bytes at all);
+- a range read of a large file makes the CDN send the slices it touches, not the file;
+- gated and private repos: with the token all bytes; without one (or with a token not approved) the
+  Hub's refusal (EACCES on read, exit 3 on a private mount), also once the bytes are in the cache;
+- the CDN never gets an Authorization header from the site cache;
+- the site cache killed in the middle of a read: the read finishes from the Hub, right bytes, no EIO.
+"""
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import unittest
+
+from harness import HFFS, ROOT, Mount, launch, sha256_file, wait_for
+
+RUN = os.path.join(ROOT, "deploy", "site-cache", "run")
+CACHE = os.environ.get("HUBSIM_TEST_CACHE", "/tmp/hffs-hubsim-testcache")
+FAILOVER = "hffs-test/failover-model"  # fixtures/failover.json: big.bin (40 MiB), mid.bin, small files
+GATED = "hffs-test/gated-model"
+PRIVATE = "hffs-test/private-model"
+SLICE = 8 << 20
+EXIT_REPO = 3
+EXIT_ACCESS = 5
+
+
+class SiteCache:
+    """One site cache (`deploy/site-cache/run`) with its own state and cache dirs."""
+
+    def __init__(self, upstream, name="sc"):
+        self.state = tempfile.mkdtemp(prefix=f"hffs-it-sitecache-{name}-")
+        self.upstream = upstream
+        self.url = None
+
+    def start(self):
+        r = subprocess.run([RUN, "start", "--upstream", self.upstream, "--state-dir", self.state,
+                            "--slice", "8m"], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError(f"site cache start failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        last = r.stdout.strip().splitlines()[-1]
+        self.assert_prefix(last, "SITE_CACHE=http://")
+        self.url = last.split("=", 1)[1]
+        return self
+
+    @staticmethod
+    def assert_prefix(line, prefix):
+        if not line.startswith(prefix):
+            raise AssertionError(f"last line of `run start` is {line!r}, not {prefix}...")
+
+    def _run(self, op):
+        return subprocess.run([RUN, op, "--state-dir", self.state], capture_output=True, text=True, timeout=60)
+
+    def kill(self):
+        r = self._run("kill")
+        if r.returncode != 0:
+            raise AssertionError(f"site cache kill failed: {r.stderr}")
+
+    def stop(self):
+        self._run("stop")
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.state, ignore_errors=True)
+
+    def log_text(self):
+        out = []
+        for name in ("access.log", "fetch.log", "error.log"):
+            try:
+                with open(os.path.join(self.state, name)) as f:
+                    out.append(f.read())
+            except FileNotFoundError:
+                pass
+        return "\n".join(out)
+
+
+class SiteCacheTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists("/dev/fuse"):
+            raise unittest.SkipTest("/dev/fuse is not available")
+        if not shutil.which("nginx") and not os.path.exists("/usr/sbin/nginx"):
+            raise unittest.SkipTest("nginx is not installed")
+        cls.hub = launch.Simulator("--repos", "failover", name="sitecache-hub", prefix="hffs-it-", cache_dir=CACHE)
+        cls.addClassCleanup(cls.hub.cleanup)
+        cls.hub.start()
+
+    def setUp(self):
+        self.hub.configure(clear_faults=True, cdn_rate=0)
+        self.site = SiteCache(self.hub.endpoint)  # a fresh, empty cache for every test
+        self.addCleanup(self.site.cleanup)
+        self.site.start()
+        self.hub.reset()
+
+    # ------------------------------------------------------------------ helpers
+    def mount(self, repo, token=None):
+        args = ["--endpoint", self.site.url, "--endpoint", self.hub.endpoint,
+                "--endpoint-backoff", "1", "--deadline", "30", "--no-prefetch"]
+        return Mount(self.hub, repo, *args, token=token)
+
+    def read_all(self, mnt, files):
+        for p in sorted(files):
+            try:
+                got = sha256_file(mnt.path(p))
+            except OSError as e:
+                self.fail(f"{p}: {e!r}\nhffs log: {mnt.log()}\nsite cache: {self.site.log_text()[-3000:]}")
+            self.assertEqual(got, files[p]["sha256"], p)
+
+    def cdn_bytes(self):
+        return self.hub.stats(log=False)["bytes_by_host"]["cdn"]
+
+    def file_bytes_from_hub(self, repo):
+        """Bytes of file content the Hub sent (CDN answers, resolve / resolve-cache bodies of `repo`)."""
+        n = 0
+        for e in self.hub.requests():
+            if e["status"] in (200, 206) and (e["kind"] == "cdn" or
+                                              (e["kind"] in ("resolve", "resolve_cache") and repo in e["path"])):
+                n += e["bytes"] or 0
+        return n
+
+    def assert_no_token_to_cdn(self):
+        self.assertEqual(self.hub.stats(log=False)["cdn_auth_requests"], 0, "the CDN got an Authorization header")
+
+    def assert_from_site(self, mnt, paths):
+        for p in paths:
+            src = os.getxattr(mnt.path(p), "user.hffs.source").decode()
+            self.assertTrue(src.startswith(self.site.url), f"{p} came from {src}, not the site cache")
+
+    # ------------------------------------------------------------------ scenarios
+    def test_second_node_gets_every_byte_from_the_site_cache(self):
+        files, _ = self.hub.files(FAILOVER)
+        lfs_total = sum(f["size"] for f in files.values() if f["lfs"])
+        with self.mount(FAILOVER) as m:
+            self.read_all(m, files)
+            self.assert_from_site(m, files)
+        first = self.cdn_bytes()
+        # Each LFS file crossed the CDN once, in slices (a slice past the end is cut at the end).
+        self.assertGreaterEqual(first, lfs_total)
+        self.assertLessEqual(first, lfs_total * 1.05)
+        self.assert_no_token_to_cdn()
+        self.hub.reset()
+        with self.mount(FAILOVER) as m2:  # a second node: its own, empty block cache
+            self.read_all(m2, files)
+            self.assert_from_site(m2, files)
+        self.assertEqual(self.cdn_bytes(), 0, "the CDN sent bytes to the second node's reads")
+        self.assertEqual(self.file_bytes_from_hub(FAILOVER), 0, "the Hub sent file bytes again")
+
+    def test_range_read_caches_only_its_slices(self):
+        files, _ = self.hub.files(FAILOVER)
+        big = files["big.bin"]
+        off, n = 20 << 20, 1 << 20  # in the third slice
+        with self.mount(FAILOVER) as m:
+            with open(m.path("big.bin"), "rb") as f:
+                f.seek(off)
+                got = f.read(n)
+        sent = self.cdn_bytes()
+        want = bytes_of(self.hub, big, off, n)
+        self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(want).hexdigest())
+        # The slice holding the range, plus at most the first one (hffs's HEAD of /resolve is
+        # answered from slice 0 so that it carries the file's length) and one neighbour.
+        self.assertGreaterEqual(sent, SLICE)
+        self.assertLessEqual(sent, 3 * SLICE)
+        self.assertLess(sent, big["size"])
+        self.assertEqual(sent % SLICE, 0, "the CDN was asked for something else than whole slices")
+
+    def test_gated_needs_the_callers_token_even_when_cached(self):
+        files, _ = self.hub.files(GATED)
+        lfs = sorted(p for p, f in files.items() if f["lfs"])
+        with self.mount(GATED, token=self.hub.token()) as m:
+            self.read_all(m, files)
+        self.assertGreater(self.cdn_bytes(), 0)
+        self.assert_no_token_to_cdn()
+        _, sha = self.hub.files(GATED)
+        for token, status in ((None, 401), (self.hub.env["HUBSIM_TOKEN_NOT_APPROVED"], 403)):
+            with self.subTest(token=token):
+                # A mount refuses as it does against the Hub alone (hffs probes a file at mount).
+                via_site = self.mount(GATED, token=token)
+                direct = Mount(self.hub, GATED, "--no-prefetch", token=token)
+                try:
+                    self.assertEqual(via_site.run().returncode, EXIT_ACCESS, via_site.result.stderr)
+                    self.assertEqual(direct.run().returncode, EXIT_ACCESS, direct.result.stderr)
+                finally:
+                    via_site.__exit__(None, None, None)
+                    direct.__exit__(None, None, None)
+                # Every slice of every file is cached now; a request for one still gets the Hub's refusal.
+                for p in lfs + ["config.json"]:
+                    r = self.hub.request("GET", f"{self.site.url}/{GATED}/resolve/{sha}/{p}",
+                                         headers={"Range": "bytes=0-99"}, token=token)
+                    self.assertEqual(r.status, status, (p, r))
+                    self.assertEqual(r.h("X-Error-Code"), "GatedRepo", (p, r))
+                    self.assertNotEqual(r.body[:100], bytes_at(self.hub, GATED, p, 0, 100), p)
+                    r = self.hub.request("GET", f"{self.site.url}/{GATED}/resolve/{sha}/{p}",
+                                         headers={"Range": "bytes=0-99"}, token=self.hub.token())
+                    self.assertEqual((r.status, r.h("X-Site-Cache")), (206, "HIT"), (p, r))
+        # The bytes were served from nowhere: the site cache passed the Hub's refusal on.
+        log = self.site.log_text()
+        self.assertNotIn(self.hub.token(), log, "a token was written into the site cache's logs")
+        self.assertFalse(grep_dir(self.site.state, self.hub.token().encode()), "a token is in the site cache")
+
+    def test_private_repo(self):
+        files, _ = self.hub.files(PRIVATE)
+        with self.mount(PRIVATE, token=self.hub.token()) as m:
+            self.read_all(m, files)
+        anon = self.mount(PRIVATE)
+        try:
+            r = anon.run()
+            self.assertEqual(r.returncode, EXIT_REPO, r.stderr)
+        finally:
+            anon.__exit__(None, None, None)
+        self.assertFalse(grep_dir(self.site.state, self.hub.token().encode()), "a token is in the site cache")
+
+    def test_site_cache_killed_mid_read_reads_finish_from_the_hub(self):
+        files, _ = self.hub.files(FAILOVER)
+        big = files["big.bin"]
+        # The CDN slowed per connection, so the reader is waiting on the site cache when it dies.
+        self.hub.configure(cdn_rate=4 << 20)
+        progress, result = [0], {}
+        with self.mount(FAILOVER) as m:
+            def reader():
+                h = hashlib.sha256()
+                try:
+                    with open(m.path("big.bin"), "rb") as fh:
+                        for chunk in iter(lambda: fh.read(1 << 20), b""):
+                            h.update(chunk)
+                            progress[0] += len(chunk)
+                    result["sha256"] = h.hexdigest()
+                except OSError as e:
+                    result["error"] = e
+
+            t = threading.Thread(target=reader)
+            t.start()
+            try:
+                wait_for(lambda: progress[0] >= 4 << 20 or not t.is_alive(), 60, "the first MiBs of big.bin")
+                self.assertLess(progress[0], big["size"], "the read ended before the site cache was killed")
+                self.site.kill()
+            finally:
+                t.join(180)
+            self.assertFalse(t.is_alive(), "the reader hangs")
+            self.assertEqual(result, {"sha256": big["sha256"]}, "no EIO, no wrong byte")
+            src = os.getxattr(m.path("big.bin"), "user.hffs.source").decode()
+            self.assertTrue(src.startswith(self.hub.endpoint), f"big.bin finished from {src}, not the Hub")
+            rest = {p: f for p, f in files.items() if p != "big.bin"}
+            self.read_all(m, rest)
+        self.assert_no_token_to_cdn()
+
+
+def bytes_of(sim, f, off, n):
+    return bytes_at(sim, FAILOVER, f["path"], off, n)
+
+
+def bytes_at(sim, repo, path, off, n):
+    """`n` bytes at `off` of a file, straight from the simulator (with its token, redirects followed)."""
+    r, _ = sim.follow("GET", f"/{repo}/resolve/main/{path}", headers={"Range": f"bytes={off}-{off + n - 1}"},
+                      token=sim.token())
+    assert r.status == 206, r
+    return r.body
+
+
+def grep_dir(root, needle):
+    """Files under `root` whose bytes contain `needle`."""
+    hits = []
+    for d, _, fns in os.walk(root):
+        for fn in fns:
+            p = os.path.join(d, fn)
+            try:
+                with open(p, "rb") as f:
+                    if needle in f.read():
+                        hits.append(p)
+            except OSError:
+                pass
+    return hits
+
+
+if __name__ == "__main__":
+    unittest.main()
