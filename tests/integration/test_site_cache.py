@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import unittest
+import urllib.request
 
 from harness import HFFS, ROOT, Mount, launch, sha256_file, wait_for
 
@@ -111,7 +112,16 @@ class SiteCacheTest(unittest.TestCase):
                 self.fail(f"{p}: {e!r}\nhffs log: {mnt.log()}\nsite cache: {self.site.log_text()[-3000:]}")
             self.assertEqual(got, files[p]["sha256"], p)
 
+    def wait_cdn_idle(self):
+        """Until the CDN has no transfer in flight (its nginx stub status: the probe is the only
+        request writing). The site cache keeps filling a slice after the node's range is sent."""
+        def idle():
+            with urllib.request.urlopen(self.hub.cdn + "/_hubsim_status", timeout=5) as r:
+                return int(r.read().decode().split("Writing:")[1].split()[0]) <= 1
+        wait_for(idle, 60, "the CDN idle")
+
     def cdn_bytes(self):
+        self.wait_cdn_idle()
         return self.hub.stats(log=False)["bytes_by_host"]["cdn"]
 
     def file_bytes_from_hub(self, repo):
@@ -167,6 +177,33 @@ class SiteCacheTest(unittest.TestCase):
         self.assertLessEqual(sent, 3 * SLICE)
         self.assertLess(sent, big["size"])
         self.assertEqual(sent % SLICE, 0, "the CDN was asked for something else than whole slices")
+
+    def test_concurrent_requests_for_a_slice_make_one_upstream_request(self):
+        files, sha = self.hub.files(FAILOVER)
+        big = files["big.bin"]
+        self.hub.configure(cdn_rate=4 << 20)  # a slice takes ~2 s upstream: the requests overlap
+        url = f"{self.site.url}/{FAILOVER}/resolve/{sha}/big.bin"
+        ranges = [(i * 1000, i * 1000 + 99) for i in range(4)]  # all in slice 0
+        barrier, got = threading.Barrier(len(ranges)), {}
+
+        def fetch(a, b):
+            barrier.wait(10)
+            got[a] = self.hub.request("GET", url, headers={"Range": f"bytes={a}-{b}"}, timeout=60)
+
+        ts = [threading.Thread(target=fetch, args=r) for r in ranges]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(90)
+        self.wait_cdn_idle()
+        want = bytes_of(self.hub, big, 0, ranges[-1][1] + 1)
+        for a, b in ranges:
+            r = got[a]
+            self.assertEqual(r.status, 206, r)
+            self.assertEqual(r.h("Content-Range"), f"bytes {a}-{b}/{big['size']}")
+            self.assertEqual(r.body, want[a:b + 1])
+        cdn = [e for e in self.hub.requests("cdn") if e["path"].endswith(big["sha256"]) and e["status"] == 206]
+        self.assertEqual(len(cdn), 2, cdn)  # one for the four requests, one for bytes_of above
 
     def test_gated_needs_the_callers_token_even_when_cached(self):
         files, _ = self.hub.files(GATED)
