@@ -12,10 +12,12 @@ What is proved, counting at the simulator (its /_sim/stats) and checking every s
 """
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 import urllib.request
 
@@ -27,6 +29,8 @@ FAILOVER = "hffs-test/failover-model"  # fixtures/failover.json: big.bin (40 MiB
 GATED = "hffs-test/gated-model"
 PRIVATE = "hffs-test/private-model"
 SLICE = 8 << 20
+BRANCH_TTL = 2  # seconds a branch -> sha lookup is cached (run start --branch-ttl)
+SAMPLE = "hffs-test/tiny-model"  # three commits on main
 EXIT_REPO = 3
 EXIT_ACCESS = 5
 
@@ -39,9 +43,9 @@ class SiteCache:
         self.upstream = upstream
         self.url = None
 
-    def start(self):
+    def start(self, *extra):
         r = subprocess.run([RUN, "start", "--upstream", self.upstream, "--state-dir", self.state,
-                            "--slice", "8m"], capture_output=True, text=True, timeout=60)
+                            "--slice", "8m", *extra], capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
             raise AssertionError(f"site cache start failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
         last = r.stdout.strip().splitlines()[-1]
@@ -92,10 +96,10 @@ class SiteCacheTest(unittest.TestCase):
         cls.hub.start()
 
     def setUp(self):
-        self.hub.configure(clear_faults=True, cdn_rate=0)
+        self.hub.configure(clear_faults=True, cdn_rate=0, lag_commits=0)
         self.site = SiteCache(self.hub.endpoint)  # a fresh, empty cache for every test
         self.addCleanup(self.site.cleanup)
-        self.site.start()
+        self.site.start("--branch-ttl", f"{BRANCH_TTL}s")
         self.hub.reset()
 
     # ------------------------------------------------------------------ helpers
@@ -204,6 +208,24 @@ class SiteCacheTest(unittest.TestCase):
             self.assertEqual(r.body, want[a:b + 1])
         cdn = [e for e in self.hub.requests("cdn") if e["path"].endswith(big["sha256"]) and e["status"] == 206]
         self.assertEqual(len(cdn), 2, cdn)  # one for the four requests, one for bytes_of above
+
+    def pinned(self, repo):
+        """The commit a new mount through the site cache pins `repo`'s default branch to."""
+        with self.mount(repo) as m:
+            found = re.search(r"pinned \S+ to commit ([0-9a-f]{40})", m.log())
+            self.assertTrue(found, m.log())
+            return found.group(1)
+
+    def test_branch_moved_is_seen_within_the_ttl(self):
+        self.hub.configure(lag_commits=1)  # the Hub's main one commit behind, then moved forward
+        _, head = self.hub.files(SAMPLE)
+        old = self.pinned(SAMPLE)
+        self.assertNotEqual(old, head)
+        self.assertEqual(self.pinned(SAMPLE), old)  # the lookup is cached (or the Hub still says so)
+        self.hub.configure(lag_commits=0)
+        moved = time.monotonic()
+        wait_for(lambda: self.pinned(SAMPLE) == head, BRANCH_TTL + 5, "a new mount on the moved commit")
+        self.assertLessEqual(time.monotonic() - moved, BRANCH_TTL + 5)
 
     def test_gated_needs_the_callers_token_even_when_cached(self):
         files, _ = self.hub.files(GATED)
