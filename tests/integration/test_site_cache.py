@@ -147,22 +147,24 @@ class SiteCacheTest(unittest.TestCase):
 
     # ------------------------------------------------------------------ scenarios
     def test_second_node_gets_every_byte_from_the_site_cache(self):
-        files, _ = self.hub.files(FAILOVER)
-        lfs_total = sum(f["size"] for f in files.values() if f["lfs"])
-        with self.mount(FAILOVER) as m:
-            self.read_all(m, files)
-            self.assert_from_site(m, files)
+        repos = {r: self.hub.files(r)[0] for r in (FAILOVER, SAMPLE)}  # SAMPLE: odd names, nested dirs
+        lfs_total = sum(f["size"] for files in repos.values() for f in files.values() if f["lfs"])
+        for repo, files in repos.items():
+            with self.mount(repo) as m:
+                self.read_all(m, files)
+                self.assert_from_site(m, files)
         first = self.cdn_bytes()
         # Each LFS file crossed the CDN once, in slices (a slice past the end is cut at the end).
         self.assertGreaterEqual(first, lfs_total)
         self.assertLessEqual(first, lfs_total * 1.05)
         self.assert_no_token_to_cdn()
         self.hub.reset()
-        with self.mount(FAILOVER) as m2:  # a second node: its own, empty block cache
-            self.read_all(m2, files)
-            self.assert_from_site(m2, files)
+        for repo, files in repos.items():
+            with self.mount(repo) as m2:  # a second node: its own, empty block cache
+                self.read_all(m2, files)
+                self.assert_from_site(m2, files)
+            self.assertEqual(self.file_bytes_from_hub(repo), 0, f"the Hub sent file bytes of {repo} again")
         self.assertEqual(self.cdn_bytes(), 0, "the CDN sent bytes to the second node's reads")
-        self.assertEqual(self.file_bytes_from_hub(FAILOVER), 0, "the Hub sent file bytes again")
 
     def test_range_read_caches_only_its_slices(self):
         files, _ = self.hub.files(FAILOVER)
