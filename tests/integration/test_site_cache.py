@@ -11,6 +11,7 @@ What is proved, counting at the simulator (its /_sim/stats) and checking every s
 - the site cache killed in the middle of a read: the read finishes from the Hub, right bytes, no EIO.
 """
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -72,6 +73,12 @@ class SiteCache:
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.state, ignore_errors=True)
+
+    def stats(self):
+        r = self._run("stats")
+        if r.returncode != 0:
+            raise AssertionError(f"site cache stats failed: {r.stderr}")
+        return json.loads(r.stdout)
 
     def log_text(self):
         out = []
@@ -165,6 +172,11 @@ class SiteCacheTest(unittest.TestCase):
                 self.assert_from_site(m2, files)
             self.assertEqual(self.file_bytes_from_hub(repo), 0, f"the Hub sent file bytes of {repo} again")
         self.assertEqual(self.cdn_bytes(), 0, "the CDN sent bytes to the second node's reads")
+        st = self.site.stats()
+        self.assertGreater(st["hits"], 0, st)
+        self.assertGreater(st["auth_checks"], 0, st)
+        self.assertGreaterEqual(st["upstream_bytes"], first, st)  # the first node's fill, and only that
+        self.assertLess(st["upstream_bytes"], first * 1.1, st)
 
     def test_range_read_caches_only_its_slices(self):
         files, _ = self.hub.files(FAILOVER)
