@@ -11,6 +11,7 @@ import select
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -31,6 +32,36 @@ def sha256_file(path, bufsize=1 << 20):
                 break
             h.update(b)
     return h.hexdigest()
+
+
+class BackgroundRead:
+    """Reads a file front to back in 1 MiB reads on a thread of its own: `progress` counts the bytes
+    read so far; at the end `sha256` holds the digest of every byte, or `error` the OSError."""
+
+    def __init__(self, path):
+        self.path = path
+        self.progress = 0
+        self.sha256 = None
+        self.error = None
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self):
+        h = hashlib.sha256()
+        try:
+            with open(self.path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+                    self.progress += len(chunk)
+            self.sha256 = h.hexdigest()
+        except OSError as e:
+            self.error = e
+
+    def alive(self):
+        return self.thread.is_alive()
+
+    def join(self, timeout):
+        self.thread.join(timeout)
 
 
 class Simulator(launch.Simulator):

@@ -14,15 +14,13 @@ printing one line per endpoint with `up`/`down` and `serving`; exit 6 when every
 Not run against a binary that has all of these yet: the simulator side (kill/revive, the mirror
 knobs, the stall mid-body) is tested in tests/hubsim/tests/test_mirrors.py and test_mirror_faults.py.
 """
-import hashlib
 import os
 import re
 import subprocess
-import threading
 import unittest
 import urllib.parse
 
-from harness import HFFS, Mount, launch, sha256_file, wait_for
+from harness import HFFS, BackgroundRead, Mount, launch, sha256_file, wait_for
 
 SAMPLE = "hffs-test/tiny-model"
 FAILOVER = "hffs-test/failover-model"  # fixtures/failover.json: big.bin (40 MiB), mid.bin, small files
@@ -182,30 +180,17 @@ class Failover(unittest.TestCase):
             # (With a single endpoint this read fails with EIO at the deadline: checked by hand.)
             a.configure(cdn_rate=BIG_RATE)
             b.reset()
-            progress, result = [0], {}
-
-            def reader():
-                h = hashlib.sha256()
-                try:
-                    with open(m.path("big.bin"), "rb") as fh:
-                        for chunk in iter(lambda: fh.read(1 << 20), b""):
-                            h.update(chunk)
-                            progress[0] += len(chunk)
-                    result["sha256"] = h.hexdigest()
-                except OSError as e:
-                    result["error"] = e
-
-            t = threading.Thread(target=reader)
-            t.start()
+            r = BackgroundRead(m.path("big.bin"))
             try:
-                wait_for(lambda: progress[0] >= KILL_AT or not t.is_alive(), 60, "the first MiBs of big.bin from A")
-                self.assertLess(progress[0], big["size"], "the read ended before A was killed")
-                at_kill = progress[0]
+                wait_for(lambda: r.progress >= KILL_AT or not r.alive(), 60, "the first MiBs of big.bin from A")
+                self.assertLess(r.progress, big["size"], "the read ended before A was killed")
+                at_kill = r.progress
                 a.kill()
             finally:
-                t.join(120)
-            self.assertFalse(t.is_alive(), "the reader hangs")
-            self.assertEqual(result, {"sha256": big["sha256"]}, "no EIO, no wrong byte")
+                r.join(120)
+            self.assertFalse(r.alive(), "the reader hangs")
+            self.assertIsNone(r.error, "no EIO")
+            self.assertEqual(r.sha256, big["sha256"], "no wrong byte")
             # B served the rest, not the part the reader already had from A.
             from_b = sum(e["bytes"] for e in data_requests(b, FAILOVER, {"big.bin": big}))
             self.assertGreater(from_b, 0)

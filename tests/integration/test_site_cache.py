@@ -22,7 +22,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import HFFS, ROOT, Mount, launch, sha256_file, wait_for
+from harness import HFFS, ROOT, BackgroundRead, Mount, launch, sha256_file, wait_for
 
 RUN = os.path.join(ROOT, "deploy", "site-cache", "run")
 CACHE = os.environ.get("HUBSIM_TEST_CACHE", "/tmp/hffs-hubsim-testcache")
@@ -296,29 +296,17 @@ class SiteCacheTest(unittest.TestCase):
         big = files["big.bin"]
         # The CDN slowed per connection, so the reader is waiting on the site cache when it dies.
         self.hub.configure(cdn_rate=4 << 20)
-        progress, result = [0], {}
         with self.mount(FAILOVER) as m:
-            def reader():
-                h = hashlib.sha256()
-                try:
-                    with open(m.path("big.bin"), "rb") as fh:
-                        for chunk in iter(lambda: fh.read(1 << 20), b""):
-                            h.update(chunk)
-                            progress[0] += len(chunk)
-                    result["sha256"] = h.hexdigest()
-                except OSError as e:
-                    result["error"] = e
-
-            t = threading.Thread(target=reader)
-            t.start()
+            r = BackgroundRead(m.path("big.bin"))
             try:
-                wait_for(lambda: progress[0] >= 4 << 20 or not t.is_alive(), 60, "the first MiBs of big.bin")
-                self.assertLess(progress[0], big["size"], "the read ended before the site cache was killed")
+                wait_for(lambda: r.progress >= 4 << 20 or not r.alive(), 60, "the first MiBs of big.bin")
+                self.assertLess(r.progress, big["size"], "the read ended before the site cache was killed")
                 self.site.kill()
             finally:
-                t.join(180)
-            self.assertFalse(t.is_alive(), "the reader hangs")
-            self.assertEqual(result, {"sha256": big["sha256"]}, "no EIO, no wrong byte")
+                r.join(180)
+            self.assertFalse(r.alive(), "the reader hangs")
+            self.assertIsNone(r.error, "no EIO")
+            self.assertEqual(r.sha256, big["sha256"], "no wrong byte")
             src = os.getxattr(m.path("big.bin"), "user.hffs.source").decode()
             self.assertTrue(src.startswith(self.hub.endpoint), f"big.bin finished from {src}, not the Hub")
             rest = {p: f for p, f in files.items() if p != "big.bin"}
