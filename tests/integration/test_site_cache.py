@@ -182,6 +182,24 @@ class SiteCacheTest(unittest.TestCase):
         self.assertGreaterEqual(st["upstream_bytes"], first, st)  # the first node's fill, and only that
         self.assertLess(st["upstream_bytes"], first * 1.1, st)
 
+    def test_a_client_cannot_pass_for_an_auth_check_in_the_stats(self):
+        # Only the site's own auth subrequests carry X-Site-Cache-Auth to the fetcher; a client's
+        # copy is dropped, so `run stats` counts what the site really asked the Hub.
+        files, commit = self.hub.files(FAILOVER)
+        url = f"{self.site.url}/api/models/{FAILOVER}/revision/{commit}"
+        before = self.site.stats()["auth_checks"]
+        for _ in range(3):
+            req = urllib.request.Request(url, headers={"X-Site-Cache-Auth": "1"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                self.assertEqual(r.status, 200)
+        self.assertLessEqual(self.site.stats()["auth_checks"] - before, 3, self.site.stats())
+        # The auth subrequests go to /_sc_authz/...: a fetch of the revision itself marked as a check
+        # is a client's header that got through.
+        with open(os.path.join(self.site.state, "fetch.log")) as f:
+            marked = [e for e in map(json.loads, f) if e["u"].startswith(f"/api/models/{FAILOVER}/revision/")
+                      and e["auth"] == "1"]
+        self.assertEqual(marked, [])
+
     def test_range_read_caches_only_its_slices(self):
         files, _ = self.hub.files(FAILOVER)
         big = files["big.bin"]
