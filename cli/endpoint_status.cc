@@ -4,6 +4,7 @@
 #include <sstream>
 #include <vector>
 
+#include "cli/format.h"
 #include "cli/metrics.h"
 
 namespace hffs::cli {
@@ -14,6 +15,7 @@ struct Endpoint {
   std::string url, error;
   bool up = true, serving = false, token = true;
   uint64_t failures = 0;
+  uint64_t bytes = 0, site_hit = 0, site_miss = 0;
 };
 
 std::string label(const std::string& series, const std::string& name) {
@@ -50,6 +52,9 @@ std::string endpoint_status(const std::string& metrics_text, const std::string& 
     if (name == "hffs_endpoint_sends_token") any_token |= (e.token = v != 0);
     if (name == "hffs_endpoint_failures_total") e.failures = static_cast<uint64_t>(v);
     if (name == "hffs_endpoint_down_info") e.error = label(k, "error");
+    if (name == "hffs_endpoint_bytes_total") e.bytes = static_cast<uint64_t>(v);
+    if (name == "hffs_endpoint_site_cache_bytes_total")
+      (label(k, "cache") == "hit" ? e.site_hit : e.site_miss) = static_cast<uint64_t>(v);
   }
   std::ostringstream out;
   if (eps.empty()) {
@@ -66,6 +71,13 @@ std::string endpoint_status(const std::string& metrics_text, const std::string& 
       notes.push_back(std::to_string(e.failures) + (e.failures == 1 ? " failure" : " failures"));
     // Only worth saying when the token goes somewhere else (--no-token-endpoint).
     if (any_token && !e.token) notes.push_back("no token");
+    // Where the bytes came from: per endpoint when there are several, and whether a site cache
+    // had them on its disk or fetched them from the Hub for this node.
+    if (e.site_hit + e.site_miss > 0)
+      notes.push_back(format_bytes(e.bytes) + " received (site cache: " + format_bytes(e.site_hit) +
+                      " hit, " + format_bytes(e.site_miss) + " miss)");
+    else if (!one && e.bytes > 0)
+      notes.push_back(format_bytes(e.bytes) + " received");
     out << (i == 0 ? (one ? "  endpoint:   " : "  endpoints:  ") : "              ") << e.url;
     for (size_t n = 0; n < notes.size(); ++n) out << (n == 0 ? "  " : ", ") << notes[n];
     out << "\n";

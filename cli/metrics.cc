@@ -102,6 +102,16 @@ void render_endpoints(Emitter& e, const std::string& m, const hubapi::HubStats& 
   e.family("hffs_endpoint_failures_total", "counter",
            "Host failures seen (connect/TLS errors, timeouts, stalls, 5xx, 429 beyond its Retry-After budget).");
   for (const auto& x : h.endpoints) e.sample("hffs_endpoint_failures_total", m, ep(x.url), x.failures);
+  e.family("hffs_endpoint_bytes_total", "counter",
+           "File bytes received from the endpoint (and from the data hosts it redirected to).");
+  for (const auto& x : h.endpoints) e.sample("hffs_endpoint_bytes_total", m, ep(x.url), x.bytes);
+  e.family("hffs_endpoint_site_cache_bytes_total", "counter",
+           "Of those, what a site cache (deploy/site-cache) labelled: cache=\"hit\" served from its disk, "
+           "cache=\"miss\" fetched from (or waited on) its upstream. 0 for an endpoint that is no site cache.");
+  for (const auto& x : h.endpoints) {
+    e.sample("hffs_endpoint_site_cache_bytes_total", m, ep(x.url) + ",cache=\"hit\"", x.site_cache_hit_bytes);
+    e.sample("hffs_endpoint_site_cache_bytes_total", m, ep(x.url) + ",cache=\"miss\"", x.site_cache_miss_bytes);
+  }
   e.family("hffs_endpoint_down_info", "gauge", "Why an endpoint is put aside: one series while it is down.");
   for (const auto& x : h.endpoints)
     if (!x.up) e.sample("hffs_endpoint_down_info", m, ep(x.url) + ",error=\"" + esc(x.last_error) + "\"", 1);

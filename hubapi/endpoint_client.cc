@@ -218,6 +218,8 @@ HubStats EndpointClient::stats() const {
   s.bytes_received = impl_->bytes_received.load();
   s.errors = impl_->errors.load();
   s.http_downgrades_refused = impl_->downgrades_refused.load();
+  s.site_cache_hit_bytes = impl_->site_hit_bytes.load();
+  s.site_cache_miss_bytes = impl_->site_miss_bytes.load();
   return s;
 }
 

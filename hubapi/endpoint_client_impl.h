@@ -73,7 +73,7 @@ struct EndpointClient::Impl {
   int64_t now_epoch() const { return wall_clock(); }
 
   std::atomic<uint64_t> api_requests{0}, resolve_requests{0}, data_requests{0}, retries{0},
-      bytes_received{0}, errors{0}, downgrades_refused{0};
+      bytes_received{0}, errors{0}, downgrades_refused{0}, site_hit_bytes{0}, site_miss_bytes{0};
   std::atomic<bool> downgrade_logged{false};
 
   std::mutex loc_mu;

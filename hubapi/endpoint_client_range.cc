@@ -47,9 +47,11 @@ class EndpointClient::Impl::RangeRead {
     bad_reply_.clear();
     HttpRequest req = ranged_get(loc, offset_ + got_);
     ++m_.data_requests;
+    site_cache_.clear();
     HttpResponse r = m_.http.perform(req);
     got_ += r.sink_bytes;
     m_.bytes_received += r.sink_bytes;
+    count_site_cache(r.sink_bytes);
     return judge(r, loc);
   }
 
@@ -73,8 +75,10 @@ class EndpointClient::Impl::RangeRead {
     if (status == 206) {
       std::string cr_text = h.get("content-range");
       auto cr = parse_content_range(cr_text);
-      if (cr && cr->first == first && cr->last == last_ && cr->total && *cr->total == expected_size_)
+      if (cr && cr->first == first && cr->last == last_ && cr->total && *cr->total == expected_size_) {
+        site_cache_ = h.get("x-site-cache");
         return BodyMode::kSink;
+      }
       bad_reply_ = "206 with Content-Range '" + sanitize_for_message(cr_text, 80) + "' (asked bytes " +
                    std::to_string(first) + "-" + std::to_string(last_) + "/" +
                    std::to_string(expected_size_) + ")";
@@ -85,6 +89,16 @@ class EndpointClient::Impl::RangeRead {
       return BodyMode::kAbort;
     }
     return BodyMode::kString;
+  }
+
+  // A site cache (deploy/site-cache) labels each answer with its cache status: HIT (and STALE,
+  // UPDATING, REVALIDATED) came from its disk, anything else (MISS, EXPIRED, BYPASS) it fetched
+  // upstream. nginx labels a sliced answer by its first slice: close enough for `hffs status`.
+  void count_site_cache(uint64_t bytes) {
+    if (site_cache_.empty() || bytes == 0) return;
+    const bool hit = site_cache_ == "HIT" || site_cache_ == "STALE" || site_cache_ == "UPDATING" ||
+                     site_cache_ == "REVALIDATED";
+    (hit ? m_.site_hit_bytes : m_.site_miss_bytes) += bytes;
   }
 
   Outcome judge(const HttpResponse& r, const CachedLocation& loc) {
@@ -174,6 +188,7 @@ class EndpointClient::Impl::RangeRead {
   int data_hops_ = 0;           // redirects followed by data GETs
   std::string failed_url_;      // set when the last location must not be reused
   std::string bad_reply_;       // this attempt's answer, when it was not the 206 asked for
+  std::string site_cache_;      // this attempt's X-Site-Cache label (a site cache answered)
 };
 
 Status EndpointClient::read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,

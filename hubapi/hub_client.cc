@@ -200,8 +200,16 @@ Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std
 
 HubStats HubClient::stats() const {
   HubStats s;
-  for (const auto& e : impl_->eps) {
-    HubStats one = e->stats();
+  s.endpoints = impl_->set.health();  // one per endpoint client, in the same order
+  for (size_t i = 0; i < impl_->eps.size(); ++i) {
+    HubStats one = impl_->eps[i]->stats();
+    if (i < s.endpoints.size()) {
+      s.endpoints[i].bytes = one.bytes_received;
+      s.endpoints[i].site_cache_hit_bytes = one.site_cache_hit_bytes;
+      s.endpoints[i].site_cache_miss_bytes = one.site_cache_miss_bytes;
+    }
+    s.site_cache_hit_bytes += one.site_cache_hit_bytes;
+    s.site_cache_miss_bytes += one.site_cache_miss_bytes;
     s.api_requests += one.api_requests;
     s.resolve_requests += one.resolve_requests;
     s.data_requests += one.data_requests;
@@ -210,7 +218,6 @@ HubStats HubClient::stats() const {
     s.errors += one.errors;
     s.http_downgrades_refused += one.http_downgrades_refused;
   }
-  s.endpoints = impl_->set.health();
   s.failovers = impl_->set.failovers();
   return s;
 }

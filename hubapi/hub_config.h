@@ -67,6 +67,11 @@ struct EndpointHealth {
   bool sends_token = true;
   uint64_t failures = 0;     // host failures seen (connect/TLS errors, timeouts, stalls, 5xx, 429)
   std::string last_error;    // why it was put aside ("" while up)
+  uint64_t bytes = 0;        // file bytes received from this endpoint (and the hosts it sent us to)
+  // Of those, what a site cache (deploy/site-cache, header X-Site-Cache) served from its cache
+  // and what it had to fetch upstream for us; both 0 for an endpoint that is not a site cache.
+  uint64_t site_cache_hit_bytes = 0;
+  uint64_t site_cache_miss_bytes = 0;
 };
 
 // Requests moved from one endpoint to another.
@@ -84,6 +89,8 @@ struct HubStats {
   uint64_t bytes_received = 0;    // body bytes of data requests
   uint64_t errors = 0;            // operations that failed after all retries
   uint64_t http_downgrades_refused = 0;  // https -> http redirects refused
+  uint64_t site_cache_hit_bytes = 0;     // of bytes_received: served from a site cache's cache
+  uint64_t site_cache_miss_bytes = 0;    // of bytes_received: a site cache fetched them for us
   std::vector<EndpointHealth> endpoints;  // in preference order (one entry for one endpoint)
   std::vector<FailoverCount> failovers;   // only pairs that happened
 };

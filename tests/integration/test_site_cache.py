@@ -80,6 +80,11 @@ class SiteCache:
             raise AssertionError(f"site cache stats failed: {r.stderr}")
         return json.loads(r.stdout)
 
+    def access_log(self):
+        """The node requests the site cache answered, one dict per access.log line."""
+        with open(os.path.join(self.state, "access.log")) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
     def log_text(self):
         out = []
         for name in ("access.log", "fetch.log", "error.log"):
@@ -152,6 +157,13 @@ class SiteCacheTest(unittest.TestCase):
             src = os.getxattr(mnt.path(p), "user.hffs.source").decode()
             self.assertTrue(src.startswith(self.site.url), f"{p} came from {src}, not the site cache")
 
+    def status_line(self, mnt, url):
+        r = subprocess.run([HFFS, "status", mnt.dir], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = [ln for ln in r.stdout.splitlines() if url in ln and re.search(r"\b(up|down)\b", ln)]
+        self.assertEqual(len(lines), 1, (url, r.stdout))
+        return lines[0]
+
     # ------------------------------------------------------------------ scenarios
     def test_second_node_gets_every_byte_from_the_site_cache(self):
         repos = {r: self.hub.files(r)[0] for r in (FAILOVER, SAMPLE)}  # SAMPLE: odd names, nested dirs
@@ -160,6 +172,7 @@ class SiteCacheTest(unittest.TestCase):
             with self.mount(repo) as m:
                 self.read_all(m, files)
                 self.assert_from_site(m, files)
+                self.assertIn("(site cache: ", self.status_line(m, self.site.url))
         first = self.cdn_bytes()
         # Each LFS file crossed the CDN once, in slices (a slice past the end is cut at the end).
         self.assertGreaterEqual(first, lfs_total)
@@ -170,6 +183,9 @@ class SiteCacheTest(unittest.TestCase):
             with self.mount(repo) as m2:  # a second node: its own, empty block cache
                 self.read_all(m2, files)
                 self.assert_from_site(m2, files)
+                # `hffs status` says so: every byte a hit in the site cache, no miss.
+                line = self.status_line(m2, self.site.url)
+                self.assertRegex(line, r"received \(site cache: [0-9.]+ [KMG]?i?B hit, 0 B miss\)")
             self.assertEqual(self.file_bytes_from_hub(repo), 0, f"the Hub sent file bytes of {repo} again")
         # Public repos: the Hub's anonymous answer is cached per repo (--auth-ttl 10 s), not asked
         # again for every node request.
@@ -295,6 +311,29 @@ class SiteCacheTest(unittest.TestCase):
         # The bytes were served from nowhere: the site cache passed the Hub's refusal on.
         log = self.site.log_text()
         self.assertNotIn(self.hub.token(), log, "a token was written into the site cache's logs")
+        self.assertFalse(grep_dir(self.site.state, self.hub.token().encode()), "a token is in the site cache")
+
+    def test_the_hub_is_asked_once_per_token_and_ttl_not_per_request(self):
+        # Gated: every node request needs the caller's own authorization, but the Hub's answer is
+        # kept per token and repo for --auth-ttl (10 s): a node reading the repo asks it a few
+        # times, not once per range (fleets read gated 70B models: that would be 10^4 checks).
+        files, sha = self.hub.files(GATED)
+        with self.mount(GATED, token=self.hub.token()) as m:
+            self.read_all(m, files)
+        for i in range(20):  # and a node's random reads, each one request
+            p = sorted(files)[i % len(files)]
+            first = i % max(1, files[p]["size"])
+            r = self.hub.request("GET", f"{self.site.url}/{GATED}/resolve/{sha}/{p}",
+                                 headers={"Range": f"bytes={first}-{first}"}, token=self.hub.token())
+            self.assertEqual((r.status, r.body), (206, bytes_at(self.hub, GATED, p, first, 1)), (p, r))
+        site_reqs = [e for e in self.site.access_log() if f"/resolve/{sha}/" in e["u"]]
+        checks = [e for e in self.hub.requests("auth_check") if e["had_auth"]]
+        self.assertGreater(len(site_reqs), 20, "too few node requests for the count to mean anything")
+        self.assertLessEqual(len(checks), 3, f"{len(checks)} Hub auth checks for {len(site_reqs)} node requests")
+        # Another token is never let in on that answer: its own check, its own refusal.
+        r = self.hub.request("GET", f"{self.site.url}/{GATED}/resolve/{sha}/config.json",
+                             headers={"Range": "bytes=0-9"}, token=self.hub.env["HUBSIM_TOKEN_NOT_APPROVED"])
+        self.assertEqual((r.status, r.h("X-Error-Code")), (403, "GatedRepo"), r)
         self.assertFalse(grep_dir(self.site.state, self.hub.token().encode()), "a token is in the site cache")
 
     def test_private_repo(self):

@@ -184,6 +184,32 @@ TEST(EndpointStatus, OneHealthyEndpointIsOneShortLine) {
   EXPECT_EQ(endpoint_status(render_metrics(mm), "-"), "  endpoint:   https://hub.example\n");
 }
 
+TEST(EndpointStatus, SaysWhichBytesCameFromTheSiteCache) {
+  auto mm = mount(false, {repo("org/name", 1, 0)});
+  mm.http = two_endpoints();
+  mm.http->endpoints[1].bytes = 3ull << 30;
+  mm.http->endpoints[1].site_cache_hit_bytes = 2ull << 30;
+  mm.http->endpoints[1].site_cache_miss_bytes = 1ull << 30;
+  mm.http->endpoints[0].bytes = 512ull << 20;
+  const std::string text = render_metrics(mm);
+  auto m = parse_metrics(text);
+  const std::string mirror = "mount=\"/mnt/hf\",endpoint=\"https://mirror.example/hf\"";
+  EXPECT_EQ(m.at("hffs_endpoint_bytes_total{" + mirror + "}"), 3ull << 30);
+  EXPECT_EQ(m.at("hffs_endpoint_site_cache_bytes_total{" + mirror + ",cache=\"hit\"}"), 2ull << 30);
+  EXPECT_EQ(m.at("hffs_endpoint_site_cache_bytes_total{" + mirror + ",cache=\"miss\"}"), 1ull << 30);
+  EXPECT_EQ(endpoint_status(text, "-"),
+            "  endpoints:  https://hub.example  down (connect to hub.example:443: Connection refused), 3 failures, "
+            "512.0 MiB received\n"
+            "              https://mirror.example/hf  up, serving, 0 failures, no token, 3.0 GiB received "
+            "(site cache: 2.0 GiB hit, 1.0 GiB miss)\n"
+            "  failovers:  https://hub.example -> https://mirror.example/hf: 5\n");
+  // One endpoint that is a site cache says so too.
+  mm.http->endpoints.erase(mm.http->endpoints.begin());
+  mm.http->failovers.clear();
+  EXPECT_EQ(endpoint_status(render_metrics(mm), "-"),
+            "  endpoint:   https://mirror.example/hf  3.0 GiB received (site cache: 2.0 GiB hit, 1.0 GiB miss)\n");
+}
+
 TEST(EndpointStatus, AnOfflineMountNamesTheEndpointOfItsInfo) {
   auto mm = mount(false, {repo("org/name", 1, 0)});
   mm.http.reset();

@@ -269,6 +269,31 @@ TEST_F(HubClientTest, CdnRedirectNeverGetsTheToken) {
   EXPECT_EQ(st.bytes_received, 54'096u);
 }
 
+TEST_F(HubClientTest, SiteCacheLabelsCountTheBytesTheyCameWith) {
+  redirect_to_cdn("?Expires=" + std::to_string(epoch_now() + 3600) + "&Signature=sig");
+  std::vector<std::string> labels = {"MISS", "HIT", "", "UPDATING", "HIT"};
+  size_t n = 0;
+  cdn.set_handler([&](const FakeRequest& r) {
+    FakeResponse resp = range_response(r, data);
+    const std::string label = labels[n++ % labels.size()];
+    if (!label.empty()) resp.header("X-Site-Cache", label);
+    return resp;
+  });
+  HubClient c(config());
+  EXPECT_EQ(read(c, 0, 1000), data.substr(0, 1000));       // MISS
+  EXPECT_EQ(read(c, 1000, 2000), data.substr(1000, 2000));  // HIT
+  EXPECT_EQ(read(c, 3000, 4000), data.substr(3000, 4000));  // no label: not a site cache
+  EXPECT_EQ(read(c, 7000, 8000), data.substr(7000, 8000));  // UPDATING: served from its cache
+  auto st = c.stats();
+  EXPECT_EQ(st.bytes_received, 15'000u);
+  EXPECT_EQ(st.site_cache_miss_bytes, 1000u);
+  EXPECT_EQ(st.site_cache_hit_bytes, 10'000u);
+  ASSERT_EQ(st.endpoints.size(), 1u);
+  EXPECT_EQ(st.endpoints[0].bytes, 15'000u);
+  EXPECT_EQ(st.endpoints[0].site_cache_hit_bytes, 10'000u);
+  EXPECT_EQ(st.endpoints[0].site_cache_miss_bytes, 1000u);
+}
+
 TEST_F(HubClientTest, NoTokenMeansNoAuthorizationAnywhere) {
   redirect_to_cdn("");
   cdn.set_handler([&](const FakeRequest& r) { return range_response(r, data); });
