@@ -11,7 +11,7 @@ PKGS=(
   nlohmann-json3-dev robin-map-dev
   libgtest-dev libgmock-dev
   libcli11-dev libspdlog-dev libfmt-dev libsystemd-dev
-  nginx nginx-light openssl curl
+  nginx nginx-light libnginx-mod-http-set-misc openssl curl
   python3 python3-numpy python3-torch
 
   psmisc procps attr
