@@ -40,15 +40,30 @@ class EndpointClient::Impl::RangeRead {
   // Locate, send the ranged GET for the bytes still missing, judge the answer.
   Outcome attempt() {
     CachedLocation loc;
-    Outcome o = m_.location_for(key_, failed_url_.empty() ? nullptr : &failed_url_, repo_, commit_,
-                                path_, deadline_, resolve_ctx_, loc);
-    failed_url_.clear();
-    if (o.kind != Outcome::kDone) return o;
+    if (one_trip_ && failed_url_.empty() && !m_.cached_location(key_)) {
+      // A read of a whole file whose location is not known (small files, read in one request):
+      // the ranged GET goes to the resolve URL itself, so a file the Hub serves costs one round
+      // trip instead of a HEAD and a GET, and a redirect to the CDN is followed as a data host's
+      // (it becomes the file's location). Anything else but bytes, a redirect or a busy server
+      // falls back to the HEAD path, which reports errors as it always has.
+      loc.url = resolve_url(m_.endpoint, repo_, commit_, path_);
+      loc.hub = true;
+      loc.resolved_at = m_.now_epoch();
+      loc.expires_at = kNeverExpires;
+      in_one_trip_ = true;
+    } else {
+      Outcome o = m_.location_for(key_, failed_url_.empty() ? nullptr : &failed_url_, repo_, commit_,
+                                  path_, deadline_, resolve_ctx_, loc);
+      failed_url_.clear();
+      if (o.kind != Outcome::kDone) return o;
+    }
     bad_reply_.clear();
     HttpRequest req = ranged_get(loc, offset_ + got_);
-    ++m_.data_requests;
     site_cache_.clear();
     HttpResponse r = m_.http.perform(req);
+    // A GET the Hub answers with a redirect did a resolve's job (the one-trip GET of a whole file,
+    // a relative hop): counted as one, so `data` counts the requests that carry (or fail) bytes.
+    ++(loc.hub && is_redirect(r.status) ? m_.resolve_requests : m_.data_requests);
     got_ += r.sink_bytes;
     m_.bytes_received += r.sink_bytes;
     count_site_cache(r.sink_bytes);
@@ -103,6 +118,13 @@ class EndpointClient::Impl::RangeRead {
 
   Outcome judge(const HttpResponse& r, const CachedLocation& loc) {
     const std::string where = loc.hub ? m_.endpoint : "the data host";
+    if (in_one_trip_ && r.ok_transfer() && !r.sink_failed && !is_redirect(r.status) &&
+        !is_retryable_status(r.status) && !(r.status == 206 && bad_reply_.empty() && !r.overflow)) {
+      m_.drop_location(key_, loc.url);
+      one_trip_ = in_one_trip_ = false;
+      return Outcome::again(Status(Errc::kProtocol, where + " did not serve the file at its resolve URL " + what_),
+                            /*hop=*/true);
+    }
     if (r.sink_failed)
       return Outcome::fail(Status(Errc::kIo, "the destination refused the bytes " + what_));
     if (!bad_reply_.empty()) return on_bad_reply(loc, where);
@@ -189,6 +211,8 @@ class EndpointClient::Impl::RangeRead {
   std::string failed_url_;      // set when the last location must not be reused
   std::string bad_reply_;       // this attempt's answer, when it was not the 206 asked for
   std::string site_cache_;      // this attempt's X-Site-Cache label (a site cache answered)
+  bool one_trip_ = offset_ == 0 && len_ == expected_size_;  // the whole file: GET its resolve URL
+  bool in_one_trip_ = false;    // the location in use came from that GET (or its redirects)
 };
 
 Status EndpointClient::read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,

@@ -246,6 +246,70 @@ TEST_F(HubClientTest, RelativeRedirectThen200ServesFromHub) {
   EXPECT_EQ(c.stats().bytes_received, 1000u);
 }
 
+// A whole small file: one ranged GET on its resolve URL, no HEAD first.
+TEST_F(HubClientTest, AWholeFileTheHubServesIsOneRequest) {
+  std::string small = content(3000);
+  hub.set_handler([&](const FakeRequest& r) {
+    if (r.method == "GET" && r.path() == "/org/name/resolve/" + kSha + "/config.json") return range_response(r, small);
+    return FakeResponse{404, {{"X-Error-Code", "EntryNotFound"}}, ""};
+  });
+  HubClient c(config());
+  std::string buf(small.size(), 'Z');
+  ASSERT_TRUE(read_span(c, kRepo, kSha, "config.json", small.size(), 0, std::span<char>(buf)).is_ok());
+  EXPECT_EQ(buf, small);
+  ASSERT_EQ(hub.request_count(), 1u);
+  EXPECT_EQ(hub.requests()[0].header("range").value_or(""), "bytes=0-2999");
+  EXPECT_TRUE(has_auth(hub.requests()[0]));
+  EXPECT_EQ(c.stats().resolve_requests, 0u);
+  EXPECT_EQ(c.stats().data_requests, 1u);
+}
+
+// A whole small LFS file: the GET's redirect is followed to the CDN without the token and becomes
+// the file's location (a later read goes straight to the CDN).
+TEST_F(HubClientTest, AWholeFileBehindTheCdnFollowsTheGetsRedirect) {
+  hub.set_handler([&](const FakeRequest& r) {
+    if (r.method == "GET" && r.path() == "/org/name/resolve/" + kSha + "/model.bin")
+      return FakeResponse{302, {{"Location", cdn.base_url() + "/xet-bridge/abc?Expires=" +
+                                                 std::to_string(epoch_now() + 3600) + "&Signature=s"}}, ""};
+    return FakeResponse{404, {{"X-Error-Code", "EntryNotFound"}}, ""};
+  });
+  cdn.set_handler([&](const FakeRequest& r) { return range_response(r, data); });
+  HubClient c(config());
+  EXPECT_EQ(read(c, 0, data.size()), data);
+  EXPECT_EQ(read(c, 0, data.size()), data);
+  EXPECT_EQ(hub.request_count(), 1u);
+  ASSERT_EQ(cdn.request_count(), 2u);
+  for (const auto& r : cdn.requests()) EXPECT_FALSE(has_auth(r));
+  EXPECT_EQ(c.stats().bytes_received, 2 * data.size());
+}
+
+// A Hub (or mirror) that does not serve the file on a ranged GET of its resolve URL: the read falls
+// back to HEAD + GET, as for any other read, and gets the right bytes.
+TEST_F(HubClientTest, AWholeFileFallsBackToHeadWhenTheGetIsNotServed) {
+  redirect_to_cdn("?Expires=" + std::to_string(epoch_now() + 3600) + "&Signature=sig");  // HEAD only
+  cdn.set_handler([&](const FakeRequest& r) { return range_response(r, data); });
+  HubClient c(config());
+  EXPECT_EQ(read(c, 0, data.size()), data);
+  ASSERT_EQ(hub.request_count(), 2u);
+  EXPECT_EQ(hub.requests()[0].method, "GET");
+  EXPECT_EQ(hub.requests()[1].method, "HEAD");
+  EXPECT_EQ(cdn.request_count(), 1u);
+  EXPECT_EQ(c.stats().errors, 0u);
+}
+
+// Refusals are reported as the HEAD path reports them (a second request, on the error path only).
+TEST_F(HubClientTest, AWholeGatedFileIsStillGated) {
+  hub.set_handler([&](const FakeRequest&) {
+    return FakeResponse{401, {{"X-Error-Code", "GatedRepo"}, {"X-Error-Message", "restricted"}}, ""};
+  });
+  HubClient c(config());
+  Status st;
+  read(c, 0, data.size(), &st);
+  EXPECT_EQ(st.code(), Errc::kGated) << st.to_string();
+  EXPECT_EQ(hub.request_count(), 2u);
+  EXPECT_EQ(c.stats().retries, 0u);
+}
+
 TEST_F(HubClientTest, CdnRedirectNeverGetsTheToken) {
   redirect_to_cdn("?Expires=" + std::to_string(epoch_now() + 3600) + "&Signature=sig");
   cdn.set_handler([&](const FakeRequest& r) { return range_response(r, data); });
