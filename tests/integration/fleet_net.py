@@ -74,11 +74,11 @@ def fuse_mounts_under(root):
     return out
 
 
-def remove_netns(names, work_glob_root=None):
-    """Kills what runs in namespaces ``names``, detaches mounts under ``work_glob_root`` (a path
+def remove_netns(names, mount_root=None):
+    """Kills what runs in namespaces ``names``, detaches mounts under ``mount_root`` (a path
     prefix), deletes the namespaces. For leftovers of a killed run and for a normal close alike."""
-    if work_glob_root:
-        for mp in sorted(fuse_mounts_under(work_glob_root), reverse=True):
+    if mount_root:
+        for mp in sorted(fuse_mounts_under(mount_root), reverse=True):
             subprocess.run(["umount", "-l", mp], capture_output=True, timeout=30)
     for name in names:
         for pid in pids_in_netns(name):
@@ -116,7 +116,8 @@ class SiteCache:
 
     def start(self, *extra):
         r = self.fleet.run("site", [SITE_RUN, "start", "--upstream", self.upstream, "--listen", self.listen,
-                                    "--state-dir", self.state, *extra], timeout=60)
+                                    "--state-dir", self.state, *extra],
+                           capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
             raise AssertionError(f"site cache start failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
         last = r.stdout.strip().splitlines()[-1]
@@ -218,11 +219,12 @@ class Fleet:
         return launch.netns_argv(self.ns(host)) + list(argv)
 
     def popen(self, host, argv, **kw):
+        """subprocess.Popen of ``argv`` in ``host``'s network namespace, through nsenter --net: the
+        Popen's pid is the command's own (nsenter execs it)."""
         return subprocess.Popen(self.argv(host, argv), **kw)
 
     def run(self, host, argv, **kw):
-        kw.setdefault("capture_output", True)
-        kw.setdefault("text", True)
+        """subprocess.run of ``argv`` in ``host``'s network namespace (``kw`` as for subprocess.run)."""
         return subprocess.run(self.argv(host, argv), **kw)
 
     def client(self, sim, host):
