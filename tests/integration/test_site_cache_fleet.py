@@ -15,7 +15,6 @@ Needs root (network namespaces, FUSE); skipped, saying why, where namespaces can
 """
 import os
 import shutil
-import subprocess
 import time
 import unittest
 
