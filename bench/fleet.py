@@ -1,0 +1,408 @@
+#!/usr/bin/env python3
+"""The fleet row (issue 14): N nodes read the same shard cold at the same time, through the site cache
+or straight from the Hub, over one capped uplink.
+
+Network namespaces (tests/integration/fleet_net.py): a "hub" host runs the simulator (API + CDN, the
+CDN capped per connection at --conn-rate MB/s with a --delay-ms first byte), a "site" host runs the
+shipped nginx site cache (deploy/site-cache/run), and node hosts each mount the repo with hffs (own
+block cache). The hub's egress is capped in total with tbf at --uplink MB/s: that is the site's uplink,
+shared by hub -> site and, when nodes read the Hub directly, hub -> nodes; the LAN from the site to
+the nodes is not capped. For each N in --nodes, in two modes:
+
+  site     hffs mount --endpoint SITE --endpoint HUB (a fresh, empty site cache each time)
+  direct   hffs mount --endpoint HUB
+
+every node (fresh mount, fresh block cache) reads the whole file front to back in 1 MiB reads, all
+starting at once, hashing every byte; one wrong byte on any node aborts the bench (exit 1). Per
+measurement: aggregate MB/s (bytes read by all nodes / time from the first open to the last byte),
+the bytes the Hub sent (its simulator's count of API + CDN bodies, and the hub interface's tx
+counter), the site cache's CPU (utime + stime of the nginx master and its workers, from /proc,
+before/after) per GiB it served. Runs interleave (each run measures every N in both modes; the order
+of the modes alternates from run to run); the table gives medians.
+
+A benchmark: it prints numbers, it judges nothing (targets are printed beside the numbers). Needs
+root, /dev/fuse, nginx, tc (tbf) and nsenter.
+
+    python3 bench/fleet.py [--nodes 1,2,4,8] [--size 2G] [--runs 3] [--uplink 200] [--conn-rate 250]
+                           [--delay-ms 20] [--hffs BIN] [--no-prefault]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import harness  # noqa: E402
+from fleet_net import Fleet  # noqa: E402
+
+REPO = "bench/fleet"
+FILE = "shard.bin"
+SITE_RUN = os.path.join(ROOT, "deploy", "site-cache", "run")
+HASHREAD = os.path.join(HERE, "lib", "hashread.py")
+PREFIX, SUBNET = "hffsbench-", "10.232.0"
+MODES = ("site", "direct")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    print(f"[fleet {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_size(s):
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([kmg]?)(?:i?b)?", s.strip().lower())
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {s!r} (e.g. 512M, 2G)")
+    return int(float(m[1]) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m[2]])
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+# ------------------------------------------------------------------ processes
+def proc_cpu_s(pid):
+    """utime + stime of one process, seconds (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            out.append(int(d))
+    return out
+
+
+def nginx_cpu_s(master):
+    """CPU seconds of an nginx master and its workers (and cache manager / loader) so far. A worker
+    that exited in between takes its CPU with it: nginx keeps its workers for its whole life."""
+    return proc_cpu_s(master) + sum(proc_cpu_s(c) for c in children(master))
+
+
+def prefault(gib, shm):
+    """Touches `gib` GiB of free RAM once (bench/run.sh does the same before each cold row): on this
+    VM the first touch of guest RAM the host took back costs ~2 s of system time per GiB, and
+    whoever fills new page-cache pages first (block caches, the site cache) would pay it."""
+    if gib <= 0:
+        return
+    path = os.path.join(shm, "prefault")
+    subprocess.run(["head", "-c", f"{gib}G", "/dev/zero"], stdout=open(path, "wb"), check=False)
+    os.unlink(path)
+
+
+# ------------------------------------------------------------------ hosts
+class Hub:
+    """The simulator in the hub namespace; its control endpoints are called from inside it (curl)."""
+
+    def __init__(self, fl, fixture, content, conn_rate, delay_ms, work):
+        self.fl = fl
+        self.state = os.path.join(work, "hub")
+        os.makedirs(self.state)
+        r = fl.run("hub", [harness.HUBSIM, "start", "--state-dir", self.state, "--cache-dir", content,
+                           "--repos", fixture, "--api-host", fl.hub_ip, "--cdn-host", fl.hub_ip,
+                           "--cdn-rate", str(int(conn_rate * 1e6)), "--cdn-delay-ms", str(delay_ms)],
+                   capture_output=True, text=True, timeout=900)
+        if r.returncode != 0:
+            raise RuntimeError(f"simulator did not start ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        self.env = dict(ln.split("=", 1) for ln in r.stdout.splitlines() if "=" in ln and not ln.startswith(" "))
+        self.endpoint, self.cdn = self.env["HF_ENDPOINT"], self.env["HUBSIM_CDN"]
+        with open(os.path.join(self.state, "manifest.json")) as f:
+            man = json.load(f)
+        repo = [x for x in man["repos"] if x["id"] == REPO][0]
+        head = repo["refs"].get("main") or repo["branches"][repo["default_branch"]]
+        f = [x for x in repo["commits"][head]["files"] if x["path"] == FILE][0]
+        self.sha256, self.size, self.blob = f["sha256"], f["size"], f.get("source")
+
+    def _curl(self, url, *args):
+        r = self.fl.run("hub", ["curl", "-sS", "--max-time", "30", *args, url], capture_output=True, text=True,
+                        timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"curl {url}: {r.stderr}")
+        return r.stdout
+
+    def stats(self):
+        return json.loads(self._curl(self.endpoint + "/_sim/stats?log=0"))
+
+    def reset(self):
+        self._curl(self.endpoint + "/_sim/reset", "-X", "POST", "-H", "Content-Type: application/json", "-d", "{}")
+
+    def cdn_writing(self):
+        return int(self._curl(self.cdn + "/_hubsim_status").split("Writing:")[1].split()[0])
+
+    def wait_cdn_idle(self):
+        """Until the CDN has no transfer in flight but the status probe itself (a site cache may still
+        fill a slice after a node got its range)."""
+        harness.wait_for(lambda: self.cdn_writing() <= 1, 120, "the hub's CDN idle")
+
+    def stop(self):
+        subprocess.run([harness.HUBSIM, "stop", "--state-dir", self.state], capture_output=True, timeout=120)
+
+
+class SiteCache:
+    """deploy/site-cache/run in the site namespace, a fresh state (and cache) dir each time."""
+
+    def __init__(self, fl, upstream, state, port=8080):
+        self.fl, self.state = fl, state
+        r = fl.run("site", [SITE_RUN, "start", "--upstream", upstream, "--listen", f"{fl.site_ip}:{port}",
+                            "--state-dir", state], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError(f"site cache did not start ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        out = dict(ln.split("=", 1) for ln in r.stdout.splitlines() if "=" in ln)
+        self.url, self.pid = out["SITE_CACHE"], int(out["SITE_CACHE_PID"])
+
+    def cpu_s(self):
+        return nginx_cpu_s(self.pid)
+
+    def stats(self):
+        r = subprocess.run([SITE_RUN, "stats", "--state-dir", self.state], capture_output=True, text=True,
+                           timeout=120)
+        return json.loads(r.stdout) if r.returncode == 0 else {}
+
+    def stop(self):
+        subprocess.run([SITE_RUN, "stop", "--state-dir", self.state], capture_output=True, timeout=120)
+        shutil.rmtree(self.state, ignore_errors=True)
+
+
+class NodeMount:
+    """hffs mount of the repo on node i (daemon in the node's namespace; the FUSE mount is visible
+    from here), with its own fresh block cache."""
+
+    def __init__(self, fl, i, hub, endpoints, work):
+        self.dir = os.path.join(work, f"mnt-node{i}")
+        self.home = os.path.join(work, f"home-node{i}")
+        os.makedirs(self.dir)
+        os.makedirs(self.home)
+        env = dict(os.environ, HF_ENDPOINT=hub.endpoint, HF_HOME=self.home)
+        env.pop("HF_TOKEN", None)
+        args = [harness.HFFS, "mount", REPO, self.dir, "--cache-dir", os.path.join(self.home, "cache"),
+                "--log-file", os.path.join(self.home, "hffs.log")]
+        for e in endpoints:
+            args += ["--endpoint", e]
+        r = fl.run(f"node{i}", args, env=env, capture_output=True, text=True, timeout=120)
+        self.mounted = r.returncode == 0
+        if not self.mounted:
+            raise RuntimeError(f"hffs mount on node{i} failed ({r.returncode}): {r.stderr}\n{self.log()}")
+
+    def log(self):
+        try:
+            with open(os.path.join(self.home, "hffs.log")) as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def path(self):
+        return os.path.join(self.dir, FILE)
+
+    def umount(self):
+        if self.mounted:
+            r = subprocess.run([harness.HFFS, "umount", self.dir], capture_output=True, timeout=120)
+            if r.returncode != 0:
+                subprocess.run([harness.HFFS, "umount", "--lazy", self.dir], capture_output=True, timeout=60)
+            self.mounted = False
+        shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ one measurement
+class WrongBytes(Exception):
+    pass
+
+
+def read_all(paths):
+    """Every node's reader started at once; returns their JSON results."""
+    procs = [subprocess.Popen([sys.executable, HASHREAD, p], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True) for p in paths]
+    for p in procs:  # every reader is up and waiting on stdin; release them together
+        p.stdin.write("go\n")
+    for p in procs:
+        p.stdin.close()
+    out = []
+    for p in procs:
+        line, _ = p.communicate(timeout=3600)
+        out.append(json.loads(line))
+    return out
+
+
+def measure(fl, hub, n, mode, work, prefault_gib, shm):
+    prefault(prefault_gib, shm)
+    site = None
+    mounts = []
+    try:
+        if mode == "site":
+            site = SiteCache(fl, hub.endpoint, os.path.join(work, "site"))
+            endpoints = [site.url, hub.endpoint]
+        else:
+            endpoints = [hub.endpoint]
+        for i in range(n):
+            mounts.append(NodeMount(fl, i, hub, endpoints, work))
+        hub.wait_cdn_idle()
+        hub.reset()
+        tx0 = fl.hub_tx_bytes()
+        cpu0 = site.cpu_s() if site else 0.0
+        la = loadavg()
+        res = read_all([m.path() for m in mounts])
+        hub.wait_cdn_idle()
+        tx = fl.hub_tx_bytes() - tx0
+        cpu = site.cpu_s() - cpu0 if site else None
+        st = hub.stats()
+        sst = site.stats() if site else {}
+        for i, r in enumerate(res):
+            if r["error"] or r["sha256"] != hub.sha256 or r["bytes"] != hub.size:
+                raise WrongBytes(f"node{i} ({mode}, N={n}): {r['bytes']} bytes, sha256 {r['sha256']} "
+                                 f"(want {hub.size}, {hub.sha256}), error {r['error']}\n{mounts[i].log()}")
+        wall = max(r["t1"] for r in res) - min(r["t0"] for r in res)
+        read = sum(r["bytes"] for r in res)
+        served = sst.get("bytes_sent", 0)
+        return {"mbs": read / wall / 1e6, "wall": wall, "hub_sim": st["bytes_served"],
+                "hub_cdn": st["bytes_by_host"]["cdn"], "hub_tx": tx, "read": read,
+                "cpu_per_gib": cpu / (served / 2**30) if site and served else None,
+                "hit": sst.get("hit_ratio"), "load": la,
+                "node_mbs": [r["bytes"] / (r["t1"] - r["t0"]) / 1e6 for r in res]}
+    finally:
+        for m in mounts:
+            m.umount()
+        if site:
+            site.stop()
+
+
+# ------------------------------------------------------------------ report
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, spec):
+    return "-" if x is None else format(x, spec)
+
+
+def report(a, size, results, t_start, load_start):
+    print(f"\n## Fleet: N nodes read one {size / 2**20:.0f} MiB shard cold at once "
+          f"({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)\n")
+    print(f"Uplink (hub egress, tbf) {a.uplink:g} MB/s in total; CDN {a.conn_rate:g} MB/s per connection "
+          f"(above the uplink, so one connection alone is not the limit), {a.delay_ms} ms first byte; "
+          f"LAN site -> nodes uncapped. Medians of {a.runs} interleaved run(s). Machine: {os.cpu_count()} cores; "
+          f"load average {load_start} at start, {loadavg()} at end; took {time.monotonic() - t_start:.0f} s.\n")
+    print("| N | mode | aggregate MB/s | wall s | hub MB (sim) | hub / file | hub MB per node | "
+          "hub iface MB | hub egress MB/s | site CPU s/GiB | site hit % |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in a.nodes:
+        for mode in MODES:
+            rs = results[(n, mode)]
+            if not rs:
+                continue
+            hub = med(r["hub_sim"] for r in rs)
+            tx = med(r["hub_tx"] for r in rs)
+            egress = med(r["hub_tx"] / r["wall"] / 1e6 for r in rs)
+            hit = med(r["hit"] for r in rs)
+            each = ", ".join(f"{r['mbs']:.0f}" for r in rs)
+            print(f"| {n} | {mode} | {med(r['mbs'] for r in rs):.0f} ({each}) "
+                  f"| {med(r['wall'] for r in rs):.1f} | {hub / 1e6:.0f} | {hub / size:.3f} | {hub / n / 1e6:.0f} "
+                  f"| {tx / 1e6:.0f} | {egress:.0f} | {fmt(med(r['cpu_per_gib'] for r in rs), '.2f')} "
+                  f"| {fmt(None if hit is None else hit * 100, '.0f')} |")
+    print("\nhub MB: bytes of response bodies the simulator sent (API + CDN); hub / file: that over the "
+          "file's size (target through the site cache: 1.0-1.05 whatever N); hub iface MB: the hub's "
+          "interface tx counter (headers included); hub egress MB/s: that over the wall time (at most the "
+          "uplink). Site CPU: nginx master + workers per GiB the site cache served to the nodes.\n")
+    print("Site / direct aggregate throughput (target at N = 4: >= 3):")
+    for n in a.nodes:
+        s, d = results[(n, "site")], results[(n, "direct")]
+        if s and d:
+            ratio = med(r["mbs"] for r in s) / med(r["mbs"] for r in d)
+            print(f"  N = {n}: {ratio:.2f}")
+    one = results.get((1, "direct"))
+    if one:
+        print(f"\nCap check: direct N = 1 reads at {med(r['mbs'] for r in one):.0f} MB/s; the uplink cap is "
+              f"{a.uplink:g} MB/s and one CDN connection may carry {a.conn_rate:g} MB/s.")
+
+
+# ------------------------------------------------------------------ main
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nodes", default="1,2,4,8", help="comma list of fleet sizes")
+    ap.add_argument("--size", default="2G", help="size of the shard (e.g. 512M, 2G)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--uplink", type=float, default=200, help="MB/s of the hub's egress in total (tbf)")
+    ap.add_argument("--conn-rate", type=float, default=250, help="MB/s per CDN connection")
+    ap.add_argument("--delay-ms", type=int, default=20, help="first-byte delay of every CDN response")
+    ap.add_argument("--hffs", default=None, help="hffs binary (default build/cli/hffs)")
+    ap.add_argument("--no-prefault", action="store_true", help="skip touching free RAM before each measurement")
+    a = ap.parse_args()
+    a.nodes = sorted({int(x) for x in a.nodes.split(",") if x})
+    size = parse_size(a.size)
+    if a.hffs:
+        harness.HFFS = os.path.abspath(a.hffs)
+    if os.geteuid() != 0:
+        sys.exit("bench/fleet.py needs root (network namespaces, tc, mounts)")
+    for tool in ("nginx", "tc", "nsenter", "curl"):
+        if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
+            sys.exit(f"bench/fleet.py needs {tool}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # cleanup below runs on SIGTERM too
+    t_start, load_start = time.monotonic(), loadavg()
+    work = tempfile.mkdtemp(prefix="bench-fleet-", dir="/tmp")
+    shm = tempfile.mkdtemp(prefix="bench-fleet-", dir="/dev/shm")
+    results = {(n, m): [] for n in a.nodes for m in MODES}
+    code = 0
+    try:
+        fixture = os.path.join(work, "fleet.json")
+        with open(fixture, "w") as f:
+            json.dump({"format": "hubsim-fixture/1", "repos": [{"type": "model", "id": REPO, "commits": [
+                {"name": "c1", "date": "2024-05-01T00:00:00.000Z", "title": "fleet",
+                 "files": {FILE: {"random": {"size": size, "seed": 14}}}}]}]}, f)
+        log(f"namespaces: hub, site, {max(a.nodes)} nodes ({PREFIX}*, {SUBNET}.0/24); uplink {a.uplink:g} MB/s")
+        with Fleet(max(a.nodes), prefix=PREFIX, subnet=SUBNET, uplink_mbytes=a.uplink) as fl:
+            log(f"starting the simulator in the hub namespace ({size} bytes of content to generate)")
+            hub = Hub(fl, fixture, os.path.join(work, "content"), a.conn_rate, a.delay_ms, work)
+            try:
+                if hub.blob:
+                    subprocess.run(["cat", hub.blob], stdout=subprocess.DEVNULL, check=False)  # CDN from RAM
+                avail = int(open("/proc/meminfo").read().split("MemAvailable:")[1].split()[0]) >> 20
+                for run in range(a.runs):
+                    for n in a.nodes:
+                        order = MODES if run % 2 == 0 else MODES[::-1]
+                        for mode in order:
+                            need = -(-(n + 1) * size // 2**30) + 1
+                            pf = 0 if a.no_prefault else max(0, min(need, avail - 3))
+                            r = measure(fl, hub, n, mode, work, pf, shm)
+                            results[(n, mode)].append(r)
+                            log(f"run {run + 1} N={n} {mode}: {r['mbs']:.0f} MB/s aggregate in {r['wall']:.1f} s, "
+                                f"hub {r['hub_sim'] / 1e6:.0f} MB (x{r['hub_sim'] / size:.3f} of the file), "
+                                f"iface {r['hub_tx'] / 1e6:.0f} MB, site CPU "
+                                f"{fmt(r['cpu_per_gib'], '.2f')} s/GiB, per node "
+                                f"{' '.join(f'{x:.0f}' for x in r['node_mbs'])} MB/s, load {r['load']}, sha256 ok")
+            finally:
+                hub.stop()
+    except WrongBytes as e:
+        print(f"WRONG BYTES: {e}", file=sys.stderr)
+        code = 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(shm, ignore_errors=True)
+    if any(results.values()):
+        report(a, size, results, t_start, load_start)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
