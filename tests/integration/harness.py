@@ -72,12 +72,15 @@ class Simulator(launch.Simulator):
 
 
 class Mount:
-    """`hffs mount` into a fresh directory, torn down with `hffs umount`."""
+    """`hffs mount` into a fresh directory, torn down with `hffs umount`. ``netns``: `hffs mount` runs
+    in that network namespace only (launch.netns_argv), its mount seen from everywhere; ``root``:
+    where the mountpoint and home dirs are made (default: the temp dir)."""
 
-    def __init__(self, sim, repo, *extra, env=None, cache_dir=None, token=None):
+    def __init__(self, sim, repo, *extra, env=None, cache_dir=None, token=None, netns=None, root=None):
         self.sim = sim
-        self.dir = tempfile.mkdtemp(prefix="hffs-mnt-")
-        self.home = tempfile.mkdtemp(prefix="hffs-home-")
+        self.netns = netns
+        self.dir = tempfile.mkdtemp(prefix="hffs-mnt-", dir=root)
+        self.home = tempfile.mkdtemp(prefix="hffs-home-", dir=root)
         self.cache_dir = cache_dir or os.path.join(self.home, "cache")
         self.repo = repo
         self.extra = list(extra)
@@ -94,7 +97,7 @@ class Mount:
 
     def run(self):
         self.result = subprocess.run(
-            [HFFS, "mount", self.repo, self.dir, "--cache-dir", self.cache_dir,
+            [*launch.netns_argv(self.netns), HFFS, "mount", self.repo, self.dir, "--cache-dir", self.cache_dir,
              "--log-file", os.path.join(self.home, "hffs.log"), *self.extra],
             env=self.env, capture_output=True, text=True, timeout=120)
         self.mounted = self.result.returncode == 0

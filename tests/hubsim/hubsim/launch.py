@@ -5,6 +5,8 @@ requests (redirects never followed implicitly), the control endpoints, and ``wai
 Shared by the simulator's own tests (tests/hubsim/tests/simtest.py) and hffs's integration tests
 (tests/integration/harness.py). Standard library only; it never imports the server modules.
 """
+import contextlib
+import ctypes
 import http.client
 import json
 import os
@@ -18,6 +20,58 @@ import urllib.parse
 
 HUBSIM = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN = os.path.join(HUBSIM, "run")
+
+
+NETNS_DIR = "/run/netns"
+_CLONE_NEWNET = 0x40000000
+
+
+def netns_argv(netns):
+    """The argv prefix that runs a command in network namespace ``netns`` (``ip netns add`` name) and
+    nothing else: unlike ``ip netns exec`` it keeps the mount namespace, so a FUSE mount made there
+    is seen by everyone. Empty for None (the caller's own namespace)."""
+    return ["nsenter", f"--net={NETNS_DIR}/{netns}", "--"] if netns else []
+
+
+@contextlib.contextmanager
+def in_netns(netns):
+    """The calling thread (only it: setns of a network namespace is per thread) in ``netns`` for the
+    block; a socket made inside stays in that namespace after it. None: no change."""
+    if not netns:
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"{NETNS_DIR}/{netns}", os.O_RDONLY)
+    try:
+        if libc.setns(target, _CLONE_NEWNET) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, f"setns into {netns}: {os.strerror(e)}")
+        try:
+            yield
+        finally:
+            if libc.setns(own, _CLONE_NEWNET) != 0:
+                e = ctypes.get_errno()
+                raise OSError(e, f"setns back from {netns}: {os.strerror(e)}")
+    finally:
+        os.close(target)
+        os.close(own)
+
+
+class _NetnsHTTP(http.client.HTTPConnection):
+    netns = None
+
+    def connect(self):
+        with in_netns(self.netns):
+            super().connect()
+
+
+class _NetnsHTTPS(http.client.HTTPSConnection):
+    netns = None
+
+    def connect(self):
+        with in_netns(self.netns):
+            super().connect()
 
 
 def wait_for(cond, timeout=20.0, what="condition", interval=0.02):
@@ -53,12 +107,15 @@ class Resp:
 
 class Simulator:
     """One running simulator (API server + nginx CDN). ``args`` go to ``run start``; ``cache_dir``
-    shares generated content between simulators (it is keyed by spec), None = in the state dir."""
+    shares generated content between simulators (it is keyed by spec), None = in the state dir.
+    ``netns``: the network namespace it runs in (``run`` under nsenter, requests from sockets made
+    there); ``state_root``: where its state dir is made (default: the temp dir)."""
 
-    def __init__(self, *args, name="sim", prefix="hubsim-", cache_dir=None):
-        self.state = tempfile.mkdtemp(prefix=f"{prefix}{name}-")
+    def __init__(self, *args, name="sim", prefix="hubsim-", cache_dir=None, netns=None, state_root=None):
+        self.state = tempfile.mkdtemp(prefix=f"{prefix}{name}-", dir=state_root)
         self.args = list(args)
         self.cache_dir = cache_dir
+        self.netns = netns
         self.env = {}
         self.stdout = ""
         self.manifest = self.config = None
@@ -68,7 +125,7 @@ class Simulator:
         return self.state
 
     def start(self):
-        cmd = [RUN, "start", "--state-dir", self.state]
+        cmd = netns_argv(self.netns) + [RUN, "start", "--state-dir", self.state]
         if self.cache_dir:
             cmd += ["--cache-dir", self.cache_dir]
         r = subprocess.run(cmd + self.args, capture_output=True, text=True, timeout=300)
@@ -106,7 +163,8 @@ class Simulator:
         """``run revive``: returns once both legs answer again, on the same addresses and ports, with
         the same signing secret, knobs and content. Its stats start from zero."""
         before = (self.env.get("HF_ENDPOINT"), self.env.get("HUBSIM_CDN"))
-        r = subprocess.run([RUN, "revive", "--state-dir", self.state], capture_output=True, text=True, timeout=120)
+        r = subprocess.run(netns_argv(self.netns) + [RUN, "revive", "--state-dir", self.state],
+                           capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
             raise AssertionError(f"run revive failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
         self._took_env(r)
@@ -137,8 +195,11 @@ class Simulator:
     def conn(self, url, timeout=30):
         u = urllib.parse.urlsplit(url)
         if u.scheme == "https":
-            return http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=self.ssl_ctx())
-        return http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+            c = _NetnsHTTPS(u.hostname, u.port, timeout=timeout, context=self.ssl_ctx())
+        else:
+            c = _NetnsHTTP(u.hostname, u.port, timeout=timeout)
+        c.netns = self.netns
+        return c
 
     def request(self, method, url, headers=None, body=None, token=None, timeout=30, conn=None):
         """One request; ``url`` absolute or a path on the API endpoint. Redirects are not followed."""
