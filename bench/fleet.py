@@ -114,115 +114,33 @@ def prefault(gib, shm):
 
 # ------------------------------------------------------------------ hosts
 class Hub:
-    """The simulator in the hub namespace; its control endpoints are called from inside it (curl)."""
+    """The simulator in the hub host (Fleet.start_hub: its control requests go from sockets there)."""
 
-    def __init__(self, fl, fixture, content, conn_rate, delay_ms, work):
-        self.fl = fl
-        self.state = os.path.join(work, "hub")
-        os.makedirs(self.state)
-        r = fl.run("hub", [harness.HUBSIM, "start", "--state-dir", self.state, "--cache-dir", content,
-                           "--repos", fixture, "--api-host", fl.hub_ip, "--cdn-host", fl.hub_ip,
-                           "--cdn-rate", str(int(conn_rate * 1e6)), "--cdn-delay-ms", str(delay_ms)],
-                   capture_output=True, text=True, timeout=900)
-        if r.returncode != 0:
-            raise RuntimeError(f"simulator did not start ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-        self.env = dict(ln.split("=", 1) for ln in r.stdout.splitlines() if "=" in ln and not ln.startswith(" "))
-        self.endpoint, self.cdn = self.env["HF_ENDPOINT"], self.env["HUBSIM_CDN"]
-        with open(os.path.join(self.state, "manifest.json")) as f:
-            man = json.load(f)
-        repo = [x for x in man["repos"] if x["id"] == REPO][0]
-        head = repo["refs"].get("main") or repo["branches"][repo["default_branch"]]
-        f = [x for x in repo["commits"][head]["files"] if x["path"] == FILE][0]
-        self.sha256, self.size, self.blob = f["sha256"], f["size"], f.get("source")
-
-    def _curl(self, url, *args):
-        r = self.fl.run("hub", ["curl", "-sS", "--max-time", "30", *args, url], capture_output=True, text=True,
-                        timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError(f"curl {url}: {r.stderr}")
-        return r.stdout
+    def __init__(self, fl, fixture, content, conn_rate, delay_ms):
+        self.sim = fl.start_hub("--repos", fixture, "--cdn-rate", str(int(conn_rate * 1e6)),
+                                "--cdn-delay-ms", str(delay_ms), cache_dir=content)
+        self.endpoint = self.sim.endpoint
+        files, _ = self.sim.files(REPO)
+        self.sha256, self.size, self.blob = files[FILE]["sha256"], files[FILE]["size"], files[FILE].get("source")
 
     def stats(self):
-        return json.loads(self._curl(self.endpoint + "/_sim/stats?log=0"))
+        return self.sim.stats(log=False)
 
     def reset(self):
-        self._curl(self.endpoint + "/_sim/reset", "-X", "POST", "-H", "Content-Type: application/json", "-d", "{}")
-
-    def cdn_writing(self):
-        return int(self._curl(self.cdn + "/_hubsim_status").split("Writing:")[1].split()[0])
+        self.sim.reset()
 
     def wait_cdn_idle(self):
         """Until the CDN has no transfer in flight but the status probe itself (a site cache may still
         fill a slice after a node got its range)."""
-        harness.wait_for(lambda: self.cdn_writing() <= 1, 120, "the hub's CDN idle")
-
-    def stop(self):
-        subprocess.run([harness.HUBSIM, "stop", "--state-dir", self.state], capture_output=True, timeout=120)
-
-
-class SiteCache:
-    """deploy/site-cache/run in the site namespace, a fresh state (and cache) dir each time."""
-
-    def __init__(self, fl, upstream, state, port=8080):
-        self.fl, self.state = fl, state
-        r = fl.run("site", [SITE_RUN, "start", "--upstream", upstream, "--listen", f"{fl.site_ip}:{port}",
-                            "--state-dir", state], capture_output=True, text=True, timeout=120)
-        if r.returncode != 0:
-            raise RuntimeError(f"site cache did not start ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-        out = dict(ln.split("=", 1) for ln in r.stdout.splitlines() if "=" in ln)
-        self.url, self.pid = out["SITE_CACHE"], int(out["SITE_CACHE_PID"])
-
-    def cpu_s(self):
-        return nginx_cpu_s(self.pid)
-
-    def stats(self):
-        r = subprocess.run([SITE_RUN, "stats", "--state-dir", self.state], capture_output=True, text=True,
-                           timeout=120)
-        return json.loads(r.stdout) if r.returncode == 0 else {}
-
-    def stop(self):
-        subprocess.run([SITE_RUN, "stop", "--state-dir", self.state], capture_output=True, timeout=120)
-        shutil.rmtree(self.state, ignore_errors=True)
+        def idle():
+            r = self.sim.get(self.sim.cdn + "/_hubsim_status")
+            return int(r.body.decode().split("Writing:")[1].split()[0]) <= 1
+        harness.wait_for(idle, 120, "the hub's CDN idle")
 
 
-class NodeMount:
-    """hffs mount of the repo on node i (daemon in the node's namespace; the FUSE mount is visible
-    from here), with its own fresh block cache."""
-
-    def __init__(self, fl, i, hub, endpoints, work):
-        self.dir = os.path.join(work, f"mnt-node{i}")
-        self.home = os.path.join(work, f"home-node{i}")
-        os.makedirs(self.dir)
-        os.makedirs(self.home)
-        env = dict(os.environ, HF_ENDPOINT=hub.endpoint, HF_HOME=self.home)
-        env.pop("HF_TOKEN", None)
-        args = [harness.HFFS, "mount", REPO, self.dir, "--cache-dir", os.path.join(self.home, "cache"),
-                "--log-file", os.path.join(self.home, "hffs.log")]
-        for e in endpoints:
-            args += ["--endpoint", e]
-        r = fl.run(f"node{i}", args, env=env, capture_output=True, text=True, timeout=120)
-        self.mounted = r.returncode == 0
-        if not self.mounted:
-            raise RuntimeError(f"hffs mount on node{i} failed ({r.returncode}): {r.stderr}\n{self.log()}")
-
-    def log(self):
-        try:
-            with open(os.path.join(self.home, "hffs.log")) as f:
-                return f.read()[-3000:]
-        except OSError:
-            return ""
-
-    def path(self):
-        return os.path.join(self.dir, FILE)
-
-    def umount(self):
-        if self.mounted:
-            r = subprocess.run([harness.HFFS, "umount", self.dir], capture_output=True, timeout=120)
-            if r.returncode != 0:
-                subprocess.run([harness.HFFS, "umount", "--lazy", self.dir], capture_output=True, timeout=60)
-            self.mounted = False
-        shutil.rmtree(self.dir, ignore_errors=True)
-        shutil.rmtree(self.home, ignore_errors=True)
+def site_pid(site):
+    with open(os.path.join(site.state, "nginx.pid")) as f:
+        return int(f.read().strip())
 
 
 # ------------------------------------------------------------------ one measurement
@@ -234,44 +152,45 @@ def read_all(paths):
     """Every node's reader started at once; returns their JSON results."""
     procs = [subprocess.Popen([sys.executable, HASHREAD, p], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True) for p in paths]
-    for p in procs:  # every reader is up and waiting on stdin; release them together
+    for p in procs:  # each reader waits for its first line before its first open: release them together
         p.stdin.write("go\n")
-    for p in procs:
-        p.stdin.close()
+        p.stdin.flush()
     out = []
     for p in procs:
-        line, _ = p.communicate(timeout=3600)
-        out.append(json.loads(line))
+        p.stdin.close()
+        out.append(json.loads(p.stdout.read()))
+        p.wait()
     return out
 
 
-def measure(fl, hub, n, mode, work, prefault_gib, shm):
+def measure(fl, hub, n, mode, prefault_gib, shm):
     prefault(prefault_gib, shm)
     site = None
     mounts = []
     try:
         if mode == "site":
-            site = SiteCache(fl, hub.endpoint, os.path.join(work, "site"))
-            endpoints = [site.url, hub.endpoint]
-        else:
-            endpoints = [hub.endpoint]
+            site = fl.start_site(hub.sim)  # a fresh state dir: an empty cache
+            master = site_pid(site)
         for i in range(n):
-            mounts.append(NodeMount(fl, i, hub, endpoints, work))
+            m = fl.mount(f"node{i}", hub.sim, site, REPO)  # its own home and block cache
+            mounts.append(m)
+            m.__enter__()
         hub.wait_cdn_idle()
         hub.reset()
         tx0 = fl.hub_tx_bytes()
-        cpu0 = site.cpu_s() if site else 0.0
+        cpu0 = nginx_cpu_s(master) if site else 0.0
         la = loadavg()
-        res = read_all([m.path() for m in mounts])
+        res = read_all([m.path(FILE) for m in mounts])
         hub.wait_cdn_idle()
         tx = fl.hub_tx_bytes() - tx0
-        cpu = site.cpu_s() - cpu0 if site else None
+        cpu = nginx_cpu_s(master) - cpu0 if site else None
         st = hub.stats()
         sst = site.stats() if site else {}
         for i, r in enumerate(res):
             if r["error"] or r["sha256"] != hub.sha256 or r["bytes"] != hub.size:
                 raise WrongBytes(f"node{i} ({mode}, N={n}): {r['bytes']} bytes, sha256 {r['sha256']} "
-                                 f"(want {hub.size}, {hub.sha256}), error {r['error']}\n{mounts[i].log()}")
+                                 f"(want {hub.size}, {hub.sha256}), error {r['error']}\n{mounts[i].log()}"
+                                 + (site.log_text()[-3000:] if site else ""))
         wall = max(r["t1"] for r in res) - min(r["t0"] for r in res)
         read = sum(r["bytes"] for r in res)
         served = sst.get("bytes_sent", 0)
@@ -282,9 +201,9 @@ def measure(fl, hub, n, mode, work, prefault_gib, shm):
                 "node_mbs": [r["bytes"] / (r["t1"] - r["t0"]) / 1e6 for r in res]}
     finally:
         for m in mounts:
-            m.umount()
+            m.__exit__(None, None, None)  # unmounts, deletes its block cache
         if site:
-            site.stop()
+            site.cleanup()  # stops nginx, deletes its cache
 
 
 # ------------------------------------------------------------------ report
@@ -297,7 +216,7 @@ def fmt(x, spec):
     return "-" if x is None else format(x, spec)
 
 
-def report(a, size, results, t_start, load_start):
+def report(a, size, results, spent, t_start, load_start):
     print(f"\n## Fleet: N nodes read one {size / 2**20:.0f} MiB shard cold at once "
           f"({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)\n")
     print(f"Uplink (hub egress, tbf) {a.uplink:g} MB/s in total; CDN {a.conn_rate:g} MB/s per connection "
@@ -331,6 +250,8 @@ def report(a, size, results, t_start, load_start):
         if s and d:
             ratio = med(r["mbs"] for r in s) / med(r["mbs"] for r in d)
             print(f"  N = {n}: {ratio:.2f}")
+    print("\nWall time per mode, all its measurements (prefault, mounts, site cache start/stop included): "
+          + ", ".join(f"{m} {spent[m]:.0f} s" for m in MODES))
     one = results.get((1, "direct"))
     if one:
         print(f"\nCap check: direct N = 1 reads at {med(r['mbs'] for r in one):.0f} MB/s; the uplink cap is "
@@ -355,52 +276,52 @@ def main():
         harness.HFFS = os.path.abspath(a.hffs)
     if os.geteuid() != 0:
         sys.exit("bench/fleet.py needs root (network namespaces, tc, mounts)")
-    for tool in ("nginx", "tc", "nsenter", "curl"):
+    for tool in ("nginx", "tc", "nsenter"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
             sys.exit(f"bench/fleet.py needs {tool}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # cleanup below runs on SIGTERM too
     t_start, load_start = time.monotonic(), loadavg()
-    work = tempfile.mkdtemp(prefix="bench-fleet-", dir="/tmp")
     shm = tempfile.mkdtemp(prefix="bench-fleet-", dir="/dev/shm")
     results = {(n, m): [] for n in a.nodes for m in MODES}
+    spent = dict.fromkeys(MODES, 0.0)  # wall time of each mode's measurements, setup and teardown included
     code = 0
     try:
-        fixture = os.path.join(work, "fleet.json")
-        with open(fixture, "w") as f:
-            json.dump({"format": "hubsim-fixture/1", "repos": [{"type": "model", "id": REPO, "commits": [
-                {"name": "c1", "date": "2024-05-01T00:00:00.000Z", "title": "fleet",
-                 "files": {FILE: {"random": {"size": size, "seed": 14}}}}]}]}, f)
         log(f"namespaces: hub, site, {max(a.nodes)} nodes ({PREFIX}*, {SUBNET}.0/24); uplink {a.uplink:g} MB/s")
+        # Everything on disk (fixture, content, simulator and site cache state, mounts, block caches)
+        # is in the fleet's work dir, removed with it.
         with Fleet(max(a.nodes), prefix=PREFIX, subnet=SUBNET, uplink_mbytes=a.uplink) as fl:
+            fixture = os.path.join(fl.workdir, "fleet.json")
+            with open(fixture, "w") as f:
+                json.dump({"format": "hubsim-fixture/1", "repos": [{"type": "model", "id": REPO, "commits": [
+                    {"name": "c1", "date": "2024-05-01T00:00:00.000Z", "title": "fleet",
+                     "files": {FILE: {"random": {"size": size, "seed": 14}}}}]}]}, f)
             log(f"starting the simulator in the hub namespace ({size} bytes of content to generate)")
-            hub = Hub(fl, fixture, os.path.join(work, "content"), a.conn_rate, a.delay_ms, work)
-            try:
-                if hub.blob:
-                    subprocess.run(["cat", hub.blob], stdout=subprocess.DEVNULL, check=False)  # CDN from RAM
-                avail = int(open("/proc/meminfo").read().split("MemAvailable:")[1].split()[0]) >> 20
-                for run in range(a.runs):
-                    for n in a.nodes:
-                        order = MODES if run % 2 == 0 else MODES[::-1]
-                        for mode in order:
-                            need = -(-(n + 1) * size // 2**30) + 1
-                            pf = 0 if a.no_prefault else max(0, min(need, avail - 3))
-                            r = measure(fl, hub, n, mode, work, pf, shm)
-                            results[(n, mode)].append(r)
-                            log(f"run {run + 1} N={n} {mode}: {r['mbs']:.0f} MB/s aggregate in {r['wall']:.1f} s, "
-                                f"hub {r['hub_sim'] / 1e6:.0f} MB (x{r['hub_sim'] / size:.3f} of the file), "
-                                f"iface {r['hub_tx'] / 1e6:.0f} MB, site CPU "
-                                f"{fmt(r['cpu_per_gib'], '.2f')} s/GiB, per node "
-                                f"{' '.join(f'{x:.0f}' for x in r['node_mbs'])} MB/s, load {r['load']}, sha256 ok")
-            finally:
-                hub.stop()
+            hub = Hub(fl, fixture, os.path.join(fl.workdir, "content"), a.conn_rate, a.delay_ms)
+            if hub.blob:
+                subprocess.run(["cat", hub.blob], stdout=subprocess.DEVNULL, check=False)  # the CDN from RAM
+            avail = int(open("/proc/meminfo").read().split("MemAvailable:")[1].split()[0]) >> 20
+            for run in range(a.runs):
+                for n in a.nodes:
+                    order = MODES if run % 2 == 0 else MODES[::-1]
+                    for mode in order:
+                        need = -(-(n + 1) * size // 2**30) + 1
+                        pf = 0 if a.no_prefault else max(0, min(need, avail - 3))
+                        t0 = time.monotonic()
+                        r = measure(fl, hub, n, mode, pf, shm)
+                        spent[mode] += time.monotonic() - t0
+                        results[(n, mode)].append(r)
+                        log(f"run {run + 1} N={n} {mode}: {r['mbs']:.0f} MB/s aggregate in {r['wall']:.1f} s, "
+                            f"hub {r['hub_sim'] / 1e6:.0f} MB (x{r['hub_sim'] / size:.3f} of the file), "
+                            f"iface {r['hub_tx'] / 1e6:.0f} MB, site CPU "
+                            f"{fmt(r['cpu_per_gib'], '.2f')} s/GiB, per node "
+                            f"{' '.join(f'{x:.0f}' for x in r['node_mbs'])} MB/s, load {r['load']}, sha256 ok")
     except WrongBytes as e:
         print(f"WRONG BYTES: {e}", file=sys.stderr)
         code = 1
     finally:
-        shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(shm, ignore_errors=True)
     if any(results.values()):
-        report(a, size, results, t_start, load_start)
+        report(a, size, results, spent, t_start, load_start)
     sys.exit(code)
 
 
