@@ -138,6 +138,31 @@ class Hub:
         harness.wait_for(idle, 120, "the hub's CDN idle")
 
 
+def curl_rate(fl, hub, nbytes):
+    """MB/s of one curl on node0 reading the first `nbytes` of the file straight from the CDN (one
+    connection, no hffs): what the uplink lets one connection carry."""
+    r = hub.sim.get(f"/{REPO}/resolve/main/{FILE}")
+    url = r.h("Location")
+    if r.status not in (302, 307) or not url:
+        raise RuntimeError(f"resolve of {FILE} did not redirect to the CDN: {r}")
+    c = fl.run("node0", ["curl", "-sS", "-o", "/dev/null", "-r", f"0-{nbytes - 1}", "-w",
+                         "%{size_download} %{time_total}", url], timeout=300)
+    got, secs = c.stdout.split()
+    if c.returncode != 0 or int(got) != nbytes:
+        raise RuntimeError(f"curl from node0: {c.stdout} {c.stderr}")
+    return nbytes / float(secs) / 1e6
+
+
+def cap_check(fl, hub, uplink, nbytes):
+    """One connection straight from the CDN, uplink uncapped then capped: the tbf is what limits."""
+    fl.uncap_uplink()
+    try:
+        free = curl_rate(fl, hub, nbytes)
+    finally:
+        fl.cap_uplink(uplink)
+    return free, curl_rate(fl, hub, nbytes)
+
+
 def site_pid(site):
     with open(os.path.join(site.state, "nginx.pid")) as f:
         return int(f.read().strip())
@@ -216,16 +241,16 @@ def fmt(x, spec):
     return "-" if x is None else format(x, spec)
 
 
-def report(a, size, results, spent, t_start, load_start):
+def report(a, size, results, spent, cap, t_start, load_start):
     print(f"\n## Fleet: N nodes read one {size / 2**20:.0f} MiB shard cold at once "
           f"({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)\n")
     print(f"Uplink (hub egress, tbf) {a.uplink:g} MB/s in total; CDN {a.conn_rate:g} MB/s per connection "
           f"(above the uplink, so one connection alone is not the limit), {a.delay_ms} ms first byte; "
           f"LAN site -> nodes uncapped. Medians of {a.runs} interleaved run(s). Machine: {os.cpu_count()} cores; "
           f"load average {load_start} at start, {loadavg()} at end; took {time.monotonic() - t_start:.0f} s.\n")
-    print("| N | mode | aggregate MB/s | wall s | hub MB (sim) | hub / file | hub MB per node | "
+    print("| N | mode | aggregate MB/s | wall s | hub MB (sim) | hub / file | hub / read | hub MB per node | "
           "hub iface MB | hub egress MB/s | site CPU s/GiB | site hit % |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in a.nodes:
         for mode in MODES:
             rs = results[(n, mode)]
@@ -237,11 +262,13 @@ def report(a, size, results, spent, t_start, load_start):
             hit = med(r["hit"] for r in rs)
             each = ", ".join(f"{r['mbs']:.0f}" for r in rs)
             print(f"| {n} | {mode} | {med(r['mbs'] for r in rs):.0f} ({each}) "
-                  f"| {med(r['wall'] for r in rs):.1f} | {hub / 1e6:.0f} | {hub / size:.3f} | {hub / n / 1e6:.0f} "
+                  f"| {med(r['wall'] for r in rs):.1f} | {hub / 1e6:.0f} | {hub / size:.3f} "
+                  f"| {med(r['hub_sim'] / r['read'] for r in rs):.3f} | {hub / n / 1e6:.0f} "
                   f"| {tx / 1e6:.0f} | {egress:.0f} | {fmt(med(r['cpu_per_gib'] for r in rs), '.2f')} "
                   f"| {fmt(None if hit is None else hit * 100, '.0f')} |")
     print("\nhub MB: bytes of response bodies the simulator sent (API + CDN); hub / file: that over the "
-          "file's size (target through the site cache: 1.0-1.05 whatever N); hub iface MB: the hub's "
+          "file's size (target through the site cache: 1.0-1.05 whatever N); hub / read: over the bytes all "
+          "nodes read (N x the file); hub iface MB: the hub's "
           "interface tx counter (headers included); hub egress MB/s: that over the wall time (at most the "
           "uplink). Site CPU: nginx master + workers per GiB the site cache served to the nodes.\n")
     print("Site / direct aggregate throughput (target at N = 4: >= 3):")
@@ -252,10 +279,14 @@ def report(a, size, results, spent, t_start, load_start):
             print(f"  N = {n}: {ratio:.2f}")
     print("\nWall time per mode, all its measurements (prefault, mounts, site cache start/stop included): "
           + ", ".join(f"{m} {spent[m]:.0f} s" for m in MODES))
+    print(f"\nCap check: the uplink is capped at {a.uplink:g} MB/s, one CDN connection at {a.conn_rate:g} MB/s.")
+    if cap:
+        print(f"  one curl on node0 straight from the CDN: {cap[0]:.0f} MB/s with the uplink uncapped, "
+              f"{cap[1]:.0f} MB/s capped")
     one = results.get((1, "direct"))
     if one:
-        print(f"\nCap check: direct N = 1 reads at {med(r['mbs'] for r in one):.0f} MB/s; the uplink cap is "
-              f"{a.uplink:g} MB/s and one CDN connection may carry {a.conn_rate:g} MB/s.")
+        print(f"  hffs, direct, N = 1: {med(r['mbs'] for r in one):.0f} MB/s; hub egress during it "
+              f"{med(r['hub_tx'] / r['wall'] / 1e6 for r in one):.0f} MB/s")
 
 
 # ------------------------------------------------------------------ main
@@ -285,6 +316,7 @@ def main():
     results = {(n, m): [] for n in a.nodes for m in MODES}
     spent = dict.fromkeys(MODES, 0.0)  # wall time of each mode's measurements, setup and teardown included
     code = 0
+    cap = None
     try:
         log(f"namespaces: hub, site, {max(a.nodes)} nodes ({PREFIX}*, {SUBNET}.0/24); uplink {a.uplink:g} MB/s")
         # Everything on disk (fixture, content, simulator and site cache state, mounts, block caches)
@@ -299,6 +331,10 @@ def main():
             hub = Hub(fl, fixture, os.path.join(fl.workdir, "content"), a.conn_rate, a.delay_ms)
             if hub.blob:
                 subprocess.run(["cat", hub.blob], stdout=subprocess.DEVNULL, check=False)  # the CDN from RAM
+            n_cap = min(size, 256 << 20)
+            cap = cap_check(fl, hub, a.uplink, n_cap)
+            log(f"one curl from node0 straight from the CDN ({n_cap >> 20} MiB): {cap[0]:.0f} MB/s with the "
+                f"uplink uncapped, {cap[1]:.0f} MB/s capped at {a.uplink:g} MB/s")
             avail = int(open("/proc/meminfo").read().split("MemAvailable:")[1].split()[0]) >> 20
             for run in range(a.runs):
                 for n in a.nodes:
@@ -321,7 +357,7 @@ def main():
     finally:
         shutil.rmtree(shm, ignore_errors=True)
     if any(results.values()):
-        report(a, size, results, spent, t_start, load_start)
+        report(a, size, results, spent, cap, t_start, load_start)
     sys.exit(code)
 
 
