@@ -163,6 +163,21 @@ def cap_check(fl, hub, uplink, nbytes):
     return free, curl_rate(fl, hub, nbytes)
 
 
+def node_metrics(mount, hub_endpoint):
+    """(file bytes the node's hffs got from the hub endpoint itself, requests it moved from one
+    endpoint to another), from its metrics (hffs_endpoint_bytes_total, hffs_endpoint_failovers_total).
+    Through the site cache, the first says how much a node fetched from the hub past the site."""
+    r = subprocess.run([harness.HFFS, "status", "--prometheus", mount.dir], capture_output=True, text=True,
+                       timeout=60)
+    from_hub = moved = 0.0
+    for ln in r.stdout.splitlines():
+        if ln.startswith("hffs_endpoint_bytes_total{") and f'endpoint="{hub_endpoint}"' in ln:
+            from_hub += float(ln.rsplit(None, 1)[1])
+        elif ln.startswith("hffs_endpoint_failovers_total{"):
+            moved += float(ln.rsplit(None, 1)[1])
+    return from_hub, moved
+
+
 def site_pid(site):
     with open(os.path.join(site.state, "nginx.pid")) as f:
         return int(f.read().strip())
@@ -209,6 +224,7 @@ def measure(fl, hub, n, mode, prefault_gib, shm):
         hub.wait_cdn_idle()
         tx = fl.hub_tx_bytes() - tx0
         cpu = nginx_cpu_s(master) - cpu0 if site else None
+        nm = [node_metrics(m, hub.endpoint) for m in mounts]
         st = hub.stats()
         sst = site.stats() if site else {}
         for i, r in enumerate(res):
@@ -222,7 +238,8 @@ def measure(fl, hub, n, mode, prefault_gib, shm):
         return {"mbs": read / wall / 1e6, "wall": wall, "hub_sim": st["bytes_served"],
                 "hub_cdn": st["bytes_by_host"]["cdn"], "hub_tx": tx, "read": read,
                 "cpu_per_gib": cpu / (served / 2**30) if site and served else None,
-                "hit": sst.get("hit_ratio"), "load": la,
+                "hit": sst.get("hit_ratio"), "load": la, "nodes_from_hub": sum(x[0] for x in nm),
+                "failovers": sum(x[1] for x in nm),
                 "node_mbs": [r["bytes"] / (r["t1"] - r["t0"]) / 1e6 for r in res]}
     finally:
         for m in mounts:
@@ -249,8 +266,8 @@ def report(a, size, results, spent, cap, t_start, load_start):
           f"LAN site -> nodes uncapped. Medians of {a.runs} interleaved run(s). Machine: {os.cpu_count()} cores; "
           f"load average {load_start} at start, {loadavg()} at end; took {time.monotonic() - t_start:.0f} s.\n")
     print("| N | mode | aggregate MB/s | wall s | hub MB (sim) | hub / file | hub / read | hub MB per node | "
-          "hub iface MB | hub egress MB/s | site CPU s/GiB | site hit % |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "hub iface MB | hub egress MB/s | site CPU s/GiB | site hit % | nodes <- hub MB | failovers |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in a.nodes:
         for mode in MODES:
             rs = results[(n, mode)]
@@ -265,12 +282,15 @@ def report(a, size, results, spent, cap, t_start, load_start):
                   f"| {med(r['wall'] for r in rs):.1f} | {hub / 1e6:.0f} | {hub / size:.3f} "
                   f"| {med(r['hub_sim'] / r['read'] for r in rs):.3f} | {hub / n / 1e6:.0f} "
                   f"| {tx / 1e6:.0f} | {egress:.0f} | {fmt(med(r['cpu_per_gib'] for r in rs), '.2f')} "
-                  f"| {fmt(None if hit is None else hit * 100, '.0f')} |")
+                  f"| {fmt(None if hit is None else hit * 100, '.0f')} "
+                  f"| {med(r['nodes_from_hub'] for r in rs) / 1e6:.0f} | {med(r['failovers'] for r in rs):.0f} |")
     print("\nhub MB: bytes of response bodies the simulator sent (API + CDN); hub / file: that over the "
           "file's size (target through the site cache: 1.0-1.05 whatever N); hub / read: over the bytes all "
           "nodes read (N x the file); hub iface MB: the hub's "
           "interface tx counter (headers included); hub egress MB/s: that over the wall time (at most the "
-          "uplink). Site CPU: nginx master + workers per GiB the site cache served to the nodes.\n")
+          "uplink). Site CPU: nginx master + workers per GiB the site cache served to the nodes. Nodes <- hub: "
+          "file bytes the nodes' hffs got from the hub endpoint itself (hffs_endpoint_bytes_total; through the "
+          "site cache, what went past it), failovers: requests they moved to another endpoint, all nodes.\n")
     print("Site / direct aggregate throughput (target at N = 4: >= 3):")
     for n in a.nodes:
         s, d = results[(n, "site")], results[(n, "direct")]
@@ -350,7 +370,9 @@ def main():
                             f"hub {r['hub_sim'] / 1e6:.0f} MB (x{r['hub_sim'] / size:.3f} of the file), "
                             f"iface {r['hub_tx'] / 1e6:.0f} MB, site CPU "
                             f"{fmt(r['cpu_per_gib'], '.2f')} s/GiB, per node "
-                            f"{' '.join(f'{x:.0f}' for x in r['node_mbs'])} MB/s, load {r['load']}, sha256 ok")
+                            f"{' '.join(f'{x:.0f}' for x in r['node_mbs'])} MB/s, nodes <- hub endpoint "
+                            f"{r['nodes_from_hub'] / 1e6:.0f} MB, {r['failovers']:.0f} failovers, "
+                            f"load {r['load']}, sha256 ok")
     except WrongBytes as e:
         print(f"WRONG BYTES: {e}", file=sys.stderr)
         code = 1
