@@ -101,6 +101,14 @@ def nginx_cpu_s(master):
     return proc_cpu_s(master) + sum(proc_cpu_s(c) for c in children(master))
 
 
+def prefault_gib(n, size):
+    """GiB to touch before a measurement: what it fills (N block caches and the site cache) plus one,
+    at most 8 (as bench/run.sh) and never closer than 3 GiB to what the machine has available."""
+    with open("/proc/meminfo") as f:
+        avail = int(f.read().split("MemAvailable:")[1].split()[0]) >> 20
+    return max(0, min(-(-(n + 1) * size // 2**30) + 1, 8, avail - 3))
+
+
 def prefault(gib, shm):
     """Touches `gib` GiB of free RAM once (bench/run.sh does the same before each cold row): on this
     VM the first touch of guest RAM the host took back costs ~2 s of system time per GiB, and
@@ -355,13 +363,11 @@ def main():
             cap = cap_check(fl, hub, a.uplink, n_cap)
             log(f"one curl from node0 straight from the CDN ({n_cap >> 20} MiB): {cap[0]:.0f} MB/s with the "
                 f"uplink uncapped, {cap[1]:.0f} MB/s capped at {a.uplink:g} MB/s")
-            avail = int(open("/proc/meminfo").read().split("MemAvailable:")[1].split()[0]) >> 20
             for run in range(a.runs):
                 for n in a.nodes:
                     order = MODES if run % 2 == 0 else MODES[::-1]
                     for mode in order:
-                        need = -(-(n + 1) * size // 2**30) + 1
-                        pf = 0 if a.no_prefault else max(0, min(need, avail - 3))
+                        pf = 0 if a.no_prefault else prefault_gib(n, size)
                         t0 = time.monotonic()
                         r = measure(fl, hub, n, mode, pf, shm)
                         spent[mode] += time.monotonic() - t0
