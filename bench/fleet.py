@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -196,22 +197,34 @@ class WrongBytes(Exception):
     pass
 
 
-def read_all(paths):
-    """Every node's reader started at once; returns their JSON results."""
+def read_all(paths, deadline_s):
+    """Every node's reader started at once; returns their JSON results. Readers still running after
+    `deadline_s` are killed (a hang is reported, never waited out)."""
     procs = [subprocess.Popen([sys.executable, HASHREAD, p], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True) for p in paths]
-    for p in procs:  # each reader waits for its first line before its first open: release them together
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    out = []
-    for p in procs:
-        p.stdin.close()
-        out.append(json.loads(p.stdout.read()))
-        p.wait()
-    return out
+    watchdog = threading.Timer(deadline_s, lambda: [p.kill() for p in procs if p.poll() is None])
+    watchdog.start()
+    try:
+        for p in procs:  # each reader waits for its first line before its first open: release them together
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        out = []
+        for i, p in enumerate(procs):
+            p.stdin.close()
+            line = p.stdout.read()
+            if p.wait() != 0 or not line:
+                raise RuntimeError(f"reader of node{i} did not finish within {deadline_s:.0f} s (rc {p.returncode})")
+            out.append(json.loads(line))
+        return out
+    finally:
+        watchdog.cancel()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
 
-def measure(fl, hub, n, mode, prefault_gib, shm):
+def measure(fl, hub, n, mode, uplink, prefault_gib, shm):
     prefault(prefault_gib, shm)
     site = None
     mounts = []
@@ -228,7 +241,8 @@ def measure(fl, hub, n, mode, prefault_gib, shm):
         tx0 = fl.hub_tx_bytes()
         cpu0 = nginx_cpu_s(master) if site else 0.0
         la = loadavg()
-        res = read_all([m.path(FILE) for m in mounts])
+        # 10 x the time the uplink alone would take, at least 5 minutes
+        res = read_all([m.path(FILE) for m in mounts], max(300, 10 * n * hub.size / (uplink * 1e6)))
         hub.wait_cdn_idle()
         tx = fl.hub_tx_bytes() - tx0
         cpu = nginx_cpu_s(master) - cpu0 if site else None
@@ -369,7 +383,7 @@ def main():
                     for mode in order:
                         pf = 0 if a.no_prefault else prefault_gib(n, size)
                         t0 = time.monotonic()
-                        r = measure(fl, hub, n, mode, pf, shm)
+                        r = measure(fl, hub, n, mode, a.uplink, pf, shm)
                         spent[mode] += time.monotonic() - t0
                         results[(n, mode)].append(r)
                         log(f"run {run + 1} N={n} {mode}: {r['mbs']:.0f} MB/s aggregate in {r['wall']:.1f} s, "
