@@ -17,6 +17,7 @@ directly) shares that one rate, the site's uplink. Cleanup: `close()` (also `__e
 started, kills every process left in its namespaces, detaches its mounts and deletes the namespaces;
 a new Fleet first removes leftovers of the same prefix (a run that was killed).
 """
+import copy
 import json
 import os
 import shutil
@@ -86,6 +87,20 @@ def remove_netns(names, work_glob_root=None):
             except ProcessLookupError:
                 pass
     for name in names:
+        _ip("netns", "del", name, check=False)
+
+
+def netns_probe(prefix):
+    """None if a network namespace with a veth can be made here, else why not."""
+    name = prefix + "probe"
+    _ip("netns", "del", name, check=False)
+    r = _ip("netns", "add", name, check=False)
+    if r.returncode != 0:
+        return f"cannot make a network namespace: {r.stderr.strip()}"
+    try:
+        r = _ip("-n", name, "link", "add", "name", "a", "type", "veth", "peer", "name", "b", check=False)
+        return None if r.returncode == 0 else f"cannot make a veth pair: {r.stderr.strip()}"
+    finally:
         _ip("netns", "del", name, check=False)
 
 
@@ -210,6 +225,13 @@ class Fleet:
         kw.setdefault("text", True)
         return subprocess.run(self.argv(host, argv), **kw)
 
+    def client(self, sim, host):
+        """A copy of launch.Simulator ``sim`` whose requests (request, get, follow, ...) go out of
+        ``host``'s namespace: what a node sees of the hub or the site cache."""
+        c = copy.copy(sim)
+        c.netns = self.ns(host)
+        return c
+
     def in_ns(self, host):
         """Context manager: the calling thread's new sockets are made in ``host``'s namespace."""
         return launch.in_netns(self.ns(host))
@@ -303,4 +325,4 @@ def _glob_dirs(prefix):
         return []
 
 
-__all__ = ["Fleet", "SiteCache", "HFFS", "remove_netns", "netns_names"]
+__all__ = ["Fleet", "SiteCache", "HFFS", "netns_probe", "remove_netns", "netns_names"]
