@@ -175,13 +175,16 @@ def cap_check(fl, hub, uplink, nbytes):
 def node_metrics(mount, hub_endpoint):
     """(file bytes the node's hffs got from the hub endpoint itself, requests it moved from one
     endpoint to another), from its metrics (hffs_endpoint_bytes_total, hffs_endpoint_failovers_total).
-    Through the site cache, the first says how much a node fetched from the hub past the site."""
+    Through the site cache, the first says how much a node fetched from the hub past the site; None
+    from an hffs that does not count bytes per endpoint."""
     r = subprocess.run([harness.HFFS, "status", "--prometheus", mount.dir], capture_output=True, text=True,
                        timeout=60)
-    from_hub = moved = 0.0
+    from_hub, moved = None, 0.0
     for ln in r.stdout.splitlines():
-        if ln.startswith("hffs_endpoint_bytes_total{") and f'endpoint="{hub_endpoint}"' in ln:
-            from_hub += float(ln.rsplit(None, 1)[1])
+        if ln.startswith("hffs_endpoint_bytes_total{"):
+            from_hub = from_hub or 0.0
+            if f'endpoint="{hub_endpoint}"' in ln:
+                from_hub += float(ln.rsplit(None, 1)[1])
         elif ln.startswith("hffs_endpoint_failovers_total{"):
             moved += float(ln.rsplit(None, 1)[1])
     return from_hub, moved
@@ -260,7 +263,8 @@ def measure(fl, hub, n, mode, uplink, prefault_gib, shm):
         return {"mbs": read / wall / 1e6, "wall": wall, "hub_sim": st["bytes_served"],
                 "hub_cdn": st["bytes_by_host"]["cdn"], "hub_tx": tx, "read": read,
                 "cpu_per_gib": cpu / (served / 2**30) if site and served else None,
-                "hit": sst.get("hit_ratio"), "load": la, "nodes_from_hub": sum(x[0] for x in nm),
+                "hit": sst.get("hit_ratio"), "load": la,
+                "nodes_from_hub": None if any(x[0] is None for x in nm) else sum(x[0] for x in nm),
                 "failovers": sum(x[1] for x in nm),
                 "node_mbs": [r["bytes"] / (r["t1"] - r["t0"]) / 1e6 for r in res]}
     finally:
@@ -274,6 +278,10 @@ def measure(fl, hub, n, mode, uplink, prefault_gib, shm):
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
+
+
+def mb(x):
+    return None if x is None else x / 1e6
 
 
 def fmt(x, spec):
@@ -305,7 +313,7 @@ def report(a, size, results, spent, cap, t_start, load_start):
                   f"| {med(r['hub_sim'] / r['read'] for r in rs):.3f} | {hub / n / 1e6:.0f} "
                   f"| {tx / 1e6:.0f} | {egress:.0f} | {fmt(med(r['cpu_per_gib'] for r in rs), '.2f')} "
                   f"| {fmt(None if hit is None else hit * 100, '.0f')} "
-                  f"| {med(r['nodes_from_hub'] for r in rs) / 1e6:.0f} | {med(r['failovers'] for r in rs):.0f} |")
+                  f"| {fmt(mb(med(r['nodes_from_hub'] for r in rs)), '.0f')} | {med(r['failovers'] for r in rs):.0f} |")
     print("\nhub MB: bytes of response bodies the simulator sent (API + CDN); hub / file: that over the "
           "file's size (target through the site cache: 1.0-1.05 whatever N); hub / read: over the bytes all "
           "nodes read (N x the file); hub iface MB: the hub's "
@@ -391,7 +399,7 @@ def main():
                             f"iface {r['hub_tx'] / 1e6:.0f} MB, site CPU "
                             f"{fmt(r['cpu_per_gib'], '.2f')} s/GiB, per node "
                             f"{' '.join(f'{x:.0f}' for x in r['node_mbs'])} MB/s, nodes <- hub endpoint "
-                            f"{r['nodes_from_hub'] / 1e6:.0f} MB, {r['failovers']:.0f} failovers, "
+                            f"{fmt(mb(r['nodes_from_hub']), '.0f')} MB, {r['failovers']:.0f} failovers, "
                             f"load {r['load']}, sha256 ok")
     except WrongBytes as e:
         print(f"WRONG BYTES: {e}", file=sys.stderr)
