@@ -81,6 +81,17 @@ def proc_cpu_s(pid):
         return 0.0
 
 
+def cpu_times():
+    """(busy, total) jiffies of all CPUs together (/proc/stat): busy excludes idle and iowait."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)
+
+
+def busy_pct(t0, t1):
+    return 100.0 * (t1[0] - t0[0]) / max(1, t1[1] - t0[1])
+
+
 def children(pid):
     out = []
     for d in os.listdir("/proc"):
@@ -244,8 +255,10 @@ def measure(fl, hub, n, mode, uplink, prefault_gib, shm):
         tx0 = fl.hub_tx_bytes()
         cpu0 = nginx_cpu_s(master) if site else 0.0
         la = loadavg()
+        c0 = cpu_times()
         # 10 x the time the uplink alone would take, at least 5 minutes
         res = read_all([m.path(FILE) for m in mounts], max(300, 10 * n * hub.size / (uplink * 1e6)))
+        busy = busy_pct(c0, cpu_times())
         hub.wait_cdn_idle()
         tx = fl.hub_tx_bytes() - tx0
         cpu = nginx_cpu_s(master) - cpu0 if site else None
@@ -263,7 +276,7 @@ def measure(fl, hub, n, mode, uplink, prefault_gib, shm):
         return {"mbs": read / wall / 1e6, "wall": wall, "hub_sim": st["bytes_served"],
                 "hub_cdn": st["bytes_by_host"]["cdn"], "hub_tx": tx, "read": read,
                 "cpu_per_gib": cpu / (served / 2**30) if site and served else None,
-                "hit": sst.get("hit_ratio"), "load": la,
+                "hit": sst.get("hit_ratio"), "load": la, "busy": busy,
                 "nodes_from_hub": None if any(x[0] is None for x in nm) else sum(x[0] for x in nm),
                 "failovers": sum(x[1] for x in nm),
                 "node_mbs": [r["bytes"] / (r["t1"] - r["t0"]) / 1e6 for r in res]}
@@ -296,8 +309,9 @@ def report(a, size, results, spent, cap, t_start, load_start):
           f"LAN site -> nodes uncapped. Medians of {a.runs} interleaved run(s). Machine: {os.cpu_count()} cores; "
           f"load average {load_start} at start, {loadavg()} at end; took {time.monotonic() - t_start:.0f} s.\n")
     print("| N | mode | aggregate MB/s | wall s | hub MB (sim) | hub / file | hub / read | hub MB per node | "
-          "hub iface MB | hub egress MB/s | site CPU s/GiB | site hit % | nodes <- hub MB | failovers |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "hub iface MB | hub egress MB/s | site CPU s/GiB | site hit % | nodes <- hub MB | failovers "
+          "| CPU busy % |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in a.nodes:
         for mode in MODES:
             rs = results[(n, mode)]
@@ -313,14 +327,18 @@ def report(a, size, results, spent, cap, t_start, load_start):
                   f"| {med(r['hub_sim'] / r['read'] for r in rs):.3f} | {hub / n / 1e6:.0f} "
                   f"| {tx / 1e6:.0f} | {egress:.0f} | {fmt(med(r['cpu_per_gib'] for r in rs), '.2f')} "
                   f"| {fmt(None if hit is None else hit * 100, '.0f')} "
-                  f"| {fmt(mb(med(r['nodes_from_hub'] for r in rs)), '.0f')} | {med(r['failovers'] for r in rs):.0f} |")
-    print("\nhub MB: bytes of response bodies the simulator sent (API + CDN); hub / file: that over the "
-          "file's size (target through the site cache: 1.0-1.05 whatever N); hub / read: over the bytes all "
-          "nodes read (N x the file); hub iface MB: the hub's "
-          "interface tx counter (headers included); hub egress MB/s: that over the wall time (at most the "
-          "uplink). Site CPU: nginx master + workers per GiB the site cache served to the nodes. Nodes <- hub: "
-          "file bytes the nodes' hffs got from the hub endpoint itself (hffs_endpoint_bytes_total; through the "
-          "site cache, what went past it), failovers: requests they moved to another endpoint, all nodes.\n")
+                  f"| {fmt(mb(med(r['nodes_from_hub'] for r in rs)), '.0f')} | {med(r['failovers'] for r in rs):.0f} "
+                  f"| {med(r['busy'] for r in rs):.0f} |")
+    print("""
+hub MB: bytes of response bodies the simulator sent (API + CDN); hub / file: that over the file's size
+(target through the site cache: 1.0-1.05 whatever N); hub / read: over the bytes all nodes read (N x
+the file); hub iface MB: the hub's interface tx counter (headers included); hub egress MB/s: that over
+the wall time (at most the uplink). Site CPU: nginx master + workers per GiB the site cache served to
+the nodes. Nodes <- hub: file bytes the nodes' hffs got from the hub endpoint itself
+(hffs_endpoint_bytes_total; through the site cache, what went past it); failovers: requests they
+moved to another endpoint, all nodes. CPU busy: all the machine's cores during the reads (/proc/stat;
+near 100, the row measures the CPU rather than the uplink).
+""")
     print("Site / direct aggregate throughput (target at N = 4: >= 3):")
     for n in a.nodes:
         s, d = results[(n, "site")], results[(n, "direct")]
@@ -400,7 +418,7 @@ def main():
                             f"{fmt(r['cpu_per_gib'], '.2f')} s/GiB, per node "
                             f"{' '.join(f'{x:.0f}' for x in r['node_mbs'])} MB/s, nodes <- hub endpoint "
                             f"{fmt(mb(r['nodes_from_hub']), '.0f')} MB, {r['failovers']:.0f} failovers, "
-                            f"load {r['load']}, sha256 ok")
+                            f"CPU busy {r['busy']:.0f}%, load {r['load']}, sha256 ok")
     except WrongBytes as e:
         print(f"WRONG BYTES: {e}", file=sys.stderr)
         code = 1
