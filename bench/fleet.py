@@ -211,6 +211,10 @@ class WrongBytes(Exception):
     pass
 
 
+class Interrupted(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt (not caught by `except Exception` on the way up)."""
+
+
 def read_all(paths, deadline_s):
     """Every node's reader started at once; returns their JSON results. Readers still running after
     `deadline_s` are killed (a hang is reported, never waited out)."""
@@ -378,7 +382,9 @@ def main():
     for tool in ("nginx", "tc", "nsenter"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
             sys.exit(f"bench/fleet.py needs {tool}")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # cleanup below runs on SIGTERM too
+    def on_term(*_):
+        raise Interrupted("SIGTERM")
+    signal.signal(signal.SIGTERM, on_term)  # unwinds like Ctrl-C: every finally and the Fleet's cleanup run
     t_start, load_start = time.monotonic(), loadavg()
     shm = tempfile.mkdtemp(prefix="bench-fleet-", dir="/dev/shm")
     results = {(n, m): [] for n in a.nodes for m in MODES}
@@ -422,6 +428,9 @@ def main():
     except WrongBytes as e:
         print(f"WRONG BYTES: {e}", file=sys.stderr)
         code = 1
+    except (KeyboardInterrupt, Interrupted) as e:
+        log(f"interrupted ({type(e).__name__} {e}); what was measured so far follows")
+        code = 130
     finally:
         shutil.rmtree(shm, ignore_errors=True)
     if any(results.values()):
