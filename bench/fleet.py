@@ -17,11 +17,14 @@ starting at once, hashing every byte; one wrong byte on any node aborts the benc
 measurement: aggregate MB/s (bytes read by all nodes / time from the first open to the last byte),
 the bytes the Hub sent (its simulator's count of API + CDN bodies, and the hub interface's tx
 counter), the site cache's CPU (utime + stime of the nginx master and its workers, from /proc,
-before/after) per GiB it served. Runs interleave (each run measures every N in both modes; the order
-of the modes alternates from run to run); the table gives medians.
+before/after) per GiB it served, the nodes' bytes from the hub endpoint and failovers (their hffs
+metrics), how busy the machine's CPUs were. Runs interleave (each run measures every N in both modes;
+the order of the modes alternates from run to run); the table gives medians. Before the runs, one
+curl on a node reads from the CDN with the uplink uncapped, then capped: the cap is real.
 
-A benchmark: it prints numbers, it judges nothing (targets are printed beside the numbers). Needs
-root, /dev/fuse, nginx, tc (tbf) and nsenter.
+A benchmark: it prints numbers, it judges nothing (targets are printed beside the numbers). Exit 1
+on a wrong byte, 130 on Ctrl-C / SIGTERM (after cleaning up). Needs root, /dev/fuse, nginx, tc (tbf),
+nsenter and curl.
 
     python3 bench/fleet.py [--nodes 1,2,4,8] [--size 2G] [--runs 3] [--uplink 200] [--conn-rate 250]
                            [--delay-ms 20] [--hffs BIN] [--no-prefault]
@@ -128,7 +131,8 @@ def prefault(gib, shm):
     if gib <= 0:
         return
     path = os.path.join(shm, "prefault")
-    subprocess.run(["head", "-c", f"{gib}G", "/dev/zero"], stdout=open(path, "wb"), check=False)
+    with open(path, "wb") as out:
+        subprocess.run(["head", "-c", f"{gib}G", "/dev/zero"], stdout=out, check=False)
     os.unlink(path)
 
 
@@ -379,7 +383,9 @@ def main():
         harness.HFFS = os.path.abspath(a.hffs)
     if os.geteuid() != 0:
         sys.exit("bench/fleet.py needs root (network namespaces, tc, mounts)")
-    for tool in ("nginx", "tc", "nsenter"):
+    if not os.path.exists("/dev/fuse"):
+        sys.exit("bench/fleet.py needs /dev/fuse")
+    for tool in ("nginx", "tc", "nsenter", "curl"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
             sys.exit(f"bench/fleet.py needs {tool}")
     def on_term(*_):
