@@ -26,7 +26,7 @@ A benchmark: it prints numbers, it judges nothing (targets are printed beside th
 on a wrong byte, 130 on Ctrl-C / SIGTERM (after cleaning up). Needs root, /dev/fuse, nginx, tc (tbf),
 nsenter and curl.
 
-    python3 bench/fleet.py [--nodes 1,2,4,8] [--size 2G] [--runs 3] [--uplink 200] [--conn-rate 250]
+    python3 bench/fleet.py [--nodes 1,2,4,8] [--size 2G] [--runs 3] [--uplink 200] [--conn-rate MB/s]
                            [--delay-ms 20] [--hffs BIN] [--no-prefault]
 """
 import argparse
@@ -312,8 +312,10 @@ def fmt(x, spec):
 def report(a, size, results, spent, cap, t_start, load_start):
     print(f"\n## Fleet: N nodes read one {size / 2**20:.0f} MiB shard cold at once "
           f"({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)\n")
+    conn = ("above the uplink, so one connection alone is not the limit" if a.conn_rate > a.uplink
+            else "NOT above the uplink: one connection alone may be the limit")
     print(f"Uplink (hub egress, tbf) {a.uplink:g} MB/s in total; CDN {a.conn_rate:g} MB/s per connection "
-          f"(above the uplink, so one connection alone is not the limit), {a.delay_ms} ms first byte; "
+          f"({conn}), {a.delay_ms} ms first byte; "
           f"LAN site -> nodes uncapped. Medians of {a.runs} interleaved run(s). Machine: {os.cpu_count()} cores; "
           f"load average {load_start} at start, {loadavg()} at end; took {time.monotonic() - t_start:.0f} s.\n")
     print("| N | mode | aggregate MB/s | wall s | hub MB (sim) | hub / file | hub / read | hub MB per node | "
@@ -372,12 +374,14 @@ def main():
     ap.add_argument("--size", default="2G", help="size of the shard (e.g. 512M, 2G)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--uplink", type=float, default=200, help="MB/s of the hub's egress in total (tbf)")
-    ap.add_argument("--conn-rate", type=float, default=250, help="MB/s per CDN connection")
+    ap.add_argument("--conn-rate", type=float, default=None,
+                    help="MB/s per CDN connection (default 1.25 x --uplink: one connection alone is not the limit)")
     ap.add_argument("--delay-ms", type=int, default=20, help="first-byte delay of every CDN response")
     ap.add_argument("--hffs", default=None, help="hffs binary (default build/cli/hffs)")
     ap.add_argument("--no-prefault", action="store_true", help="skip touching free RAM before each measurement")
     a = ap.parse_args()
     a.nodes = sorted({int(x) for x in a.nodes.split(",") if x})
+    a.conn_rate = a.conn_rate or 1.25 * a.uplink
     size = parse_size(a.size)
     if a.hffs:
         harness.HFFS = os.path.abspath(a.hffs)
