@@ -1,0 +1,35 @@
+#!/usr/bin/python3
+"""Reader of one node for bench/fleet.py: reads FILE front to back in 1 MiB reads (what `dd bs=1M`
+does), hashing every byte. Waits for a line on stdin before the first open, so that every node of a
+fleet starts at once. Prints one JSON line: bytes, sha256, t0 (first open) and t1 (last byte) on
+CLOCK_MONOTONIC (system-wide, so comparable between the readers), or error."""
+import hashlib
+import json
+import os
+import sys
+import time
+
+path = sys.argv[1]
+sys.stdin.readline()
+h = hashlib.sha256()
+buf = bytearray(1 << 20)
+mv = memoryview(buf)
+n = 0
+t0 = None
+err = None
+try:
+    t0 = time.monotonic()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while True:
+            k = os.readv(fd, [mv])
+            if k <= 0:
+                break
+            h.update(mv[:k])
+            n += k
+    finally:
+        os.close(fd)
+except OSError as e:
+    err = repr(e)
+t1 = time.monotonic()
+print(json.dumps({"bytes": n, "sha256": h.hexdigest(), "t0": t0, "t1": t1, "error": err}), flush=True)
