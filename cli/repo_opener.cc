@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "cli/hf_cache.h"
 #include "fs/hub_source.h"
 
@@ -10,6 +12,18 @@ namespace hffs::cli {
 namespace {
 bool transient(Errc c) {
   return c == Errc::kNetwork || c == Errc::kTimeout || c == Errc::kServer || c == Errc::kRateLimited;
+}
+
+// The kept view of `revision` when it is a full commit sha seen before and the repo was public
+// then (gated repos list publicly too: their content is still checked at mount by the probe below,
+// and at every read by the Hub).
+std::optional<hubapi::Snapshot> kept_public_commit(const OpenContext& ctx, const hubapi::RepoId& repo,
+                                                   const std::string& revision) {
+  if (revision.size() != 40 || revision.find_first_not_of("0123456789abcdef") != std::string::npos)
+    return std::nullopt;
+  auto kept = ctx.views->load(repo, revision);
+  if (!kept || kept->info.sha != revision || kept->info.is_private) return std::nullopt;
+  return std::move(*kept);
 }
 }  // namespace
 
@@ -21,10 +35,26 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
     if (!v) return v.status();
     view = std::move(*v);
     spdlog::info("offline: {} at the kept view of commit {}", hubapi::repo_display(repo), view.info.sha);
+  } else if (auto kept = kept_public_commit(ctx, repo, revision)) {
+    // A commit's tree never changes: a full sha whose view was kept (of a repo that was public
+    // then) mounts without asking the Hub. Private repos always ask: the Hub decides who may list.
+    view = std::move(*kept);
+    spdlog::info("{}@{}: the kept view of that commit, no Hub request", hubapi::repo_display(repo), revision);
   } else {
     auto info = ctx.client->repo_info(repo, revision);
     Result<std::vector<hubapi::TreeEntry>> tree = Status(Errc::kCancelled, "");
-    if (info) tree = ctx.client->list_tree(repo, info->sha);
+    bool listed = false;
+    if (info) {
+      // The revision resolved to a commit seen before: its kept tree, not the Hub's pages again
+      // (a million-file dataset is a thousand requests).
+      if (auto k = ctx.views->load(repo, info->sha); k && k->info.sha == info->sha) {
+        tree = std::move(k->tree);
+        spdlog::info("{}@{}: commit {} seen before, its kept tree", hubapi::repo_display(repo), revision, info->sha);
+      } else {
+        tree = ctx.client->list_tree(repo, info->sha);
+        listed = true;
+      }
+    }
     Status failed = !info ? info.status() : !tree ? tree.status() : Status::ok();
     if (!failed) {
       auto kept = transient(failed.code()) ? ctx.views->load(repo, revision) : Result<hubapi::Snapshot>(failed);
@@ -34,7 +64,9 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
       view = std::move(*kept);
     } else {
       view = hubapi::Snapshot{repo, std::move(*info), std::move(*tree)};
-      if (auto s = ctx.views->save(view, revision); !s)
+      // The revision info is fresh either way (gated, private, date); the tree file is only
+      // rewritten when it was listed.
+      if (auto s = listed ? ctx.views->save(view, revision) : ctx.views->save_ref(repo, revision, view.info.sha); !s)
         spdlog::warn("cannot keep the view for offline use: {}", s.to_string());
     }
   }

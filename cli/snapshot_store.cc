@@ -81,11 +81,13 @@ Status SnapshotStore::save(const hubapi::Snapshot& s, const std::string& revisio
   auto dir = repo_dir(s.repo);
   if (auto st = write_atomic(root_, dir / "commits" / (s.info.sha + ".json"), hubapi::serialize_snapshot(s)); !st)
     return st;
-  if (revision != s.info.sha) {
-    if (revision.find("..") != std::string::npos) return Status(Errc::kInvalidInput, "bad revision name");
-    return write_atomic(root_, dir / "refs" / revision, s.info.sha);
-  }
-  return Status::ok();
+  return save_ref(s.repo, revision, s.info.sha);
+}
+
+Status SnapshotStore::save_ref(const hubapi::RepoId& repo, const std::string& revision, const std::string& sha) {
+  if (revision == sha) return Status::ok();
+  if (revision.find("..") != std::string::npos) return Status(Errc::kInvalidInput, "bad revision name");
+  return write_atomic(root_, repo_dir(repo) / "refs" / revision, sha);
 }
 
 Result<hubapi::Snapshot> SnapshotStore::load(const hubapi::RepoId& repo, const std::string& revision) const {

@@ -15,6 +15,8 @@ class SnapshotStore {
   explicit SnapshotStore(std::filesystem::path cache_dir) : root_(std::move(cache_dir) / "views") {}
   // Atomic (temp file + rename); a failure is logged by the caller and does not stop a mount.
   Status save(const hubapi::Snapshot& s, const std::string& revision);
+  // Only refs/<revision> -> sha, for a commit whose view is kept already.
+  Status save_ref(const hubapi::RepoId& repo, const std::string& revision, const std::string& sha);
   // `revision` may be a ref name seen before or a full/short commit sha seen before.
   Result<hubapi::Snapshot> load(const hubapi::RepoId& repo, const std::string& revision) const;
 

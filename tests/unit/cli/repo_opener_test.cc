@@ -166,3 +166,49 @@ TEST_F(RepoOpenerTest, ADefiniteAnswerNeverFallsBack) {
   auto m = cli::open_repo_view(context(&client), kRepo, "main");
   EXPECT_EQ(m.status().code(), Errc::kRepoNotFound) << m.status().to_string();
 }
+
+// A commit's tree never changes: a full sha seen before mounts from its kept view, no request.
+TEST_F(RepoOpenerTest, ACommitSeenBeforeMountsWithoutARequest) {
+  mount_online("main");
+  const size_t before = hub_.request_count();
+  hubapi::HubClient client(hub_config(hub_.base_url()));
+  auto m = cli::open_repo_view(context(&client), kRepo, kSha);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(files_of(*m), want_);
+  EXPECT_EQ(m->fs->config().commit, kSha);
+  EXPECT_EQ(hub_.request_count(), before) << "a kept commit asks the Hub nothing";
+  // A short sha is not a commit name the Hub was asked about: it is resolved online.
+  auto s = cli::open_repo_view(context(&client), kRepo, kSha.substr(0, 7));
+  EXPECT_GT(hub_.request_count(), before);
+}
+
+// A branch that resolves to a commit seen before: one revision request, no tree pages; the ref is
+// kept for offline use.
+TEST_F(RepoOpenerTest, ARevisionOnACommitSeenBeforeReusesItsTree) {
+  mount_online("v1");
+  const size_t before = hub_.request_count();
+  hubapi::HubClient client(hub_config(hub_.base_url()));
+  auto m = cli::open_repo_view(context(&client), kRepo, "main");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(files_of(*m), want_);
+  ASSERT_EQ(hub_.request_count(), before + 1);
+  EXPECT_EQ(hub_.requests().back().path(), "/api/models/org/name/revision/main");
+  auto off = cli::open_repo_view(context(nullptr), kRepo, "main");
+  ASSERT_TRUE(off.ok()) << off.status().to_string();
+  EXPECT_EQ(off->fs->config().commit, kSha);
+}
+
+// A private repo's kept view is never a reason not to ask: the Hub decides who may list it.
+TEST_F(RepoOpenerTest, APrivateCommitAlwaysAsksTheHub) {
+  hub_.set_handler([](const FakeRequest& r) {
+    if (r.path() == "/api/models/org/name/revision/main" || r.path() == "/api/models/org/name/revision/" + kSha)
+      return FakeResponse{200, {}, R"({"id":"org/name","private":true,"sha":")" + kSha + R"("})"};
+    return hub_answer(r);
+  });
+  mount_online("main");
+  const size_t before = hub_.request_count();
+  hubapi::HubClient client(hub_config(hub_.base_url()));
+  auto m = cli::open_repo_view(context(&client), kRepo, kSha);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(hub_.request_count(), before + 1) << "the revision info, then the kept tree";
+}
