@@ -170,7 +170,7 @@ def curl_rate(fl, hub, nbytes):
     if r.status not in (302, 307) or not url:
         raise RuntimeError(f"resolve of {FILE} did not redirect to the CDN: {r}")
     c = fl.run("node0", ["curl", "-sS", "-o", "/dev/null", "-r", f"0-{nbytes - 1}", "-w",
-                         "%{size_download} %{time_total}", url], timeout=300)
+                         "%{size_download} %{time_total}", url], capture_output=True, text=True, timeout=300)
     got, secs = c.stdout.split()
     if c.returncode != 0 or int(got) != nbytes:
         raise RuntimeError(f"curl from node0: {c.stdout} {c.stderr}")
