@@ -14,7 +14,7 @@ PKGS=(
   nginx nginx-light libnginx-mod-http-set-misc openssl curl
   python3 python3-numpy python3-torch
 
-  psmisc procps attr
+  psmisc procps attr iproute2 util-linux
   clang libclang-rt-14-dev
 )
 missing=()
