@@ -47,10 +47,10 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402
 from fleet_net import Fleet  # noqa: E402
+import site_cache  # noqa: E402
 
 REPO = "bench/fleet"
 FILE = "shard.bin"
-SITE_RUN = os.path.join(ROOT, "deploy", "site-cache", "run")
 HASHREAD = os.path.join(HERE, "lib", "hashread.py")
 PREFIX, SUBNET = "hffsbench-", "10.232.0"
 MODES = ("site", "direct")
@@ -154,12 +154,7 @@ class Hub:
         self.sim.reset()
 
     def wait_cdn_idle(self):
-        """Until the CDN has no transfer in flight but the status probe itself (a site cache may still
-        fill a slice after a node got its range)."""
-        def idle():
-            r = self.sim.get(self.sim.cdn + "/_hubsim_status")
-            return int(r.body.decode().split("Writing:")[1].split()[0]) <= 1
-        harness.wait_for(idle, 120, "the hub's CDN idle")
+        site_cache.wait_cdn_idle(self.sim, timeout=120)
 
 
 def curl_rate(fl, hub, nbytes):

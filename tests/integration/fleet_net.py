@@ -24,9 +24,9 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import HFFS, ROOT, Mount, launch
+from harness import HFFS, Mount, launch
+from site_cache import SiteCache
 
-SITE_RUN = os.path.join(ROOT, "deploy", "site-cache", "run")
 HUB_IF = "eth0"
 
 
@@ -102,61 +102,6 @@ def netns_probe(prefix):
         return None if r.returncode == 0 else f"cannot make a veth pair: {r.stderr.strip()}"
     finally:
         _ip("netns", "del", name, check=False)
-
-
-class SiteCache:
-    """deploy/site-cache/run in the site host, its own state dir."""
-
-    def __init__(self, fleet, upstream, port, state_root):
-        self.fleet = fleet
-        self.upstream = upstream
-        self.state = tempfile.mkdtemp(prefix="site-", dir=state_root)
-        self.listen = f"{fleet.site_ip}:{port}"
-        self.url = None
-
-    def start(self, *extra):
-        r = self.fleet.run("site", [SITE_RUN, "start", "--upstream", self.upstream, "--listen", self.listen,
-                                    "--state-dir", self.state, *extra],
-                           capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise AssertionError(f"site cache start failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-        last = r.stdout.strip().splitlines()[-1]
-        if not last.startswith("SITE_CACHE=http://"):
-            raise AssertionError(f"last line of `run start` is {last!r}")
-        self.url = last.split("=", 1)[1]
-        return self
-
-    def _run(self, op):
-        return subprocess.run([SITE_RUN, op, "--state-dir", self.state], capture_output=True, text=True,
-                              timeout=60)
-
-    def kill(self):
-        r = self._run("kill")
-        if r.returncode != 0:
-            raise AssertionError(f"site cache kill failed: {r.stderr}")
-
-    def stop(self):
-        self._run("stop")
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.state, ignore_errors=True)
-
-    def stats(self):
-        r = self._run("stats")
-        if r.returncode != 0:
-            raise AssertionError(f"site cache stats failed: {r.stderr}")
-        return json.loads(r.stdout)
-
-    def log_text(self):
-        out = []
-        for name in ("access.log", "fetch.log", "error.log"):
-            try:
-                with open(os.path.join(self.state, name)) as f:
-                    out.append(f.read())
-            except FileNotFoundError:
-                pass
-        return "\n".join(out)
 
 
 class Fleet:
@@ -275,7 +220,8 @@ class Fleet:
 
     def start_site(self, hub, *extra, port=8080):
         """deploy/site-cache in the site host on site_ip:``port``, upstream the hub's API."""
-        site = self._track(SiteCache(self, hub.endpoint, port, self.workdir))
+        site = self._track(SiteCache(hub.endpoint, listen=f"{self.site_ip}:{port}", state_root=self.workdir,
+                                     name="site", runner=lambda argv, **kw: self.run("site", argv, **kw)))
         return site.start(*extra)
 
     def mount(self, node, hub, site, repo, *extra, token=None, cache_dir=None):

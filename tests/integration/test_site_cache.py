@@ -16,15 +16,15 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
 import urllib.request
 
-from harness import HFFS, ROOT, BackgroundRead, Mount, launch, sha256_file, wait_for
+from harness import HFFS, BackgroundRead, Mount, launch, sha256_file, wait_for
+import site_cache
+from site_cache import SiteCache
 
-RUN = os.path.join(ROOT, "deploy", "site-cache", "run")
 CACHE = os.environ.get("HUBSIM_TEST_CACHE", "/tmp/hffs-hubsim-testcache")
 FAILOVER = "hffs-test/failover-model"  # fixtures/failover.json: big.bin (40 MiB), mid.bin, small files
 GATED = "hffs-test/gated-model"
@@ -34,66 +34,6 @@ BRANCH_TTL = 2  # seconds a branch -> sha lookup is cached (run start --branch-t
 SAMPLE = "hffs-test/tiny-model"  # three commits on main
 EXIT_REPO = 3
 EXIT_ACCESS = 5
-
-
-class SiteCache:
-    """One site cache (`deploy/site-cache/run`) with its own state and cache dirs."""
-
-    def __init__(self, upstream, name="sc"):
-        self.state = tempfile.mkdtemp(prefix=f"hffs-it-sitecache-{name}-")
-        self.upstream = upstream
-        self.url = None
-
-    def start(self, *extra):
-        r = subprocess.run([RUN, "start", "--upstream", self.upstream, "--state-dir", self.state,
-                            "--slice", "8m", *extra], capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise AssertionError(f"site cache start failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-        last = r.stdout.strip().splitlines()[-1]
-        self.assert_prefix(last, "SITE_CACHE=http://")
-        self.url = last.split("=", 1)[1]
-        return self
-
-    @staticmethod
-    def assert_prefix(line, prefix):
-        if not line.startswith(prefix):
-            raise AssertionError(f"last line of `run start` is {line!r}, not {prefix}...")
-
-    def _run(self, op):
-        return subprocess.run([RUN, op, "--state-dir", self.state], capture_output=True, text=True, timeout=60)
-
-    def kill(self):
-        r = self._run("kill")
-        if r.returncode != 0:
-            raise AssertionError(f"site cache kill failed: {r.stderr}")
-
-    def stop(self):
-        self._run("stop")
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.state, ignore_errors=True)
-
-    def stats(self):
-        r = self._run("stats")
-        if r.returncode != 0:
-            raise AssertionError(f"site cache stats failed: {r.stderr}")
-        return json.loads(r.stdout)
-
-    def access_log(self):
-        """The node requests the site cache answered, one dict per access.log line."""
-        with open(os.path.join(self.state, "access.log")) as f:
-            return [json.loads(line) for line in f if line.strip()]
-
-    def log_text(self):
-        out = []
-        for name in ("access.log", "fetch.log", "error.log"):
-            try:
-                with open(os.path.join(self.state, name)) as f:
-                    out.append(f.read())
-            except FileNotFoundError:
-                pass
-        return "\n".join(out)
 
 
 class SiteCacheTest(unittest.TestCase):
@@ -111,7 +51,7 @@ class SiteCacheTest(unittest.TestCase):
         self.hub.configure(clear_faults=True, cdn_rate=0, lag_commits=0)
         self.site = SiteCache(self.hub.endpoint)  # a fresh, empty cache for every test
         self.addCleanup(self.site.cleanup)
-        self.site.start("--branch-ttl", f"{BRANCH_TTL}s")
+        self.site.start("--slice", "8m", "--branch-ttl", f"{BRANCH_TTL}s")
         self.hub.reset()
 
     # ------------------------------------------------------------------ helpers
@@ -129,25 +69,13 @@ class SiteCacheTest(unittest.TestCase):
             self.assertEqual(got, files[p]["sha256"], p)
 
     def wait_cdn_idle(self):
-        """Until the CDN has no transfer in flight (its nginx stub status: the probe is the only
-        request writing). The site cache keeps filling a slice after the node's range is sent."""
-        def idle():
-            with urllib.request.urlopen(self.hub.cdn + "/_hubsim_status", timeout=5) as r:
-                return int(r.read().decode().split("Writing:")[1].split()[0]) <= 1
-        wait_for(idle, 60, "the CDN idle")
+        site_cache.wait_cdn_idle(self.hub)
 
     def cdn_bytes(self):
-        self.wait_cdn_idle()
-        return self.hub.stats(log=False)["bytes_by_host"]["cdn"]
+        return site_cache.cdn_bytes(self.hub)
 
     def file_bytes_from_hub(self, repo):
-        """Bytes of file content the Hub sent (CDN answers, resolve / resolve-cache bodies of `repo`)."""
-        n = 0
-        for e in self.hub.requests():
-            if e["status"] in (200, 206) and (e["kind"] == "cdn" or
-                                              (e["kind"] in ("resolve", "resolve_cache") and repo in e["path"])):
-                n += e["bytes"] or 0
-        return n
+        return site_cache.file_bytes_from_hub(self.hub, repo)
 
     def assert_no_token_to_cdn(self):
         self.assertEqual(self.hub.stats(log=False)["cdn_auth_requests"], 0, "the CDN got an Authorization header")

@@ -20,6 +20,7 @@ import unittest
 
 from harness import BackgroundRead, sha256_file, wait_for
 import fleet_net
+import site_cache
 
 CACHE = os.environ.get("HUBSIM_TEST_CACHE", "/tmp/hffs-hubsim-testcache")
 FLEET = "hffs-test/fleet-model"   # fixtures/fleet.json: shard.bin, 256 MiB
@@ -72,26 +73,11 @@ class SiteCacheFleetTest(unittest.TestCase):
                              "--deadline", "30", "--no-prefetch", token=token)
         return m
 
-    def wait_cdn_idle(self):
-        """Until the CDN has no transfer in flight (its nginx stub status: the probe is the only
-        request writing): the site cache may still be filling a slice after a node's range is sent."""
-        def idle():
-            r = self.hub.get(self.hub.cdn + "/_hubsim_status", timeout=5)
-            return int(r.body.decode().split("Writing:")[1].split()[0]) <= 1
-        wait_for(idle, 60, "the CDN idle")
-
     def cdn_bytes(self):
-        self.wait_cdn_idle()
-        return self.hub.stats(log=False)["bytes_by_host"]["cdn"]
+        return site_cache.cdn_bytes(self.hub)
 
     def file_bytes_from_hub(self, repo):
-        """Bytes of file content the Hub sent: CDN answers, resolve bodies of ``repo``."""
-        n = 0
-        for e in self.hub.requests():
-            if e["status"] in (200, 206) and (e["kind"] == "cdn" or
-                                              (e["kind"] in ("resolve", "resolve_cache") and repo in e["path"])):
-                n += e["bytes"] or 0
-        return n
+        return site_cache.file_bytes_from_hub(self.hub, repo)
 
     def read_together(self, mounts, path, want):
         readers = [BackgroundRead(m.path(path)) for m in mounts]
