@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "hubapi/tree_parse.h"
 
 namespace hffs::hubapi {
@@ -9,7 +11,22 @@ namespace hffs::hubapi {
 using nlohmann::json;
 
 std::string serialize_snapshot(const Snapshot& s) {
-  json tree = json::array();
+  json doc{{"format_version", 1},
+           {"repo_type", std::string(repo_type_name(s.repo.type))},
+           {"repo", s.repo.id},
+           {"id", s.info.id},
+           {"sha", s.info.sha},
+           {"lastModified", s.info.last_modified},
+           {"lastModifiedEpoch", s.info.last_modified_epoch},
+           {"private", s.info.is_private},
+           {"gated", s.info.gated}};
+  // The tree is written entry by entry, as the last member ("tree" sorts after the others): one
+  // DOM of a million-file tree would take about a gigabyte, for a moment, at every new mount.
+  std::string out = doc.dump(1);
+  out.resize(out.rfind('}'));
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  out += ",\n \"tree\": [";
+  bool first = true;
   for (const auto& e : s.tree) {
     // A directory the listing only implied (no oid of its own) is implied again on load; written
     // out, its empty oid would make the whole view unreadable.
@@ -19,19 +36,12 @@ std::string serialize_snapshot(const Snapshot& s) {
            {"size", e.size},
            {"oid", e.oid}};
     if (e.lfs_sha256) j["lfs"] = {{"oid", *e.lfs_sha256}, {"size", e.size}};
-    tree.push_back(std::move(j));
+    out += first ? "\n  " : ",\n  ";
+    out += j.dump();
+    first = false;
   }
-  json doc{{"format_version", 1},
-           {"repo_type", std::string(repo_type_name(s.repo.type))},
-           {"repo", s.repo.id},
-           {"id", s.info.id},
-           {"sha", s.info.sha},
-           {"lastModified", s.info.last_modified},
-           {"lastModifiedEpoch", s.info.last_modified_epoch},
-           {"private", s.info.is_private},
-           {"gated", s.info.gated},
-           {"tree", std::move(tree)}};
-  return doc.dump(1);
+  out += first ? "]\n}" : "\n ]\n}";
+  return out;
 }
 
 Result<Snapshot> parse_snapshot(std::string_view text) {
@@ -52,8 +62,20 @@ Result<Snapshot> parse_snapshot(std::string_view text) {
   } catch (const json::exception& e) {
     return Status(Errc::kInvalidInput, std::string("bad snapshot: ") + e.what());
   }
+  // The tree goes to the builder in pages, each element freed once copied out: neither a text
+  // copy of the whole tree nor a second DOM of it (a million-file view would take gigabytes).
+  json listed = std::move(doc["tree"]);
+  doc = nullptr;
   TreeBuilder b;
-  if (auto st = b.add_page(doc["tree"].dump()); !st) return st;
+  constexpr size_t kPage = 1000;
+  for (size_t i = 0; i < listed.size() || i == 0; i += kPage) {
+    json page = json::array();
+    for (size_t k = i; k < std::min(listed.size(), i + kPage); ++k) {
+      page.push_back(std::move(listed[k]));
+      listed[k] = nullptr;
+    }
+    if (auto st = b.add_page(page.dump()); !st) return st;
+  }
   auto tree = std::move(b).finish();
   if (!tree) return tree.status();
   s.tree = std::move(*tree);
