@@ -2,8 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
-
 #include "hubapi/tree_parse.h"
 
 namespace hffs::hubapi {
@@ -45,7 +43,26 @@ std::string serialize_snapshot(const Snapshot& s) {
 }
 
 Result<Snapshot> parse_snapshot(std::string_view text) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // Each object of "tree" goes to the TreeBuilder (a page at a time) as soon as it is parsed and
+  // is dropped from the document: a DOM of a million-file tree would take about a gigabyte.
+  TreeBuilder b;
+  json page = json::array();
+  Status paged = Status::ok();
+  bool pages = false;
+  auto flush = [&] {
+    if (paged) paged = b.add_page(page.dump());
+    page = json::array();
+    pages = true;
+  };
+  bool in_tree = false;
+  json::parser_callback_t take_entries = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth == 1 && event == json::parse_event_t::key) in_tree = parsed == "tree";
+    if (depth != 2 || event != json::parse_event_t::object_end || !in_tree) return true;
+    page.push_back(std::move(parsed));
+    if (page.size() == 1000) flush();
+    return false;
+  };
+  json doc = json::parse(text, take_entries, /*allow_exceptions=*/false);
   if (!doc.is_object() || doc.value("format_version", 0) != 1 || !doc.contains("tree") || !doc["tree"].is_array())
     return Status(Errc::kInvalidInput, "not an hffs snapshot (format_version 1)");
   Snapshot s;
@@ -62,20 +79,10 @@ Result<Snapshot> parse_snapshot(std::string_view text) {
   } catch (const json::exception& e) {
     return Status(Errc::kInvalidInput, std::string("bad snapshot: ") + e.what());
   }
-  // The tree goes to the builder in pages, each element freed once copied out: neither a text
-  // copy of the whole tree nor a second DOM of it (a million-file view would take gigabytes).
-  json listed = std::move(doc["tree"]);
-  doc = nullptr;
-  TreeBuilder b;
-  constexpr size_t kPage = 1000;
-  for (size_t i = 0; i < listed.size() || i == 0; i += kPage) {
-    json page = json::array();
-    for (size_t k = i; k < std::min(listed.size(), i + kPage); ++k) {
-      page.push_back(std::move(listed[k]));
-      listed[k] = nullptr;
-    }
-    if (auto st = b.add_page(page.dump()); !st) return st;
-  }
+  // What the callback left in "tree" (elements that are not objects) is judged by the builder too.
+  for (auto& e : doc["tree"]) page.push_back(std::move(e));
+  if (!page.empty() || !pages) flush();
+  if (!paged) return paged;
   auto tree = std::move(b).finish();
   if (!tree) return tree.status();
   s.tree = std::move(*tree);
