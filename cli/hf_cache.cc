@@ -17,7 +17,7 @@ std::vector<std::pair<uint64_t, std::string>> find_hf_cache_copies(const std::fi
   for (uint64_t ino = 1; ino <= ns.inode_count(); ++ino) {
     const fs::Inode* n = ns.get(ino);
     if (n->is_dir || n->size == 0) continue;
-    for (const auto& p : {dir / "blobs" / n->content_key, dir / "snapshots" / commit / n->path}) {
+    for (const auto& p : {dir / "blobs" / ns.key_hex(*n), dir / "snapshots" / commit / ns.path_of(*n)}) {
       if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == n->size) {
         out.emplace_back(ino, p.string());
         break;

@@ -180,15 +180,16 @@ void HfPublisher::add_repo(const hubapi::RepoId& repo, const std::string& commit
     for (uint64_t ino = 1; ino <= ns.inode_count(); ++ino) {
       const fs::Inode* n = ns.get(ino);
       if (n->is_dir) continue;
-      auto& v = targets_[n->content_key];
-      Target t{folder, commit, revision, n->path};
+      const std::string key = ns.key_hex(*n);
+      auto& v = targets_[key];
+      Target t{folder, commit, revision, ns.path_of(*n)};
       bool known = false;
       for (const auto& o : v)
         known = known || (o.folder == t.folder && o.commit == t.commit && o.revision == t.revision && o.path == t.path);
       if (known) continue;
       v.push_back(std::move(t));
-      cache::FileRef ref = n->file_ref();
-      if (n->size == 0 || regular_of_size(blobs / n->content_key, n->size) ||
+      cache::FileRef ref = ns.file_ref(*n);
+      if (n->size == 0 || regular_of_size(blobs / key, n->size) ||
           (cache && cache->contains(ref, 0, n->size)))
         ready.push_back(std::move(ref));
     }

@@ -64,8 +64,9 @@ Plan plan(const PrefetchArgs& a, const std::vector<std::string>& include, const 
     const fs::Inode* n = ns.get(ino);
     if (n->is_dir) continue;
     bool in = include.empty();
-    for (const auto& p : include) in = in || glob_match(p, n->path);
-    for (const auto& p : a.exclude) in = in && !glob_match(p, n->path);
+    const std::string path = ns.path_of(*n);
+    for (const auto& p : include) in = in || glob_match(p, path);
+    for (const auto& p : a.exclude) in = in && !glob_match(p, path);
     if (!in) continue;
     pl.files.push_back(n);
     pl.total += n->size;
@@ -73,7 +74,7 @@ Plan plan(const PrefetchArgs& a, const std::vector<std::string>& include, const 
       pl.local_bytes += n->size;
       continue;
     }
-    const cache::FileRef ref = n->file_ref();
+    const cache::FileRef ref = ns.file_ref(*n);
     for (uint64_t off = 0; off < n->size; off += part) {
       uint64_t len = std::min(part, n->size - off);
       if (cache.contains(ref, off, len)) {
@@ -235,7 +236,7 @@ int cmd_prefetch(const PrefetchArgs& a) {
 
   for (size_t i = 0; i < files.size(); ++i) {
     const fs::Inode* n = files[i];
-    const cache::FileRef ref = n->file_ref();
+    const cache::FileRef ref = ns.file_ref(*n);
     if (failures[i].empty() && !pl.local.count(n->ino) && n->size && !cache.contains(ref, 0, n->size))
       failures[i] = "not cached after the fetch (content that did not verify was dropped, or the cache is too small)";
   }
@@ -243,7 +244,7 @@ int cmd_prefetch(const PrefetchArgs& a) {
   for (size_t i = 0; i < files.size(); ++i) {
     if (failures[i].empty()) continue;
     ++errors;
-    std::cerr << "hffs: " << files[i]->path << ": " << failures[i] << "\n";
+    std::cerr << "hffs: " << ns.path_of(*files[i]) << ": " << failures[i] << "\n";
   }
   auto st = cache.stats();
   double el = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -88,7 +88,7 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
       const fs::Inode* n = ns->get(ino);
       if (n->is_dir || n->size == 0) continue;
       char b;
-      if (auto s = cache::fetch_span(*m.source->open(*n), 0, std::span<char>(&b, 1)); !s) return s;
+      if (auto s = cache::fetch_span(*m.source->open(*ns, *n), 0, std::span<char>(&b, 1)); !s) return s;
       break;
     }
   }

@@ -1,5 +1,6 @@
 #include "cli/session.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <tuple>
@@ -81,7 +82,13 @@ Session::Opened Session::open(const SessionOptions& o) {
 }
 
 Result<fs::RepoMount> Session::open_repo(const hubapi::RepoId& repo, const std::string& revision) const {
-  return open_repo_view(ctx_, repo, revision);
+  auto m = open_repo_view(ctx_, repo, revision);
+  // Opening a repo parsed its whole tree (JSON, then one TreeEntry per file: about twice what the
+  // mount keeps) and freed it; glibc keeps that heap unless told to give it back. Once per open.
+#ifdef __GLIBC__
+  ::malloc_trim(0);
+#endif
+  return m;
 }
 
 Failure Session::repo_failure(const Status& s, const hubapi::RepoId& repo, const std::string& revision,

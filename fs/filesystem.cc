@@ -35,7 +35,7 @@ Filesystem::~Filesystem() {
 cache::BlockSource& Filesystem::source_of(const Inode& n) {
   std::atomic<cache::BlockSource*>& slot = sources_[n.ino - 1];
   if (cache::BlockSource* s = slot.load(std::memory_order_acquire)) return *s;
-  std::unique_ptr<cache::BlockSource> opened = source_.open(n);
+  std::unique_ptr<cache::BlockSource> opened = source_.open(ns_, n);
   cache::BlockSource* expected = nullptr;
   if (slot.compare_exchange_strong(expected, opened.get(), std::memory_order_acq_rel)) return *opened.release();
   return *expected;  // another reader opened it first
@@ -69,7 +69,7 @@ Status Filesystem::warm(uint64_t ino, uint64_t offset, uint64_t len) {
   if (local_fd(ino) >= 0) return Status::ok();
   len = std::min<uint64_t>(len, n->size - offset);
   // Cached ranges too: prefetch() then starts reading them from the cache file's disk.
-  return cache_.prefetch(n->file_ref(), offset, len, source_of(*n));
+  return cache_.prefetch(ns_.file_ref(*n), offset, len, source_of(*n));
 }
 
 Attr Filesystem::attr_of(const Inode& n) const {
@@ -80,7 +80,7 @@ Attr Filesystem::attr_of(const Inode& n) const {
   a.mode = n.is_dir ? (S_IFDIR | 0555) : (S_IFREG | 0444);
   if (n.is_dir) {
     uint32_t subdirs = 0;
-    for (auto c : n.children) subdirs += ns_.get(c)->is_dir ? 1 : 0;
+    for (auto c : ns_.children(n)) subdirs += ns_.get(c)->is_dir ? 1 : 0;
     a.nlink = 2 + subdirs;
   }
   a.mtime = cfg_.mtime;
@@ -109,14 +109,15 @@ Status Filesystem::readdir(uint64_t ino, uint64_t offset, DirFiller& out) {
   const Inode* d = ns_.get(ino);
   if (!d) return not_found(ino);
   if (!d->is_dir) return Status(Errc::kInvalidInput, "not a directory");
+  const auto children = ns_.children(*d);
   auto item_at = [&](uint64_t i) {
     if (i == 0) return DirItem{".", d->ino, true};
     if (i == 1) return DirItem{"..", d->parent, true};
-    const Inode* n = ns_.get(d->children[i - 2]);
-    return DirItem{n->name, n->ino, n->is_dir};
+    const Inode* n = ns_.get(children[i - 2]);
+    return DirItem{ns_.name(*n), n->ino, n->is_dir};
   };
   auto attr = [&](const DirItem& c) -> Result<Attr> { return attr_of(*ns_.get(c.ino)); };
-  fill_dir_page(out, offset, d->children.size() + 2, item_at, attr);
+  fill_dir_page(out, offset, children.size() + 2, item_at, attr);
   return Status::ok();
 }
 
@@ -126,7 +127,7 @@ Result<OpenReply> Filesystem::open(uint64_t ino, int flags, BackingFiles& kernel
   if (n->is_dir) return Status(Errc::kInvalidInput, "is a directory");
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_APPEND | O_CREAT)))
     return Status(Errc::kReadOnly, "read-only filesystem");
-  const uint64_t epoch = cache_.corrupt_epoch(n->file_ref());
+  const uint64_t epoch = cache_.corrupt_epoch(ns_.file_ref(*n));
   return opens_.open(ino, epoch, kernel, [this, n] { return pin_whole(*n); });
 }
 
@@ -163,7 +164,7 @@ Result<ReadDone> Filesystem::read(uint64_t ino, uint64_t fh, uint64_t offset, si
   const Inode* n = ns_.get(ino);
   if (!n) return not_found(ino);
   if (n->is_dir) return Status(Errc::kInvalidInput, "is a directory");
-  const cache::FileRef ref = n->file_ref();
+  const cache::FileRef ref = ns_.file_ref(*n);
   if (OpenFiles::needs_epoch(fh) && !OpenFiles::current(fh, cache_.corrupt_epoch(ref)))
     return Status(Errc::kIo, "the file's content failed verification after this open read it; "
                              "reopen it to read verified bytes");
@@ -195,7 +196,7 @@ Result<size_t> Filesystem::read_local(const Inode& n, int fd, uint64_t offset, s
     ssize_t r = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (r <= 0) {
       stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
-      return Status(Errc::kIo, "reading the local copy of " + n.path + " failed");
+      return Status(Errc::kIo, "reading the local copy of " + ns_.path_of(n) + " failed");
     }
     done += static_cast<size_t>(r);
   }
@@ -228,13 +229,13 @@ Result<size_t> Filesystem::read_cached(const Inode& n, const cache::FileRef& ref
 uint64_t Filesystem::content_epoch(uint64_t ino) {
   const Inode* n = ns_.get(ino);
   if (!n || n->is_dir) return 0;
-  return cache_.corrupt_epoch(n->file_ref());
+  return cache_.corrupt_epoch(ns_.file_ref(*n));
 }
 
 std::vector<uint64_t> Filesystem::inodes_of(const std::string& key) {
   std::vector<uint64_t> out;
   for (uint64_t ino = kRootIno; ino < kRootIno + ns_.inode_count(); ++ino)
-    if (const Inode* n = ns_.get(ino); n && !n->is_dir && n->content_key == key) out.push_back(ino);
+    if (const Inode* n = ns_.get(ino); n && !n->is_dir && ns_.key_is(*n, key)) out.push_back(ino);
   return out;
 }
 
@@ -246,7 +247,7 @@ std::unique_ptr<cache::FilePin> Filesystem::pin_whole(const Inode& n) {
     // A blob of the standard HF cache: immutable, nothing to hold but our own fd.
     if (own >= 0) pin = std::make_unique<cache::FilePin>(own);
   } else {
-    pin = cache_.pin_complete(n.file_ref());
+    pin = cache_.pin_complete(ns_.file_ref(n));
   }
   if (pin) stats_.passthrough_pins.fetch_add(1, std::memory_order_relaxed);
   return pin;
@@ -290,11 +291,11 @@ Result<std::string> Filesystem::getxattr(uint64_t ino, std::string_view name) {
   if (name == "user.hffs.commit") return cfg_.commit;
   if (n->ino == kRootIno && name == "user.hffs.metrics" && metrics_) return metrics_();
   if (!n->is_dir) {
-    if (name == "user.hffs.hash") return std::string(n->lfs ? "sha256:" : "gitsha1:") + n->content_key;
-    if (name == "user.hffs.source") return source_.describe(*n);
+    if (name == "user.hffs.hash") return std::string(n->lfs ? "sha256:" : "gitsha1:") + ns_.key_hex(*n);
+    if (name == "user.hffs.source") return source_.describe(ns_, *n);
     if (name == "user.hffs.cached_bytes") {
       uint64_t bs = cache_.block_size(), cached = 0;
-      const cache::FileRef ref = n->file_ref();
+      const cache::FileRef ref = ns_.file_ref(*n);
       for (uint64_t off = 0; off < n->size; off += bs) {
         uint64_t len = std::min<uint64_t>(bs, n->size - off);
         if (cache_.contains(ref, off, len)) cached += len;

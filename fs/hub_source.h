@@ -13,9 +13,9 @@ class HubSource final : public RepoSource {
   HubSource(hubapi::HubClient& client, hubapi::RepoId repo, std::string commit)
       : client_(client), repo_(std::move(repo)), commit_(std::move(commit)) {}
   // A source that reads `file` through HubClient::read_range_to; refresh() forgets the file's
-  // cached signed location. It refers to this HubSource and to `file`: both must outlive it.
-  std::unique_ptr<cache::BlockSource> open(const Inode& file) override;
-  std::string describe(const Inode& file) const override;
+  // cached signed location. It refers to this HubSource, `ns` and `file`: all must outlive it.
+  std::unique_ptr<cache::BlockSource> open(const Namespace& ns, const Inode& file) override;
+  std::string describe(const Namespace& ns, const Inode& file) const override;
 
  private:
   class File;
@@ -27,8 +27,8 @@ class HubSource final : public RepoSource {
 // Offline mode: every miss fails at once with kOffline.
 class OfflineSource final : public RepoSource {
  public:
-  std::unique_ptr<cache::BlockSource> open(const Inode& file) override;
-  std::string describe(const Inode&) const override { return "offline"; }
+  std::unique_ptr<cache::BlockSource> open(const Namespace& ns, const Inode& file) override;
+  std::string describe(const Namespace&, const Inode&) const override { return "offline"; }
 };
 
 }  // namespace hffs::fs

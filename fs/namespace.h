@@ -1,6 +1,11 @@
 // The pinned repo tree mapped to inodes. Immutable after build(); lock-free reads.
+//
+// Compact, for repos of a million files: one 32-byte Inode per entry, every name in one arena,
+// content keys as binary digests (hex made on demand), the children of all directories in one
+// array, and no per-file path (rebuilt from the parent chain). About 70 bytes per file.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,23 +19,22 @@ namespace hffs::fs {
 
 inline constexpr uint64_t kRootIno = 1;
 
+// One entry. Its name, children and content key live in the Namespace that holds it: ask the
+// Namespace (name(), children(), path_of(), key_hex(), file_ref()).
 struct Inode {
-  uint64_t ino = 0;
-  uint64_t parent = 0;
-  std::string name;  // "" for the root
+  uint64_t size = 0;      // files: content size; directories: 0
+  uint32_t ino = 0;
+  uint32_t parent = 0;    // the root is its own parent
+  uint32_t name_off = 0;  // in the name arena
+  uint32_t first = 0;     // directories: first child in the children array; files: key offset
+  uint32_t count = 0;     // directories: number of children; files: key length (and kind)
+  uint16_t name_len = 0;
   bool is_dir = false;
-  uint64_t size = 0;
-  // Files only.
-  std::string path;         // repo path ("a/b/c.bin")
-  std::string content_key;  // LFS sha256 or git blob sha1 (lowercase hex)
-  HashKind hash_kind = HashKind::kSha256;
-  bool lfs = false;
-  // Directories only: child inode numbers sorted by name.
-  std::vector<uint64_t> children;
+  bool lfs = false;  // files: the key is the LFS sha256, else the git blob sha1
 
-  // How the block cache knows this file (files only).
-  cache::FileRef file_ref() const { return cache::FileRef{content_key, hash_kind, size}; }
+  HashKind hash_kind() const { return lfs ? HashKind::kSha256 : HashKind::kGitSha1; }
 };
+static_assert(sizeof(Inode) == 32, "an Inode is the per-entry cost of a mount: keep it small");
 
 class Namespace {
  public:
@@ -44,8 +48,25 @@ class Namespace {
   uint64_t total_bytes() const { return total_bytes_; }
   uint64_t file_count() const { return file_count_; }
 
+  std::string_view name(const Inode& n) const { return std::string_view(names_).substr(n.name_off, n.name_len); }
+  // Directories: child inode numbers sorted by name (which is also inode order). Files: empty.
+  std::span<const uint32_t> children(const Inode& n) const;
+  // The repo path ("a/b/c.bin"; "" for the root), rebuilt from the parent chain.
+  std::string path_of(const Inode& n) const;
+  // Files: the content key as lowercase hex (LFS sha256 or git blob sha1); "" for directories.
+  std::string key_hex(const Inode& n) const;
+  // Files: whether the content key is `hex` (no allocation: for scans over every inode).
+  bool key_is(const Inode& n, std::string_view hex) const;
+  // How the block cache knows a file.
+  cache::FileRef file_ref(const Inode& n) const { return cache::FileRef{key_hex(n), n.hash_kind(), n.size}; }
+  // Heap bytes the tree holds (for metrics and the memory bench).
+  size_t memory_bytes() const;
+
  private:
   std::vector<Inode> inodes_;  // index = ino - 1
+  std::vector<uint32_t> children_;
+  std::string names_;
+  std::string keys_;  // binary digests, or the key's own text when it is not hex of its kind's length
   uint64_t total_bytes_ = 0;
   uint64_t file_count_ = 0;
 };

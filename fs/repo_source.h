@@ -13,11 +13,11 @@ namespace hffs::fs {
 class RepoSource {
  public:
   virtual ~RepoSource() = default;
-  // The bytes of one file (a regular file of the namespace this source serves). The source may
-  // keep a reference to `file`: it must not outlive the Namespace that holds it. Thread-safe.
-  virtual std::unique_ptr<cache::BlockSource> open(const Inode& file) = 0;
+  // The bytes of one file (a regular file of `ns`, the namespace this source serves). The source
+  // may keep references to `ns` and `file`: it must not outlive them. Thread-safe.
+  virtual std::unique_ptr<cache::BlockSource> open(const Namespace& ns, const Inode& file) = 0;
   // Where the file's bytes come from, for xattrs/status (no secrets, no signatures).
-  virtual std::string describe(const Inode& file) const = 0;
+  virtual std::string describe(const Namespace& ns, const Inode& file) const = 0;
 };
 
 }  // namespace hffs::fs

@@ -81,7 +81,7 @@ class RepoOpenerTest : public ::testing::Test {
   static std::set<std::string> files_of(const fs::RepoMount& m) {
     std::set<std::string> out;
     for (uint64_t ino = 1; ino <= m.fs->ns().inode_count(); ++ino)
-      if (!m.fs->ns().get(ino)->is_dir) out.insert(m.fs->ns().get(ino)->path);
+      if (!m.fs->ns().get(ino)->is_dir) out.insert(m.fs->ns().path_of(*m.fs->ns().get(ino)));
     return out;
   }
   static std::string xattr(const fs::RepoMount& m, const char* path, const char* name) {

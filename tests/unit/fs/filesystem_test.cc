@@ -54,7 +54,7 @@ class FsTest : public ::testing::Test {
     size_t want = off >= n->size ? 0 : std::min<uint64_t>(len, n->size - off);
     ASSERT_EQ(*r, want);
     for (size_t i = 0; i < want; ++i)
-      ASSERT_EQ(buf[i], ht::gen_byte(off + i, gen_.seed_of(*n))) << path << " at " << off + i;
+      ASSERT_EQ(buf[i], ht::gen_byte(off + i, gen_.seed_of(fs_->ns().key_hex(*n)))) << path << " at " << off + i;
   }
 
   std::chrono::milliseconds failure_memory_{0};

@@ -53,7 +53,8 @@ class FsOpsTest : public ::testing::Test {
   uint64_t ino(const char* p) { return fs_->ns().find_path(p)->ino; }
   std::string expected(const char* p, uint64_t off, size_t len) {
     std::string s;
-    for (size_t i = 0; i < len; ++i) s.push_back(hffs::testing::gen_byte(off + i, origin_.seed_of(*fs_->ns().find_path(p))));
+    const uint32_t seed = origin_.seed_of(fs_->ns().key_hex(*fs_->ns().find_path(p)));
+    for (size_t i = 0; i < len; ++i) s.push_back(hffs::testing::gen_byte(off + i, seed));
     return s;
   }
   fs::OpenReply open(const char* p) {

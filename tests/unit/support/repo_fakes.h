@@ -15,16 +15,16 @@ class GenRepo final : public fs::RepoSource {
  public:
   // A file's bytes are those of seed `seeds[content_key]`, or of seed content_key[0] (tests whose
   // keys are made of one repeated character).
-  std::unique_ptr<cache::BlockSource> open(const fs::Inode& n) override {
+  std::unique_ptr<cache::BlockSource> open(const fs::Namespace& ns, const fs::Inode& n) override {
     opens.fetch_add(1);
-    auto s = std::make_unique<GenSource>(n.size, seed_of(n), &totals);
+    auto s = std::make_unique<GenSource>(n.size, seed_of(ns.key_hex(n)), &totals);
     s->piece = piece;
     return s;
   }
-  std::string describe(const fs::Inode& n) const override { return "gen://" + n.path; }
-  uint32_t seed_of(const fs::Inode& n) const {
-    auto it = seeds.find(n.content_key);
-    return it != seeds.end() ? it->second : static_cast<unsigned char>(n.content_key.at(0));
+  std::string describe(const fs::Namespace& ns, const fs::Inode& n) const override { return "gen://" + ns.path_of(n); }
+  uint32_t seed_of(const std::string& key) const {
+    auto it = seeds.find(key);
+    return it != seeds.end() ? it->second : static_cast<unsigned char>(key.at(0));
   }
 
   std::map<std::string, uint32_t> seeds;
@@ -36,10 +36,10 @@ class GenRepo final : public fs::RepoSource {
 class FaultRepo final : public fs::RepoSource {
  public:
   FaultRepo(fs::RepoSource& inner, FaultPlan& plan) : inner_(inner), plan_(plan) {}
-  std::unique_ptr<cache::BlockSource> open(const fs::Inode& n) override {
-    return std::make_unique<FaultSource>(inner_.open(n), plan_);
+  std::unique_ptr<cache::BlockSource> open(const fs::Namespace& ns, const fs::Inode& n) override {
+    return std::make_unique<FaultSource>(inner_.open(ns, n), plan_);
   }
-  std::string describe(const fs::Inode& n) const override { return inner_.describe(n); }
+  std::string describe(const fs::Namespace& ns, const fs::Inode& n) const override { return inner_.describe(ns, n); }
 
  private:
   fs::RepoSource& inner_;
