@@ -193,7 +193,12 @@ std::string api_repo_url(std::string_view endpoint, const RepoId& repo) {
 }
 
 std::string revision_url(std::string_view endpoint, const RepoId& repo, std::string_view rev) {
-  return api_repo_url(endpoint, repo) + "/revision/" + encode_segment(rev);
+  // Only the fields hffs reads: without `expand` the Hub also sends `siblings`, one entry per file
+  // (tens of MB for a dataset of a million files, past the bound on one answer). Each name is in
+  // the huggingface_hub clients' lists for that repo type; Spaces have no `gated`.
+  return api_repo_url(endpoint, repo) + "/revision/" + encode_segment(rev) +
+         (repo.type == RepoType::kSpace ? "?expand=sha&expand=lastModified&expand=private"
+                                        : "?expand=sha&expand=lastModified&expand=private&expand=gated");
 }
 
 std::string tree_url(std::string_view endpoint, const RepoId& repo, std::string_view rev,

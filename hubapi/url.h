@@ -46,6 +46,7 @@ std::string redact_url(std::string_view url);
 
 // URL builders. `endpoint` must be normalized.
 std::string api_repo_url(std::string_view endpoint, const RepoId& repo);  // {EP}/api/{types}/{repo}
+// The revision info, asking only for id, sha, lastModified, private and gated (no `siblings`).
 std::string revision_url(std::string_view endpoint, const RepoId& repo, std::string_view rev);
 std::string tree_url(std::string_view endpoint, const RepoId& repo, std::string_view rev,
                      int limit = 1000);

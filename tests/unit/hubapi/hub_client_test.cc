@@ -118,7 +118,8 @@ TEST_F(HubClientTest, PinAndPaginatedListing) {
            R"(,"path":"dir)" + std::to_string(i) + R"(/f.bin"}])";
   };
   hub.set_handler([&](const FakeRequest& r) {
-    if (r.target == "/api/models/org/name/revision/refs%2Fpr%2F1")
+    // Only the fields hffs reads, never `siblings` (a file list that grows with the repo).
+    if (r.target == "/api/models/org/name/revision/refs%2Fpr%2F1?expand=sha&expand=lastModified&expand=private&expand=gated")
       return FakeResponse{200, {{"X-Request-Id", "r1"}},
                           R"({"id":"org/name","sha":")" + kSha +
                               R"(","lastModified":"2024-02-19T11:06:12.000Z","private":true,"gated":"manual"})"};

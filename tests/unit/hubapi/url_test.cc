@@ -35,7 +35,13 @@ TEST(HubUrl, Builders) {
   RepoId d{RepoType::kDataset, "org/data"};
   RepoId s{RepoType::kSpace, "org/app"};
   EXPECT_EQ(revision_url(ep, m, "refs/pr/1"),
-            "https://huggingface.co/api/models/org/name/revision/refs%2Fpr%2F1");
+            "https://huggingface.co/api/models/org/name/revision/refs%2Fpr%2F1"
+            "?expand=sha&expand=lastModified&expand=private&expand=gated");
+  EXPECT_EQ(revision_url(ep, d, "main"),
+            "https://huggingface.co/api/datasets/org/data/revision/main"
+            "?expand=sha&expand=lastModified&expand=private&expand=gated");
+  EXPECT_EQ(revision_url(ep, s, "main"),
+            "https://huggingface.co/api/spaces/org/app/revision/main?expand=sha&expand=lastModified&expand=private");
   EXPECT_EQ(tree_url(ep, d, "main"),
             "https://huggingface.co/api/datasets/org/data/tree/main?recursive=true&expand=false&limit=1000");
   EXPECT_EQ(resolve_url(ep, m, "abc", "dir/a b#.bin"),
