@@ -14,15 +14,11 @@ bool transient(Errc c) {
   return c == Errc::kNetwork || c == Errc::kTimeout || c == Errc::kServer || c == Errc::kRateLimited;
 }
 
-// The kept view of `revision` when it is a full commit sha seen before and the repo was public
-// then (gated repos list publicly too: their content is still checked at mount by the probe below,
-// and at every read by the Hub).
-std::optional<hubapi::Snapshot> kept_public_commit(const OpenContext& ctx, const hubapi::RepoId& repo,
-                                                   const std::string& revision) {
-  if (revision.size() != 40 || revision.find_first_not_of("0123456789abcdef") != std::string::npos)
-    return std::nullopt;
-  auto kept = ctx.views->load(repo, revision);
-  if (!kept || kept->info.sha != revision || kept->info.is_private) return std::nullopt;
+// The kept view of the commit `sha`, if any (`sha` a full commit sha, or nothing is looked up).
+std::optional<hubapi::Snapshot> kept_commit(const OpenContext& ctx, const hubapi::RepoId& repo, const std::string& sha) {
+  if (sha.size() != 40 || sha.find_first_not_of("0123456789abcdef") != std::string::npos) return std::nullopt;
+  auto kept = ctx.views->load(repo, sha);
+  if (!kept || kept->info.sha != sha) return std::nullopt;
   return std::move(*kept);
 }
 }  // namespace
@@ -35,20 +31,23 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
     if (!v) return v.status();
     view = std::move(*v);
     spdlog::info("offline: {} at the kept view of commit {}", hubapi::repo_display(repo), view.info.sha);
-  } else if (auto kept = kept_public_commit(ctx, repo, revision)) {
+  } else if (auto kept = kept_commit(ctx, repo, revision); kept && !kept->info.is_private) {
     // A commit's tree never changes: a full sha whose view was kept (of a repo that was public
-    // then) mounts without asking the Hub. Private repos always ask: the Hub decides who may list.
+    // then; gated repos list publicly too, their content is checked by the probe below and by the
+    // Hub at every read) mounts without asking the Hub.
     view = std::move(*kept);
     spdlog::info("{}@{}: the kept view of that commit, no Hub request", hubapi::repo_display(repo), revision);
   } else {
+    // Private repos always ask: the Hub decides who may list them.
     auto info = ctx.client->repo_info(repo, revision);
     Result<std::vector<hubapi::TreeEntry>> tree = Status(Errc::kCancelled, "");
     bool listed = false;
     if (info) {
       // The revision resolved to a commit seen before: its kept tree, not the Hub's pages again
-      // (a million-file dataset is a thousand requests).
-      if (auto k = ctx.views->load(repo, info->sha); k && k->info.sha == info->sha) {
-        tree = std::move(k->tree);
+      // (a million-file dataset is a thousand requests). A view already read above is not read again.
+      if (!kept || kept->info.sha != info->sha) kept = kept_commit(ctx, repo, info->sha);
+      if (kept) {
+        tree = std::move(kept->tree);
         spdlog::info("{}@{}: commit {} seen before, its kept tree", hubapi::repo_display(repo), revision, info->sha);
       } else {
         tree = ctx.client->list_tree(repo, info->sha);
@@ -57,11 +56,11 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
     }
     Status failed = !info ? info.status() : !tree ? tree.status() : Status::ok();
     if (!failed) {
-      auto kept = transient(failed.code()) ? ctx.views->load(repo, revision) : Result<hubapi::Snapshot>(failed);
-      if (!kept) return failed;
+      auto fallback = transient(failed.code()) ? ctx.views->load(repo, revision) : Result<hubapi::Snapshot>(failed);
+      if (!fallback) return failed;
       spdlog::warn("Hub unavailable ({}); using the view of commit {} kept from an earlier mount", failed.to_string(),
-                   kept->info.sha);
-      view = std::move(*kept);
+                   fallback->info.sha);
+      view = std::move(*fallback);
     } else {
       view = hubapi::Snapshot{repo, std::move(*info), std::move(*tree)};
       // The revision info is fresh either way (gated, private, date); the tree file is only
