@@ -34,6 +34,8 @@ struct FsConfig {
   std::string commit;    // 40-hex
   // How long a range whose fetch failed (network/timeout/5xx) answers the same error at once.
   std::chrono::milliseconds failure_memory{2000};
+  // Called with the tree when the filesystem goes away (a lazy tree keeps what it listed).
+  std::function<void(const Namespace&)> on_close;
 };
 
 struct FsStats {
@@ -123,7 +125,8 @@ class Filesystem : public FsOps {
   std::unordered_map<uint64_t, std::unique_ptr<LocalCopy>> local_;  // filled before serving
   OpenFiles opens_;
   // index = ino - 1; set once (compare-exchange), owned here, deleted by ~Filesystem.
-  std::unique_ptr<std::atomic<cache::BlockSource*>[]> sources_;
+  StableArray<std::atomic<cache::BlockSource*>> sources_;  // by ino - 1, opened on first read
+  std::mutex sources_mu_;                                   // growing sources_
   std::unique_ptr<Prefetcher> prefetcher_;  // last: its workers call back into this object
 };
 
