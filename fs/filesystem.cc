@@ -23,12 +23,14 @@ Filesystem::Filesystem(Namespace ns, cache::BlockCache& cache, RepoSource& sourc
     : ns_(std::move(ns)), cache_(cache), source_(source), cfg_(std::move(cfg)),
       sources_(14) {
   sources_.append_n(ns_.inode_count());
+  if (!ns_.complete()) list_ahead_ = std::make_unique<ListAhead>(ns_, cfg_.list_ahead_workers);
   prefetcher_ = std::make_unique<Prefetcher>(
       prefetch, [this](uint64_t ino, uint64_t off, uint64_t len) { return warm(ino, off, len); });
 }
 
 Filesystem::~Filesystem() {
   prefetcher_.reset();  // stop workers before the state they use goes away
+  list_ahead_.reset();
   if (cfg_.on_close) cfg_.on_close(ns_);
   for (auto& [ino, lc] : local_) close_fd(lc->fd.load());
   for (size_t i = 0; i < sources_.size(); ++i) delete sources_.at(static_cast<uint32_t>(i))->load();
@@ -120,6 +122,7 @@ Status Filesystem::readdir(uint64_t ino, uint64_t offset, DirFiller& out) {
   if (!d) return not_found(ino);
   if (!d->is_dir) return Status(Errc::kInvalidInput, "not a directory");
   if (Status s = ns_.ensure_listed(*d); !s) return s;
+  if (offset == 0 && list_ahead_) list_ahead_->on_readdir(*d);
   const auto children = ns_.children(*d);
   auto item_at = [&](uint64_t i) {
     if (i == 0) return DirItem{".", d->ino, true};
