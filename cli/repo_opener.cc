@@ -10,9 +10,10 @@
 namespace hffs::cli {
 
 namespace {
-// A repo whose recursive listing takes more pages than this is listed lazily, one directory when
+// A repo whose recursive listing takes more pages than this (16,000 entries at the Hub's 1000 a
+// page) is listed lazily, one directory when
 // it is first visited: its mount then costs a few requests, not one per thousand files.
-constexpr int kEagerPages = 2;
+constexpr int kEagerPages = 16;
 
 bool transient(Errc c) {
   return c == Errc::kNetwork || c == Errc::kTimeout || c == Errc::kServer || c == Errc::kRateLimited;

@@ -637,6 +637,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise HttpError(400, "Invalid limit")
         page = limit if limit > 0 else (50 if expand else cfg["page_size"])
         page = min(page, 100 if expand else 10000)
+        if cfg.get("max_page_size"):
+            page = min(page, cfg["max_page_size"])
         key = hashlib.sha1(f"{c.sha}:{d}:{recursive}".encode()).hexdigest()[:12]
         start = 0
         cur = self.query.get("cursor", [None])[0]
