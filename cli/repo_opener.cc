@@ -10,6 +10,11 @@
 namespace hffs::cli {
 
 namespace {
+// A repo whose recursive listing takes more pages than this (16,000 entries at the Hub's 1000 a
+// page) is listed lazily, one directory when
+// it is first visited: its mount then costs a few requests, not one per thousand files.
+constexpr int kEagerPages = 16;
+
 bool transient(Errc c) {
   return c == Errc::kNetwork || c == Errc::kTimeout || c == Errc::kServer || c == Errc::kRateLimited;
 }
@@ -21,59 +26,129 @@ std::optional<hubapi::Snapshot> kept_commit(const OpenContext& ctx, const hubapi
   if (!kept || kept->info.sha != sha) return std::nullopt;
   return std::move(*kept);
 }
+
+fs::Namespace::Lister lister_of(hubapi::HubClient* client, const hubapi::RepoId& repo, const std::string& sha) {
+  return [client, repo, sha](const std::string& dir) -> Result<std::vector<hubapi::TreeEntry>> {
+    auto r = client->list_tree(repo, sha, hubapi::ListRequest{dir, false, 0});
+    if (!r) return r.status();
+    return std::move(r->entries);
+  };
+}
+
+// The tree of a kept view: its image (a lazy mount's, as far as it was listed; the rest is listed
+// when visited, if there is a client) or its entries.
+Result<fs::Namespace> tree_of_kept(const OpenContext& ctx, hubapi::Snapshot& kept) {
+  auto img = ctx.views->load_image(kept.repo, kept.info.sha);
+  if (img) {
+    if (!img->complete()) {
+      if (!ctx.client) spdlog::info("offline: only the directories listed before can be shown");
+      else img->set_lister(lister_of(ctx.client, kept.repo, kept.info.sha));
+    }
+    return img;
+  }
+  if (kept.tree_in_image) {
+    if (img.status().code() != Errc::kEntryNotFound) spdlog::warn("{}", img.status().to_string());
+    return Status(Errc::kOffline, "the kept tree of commit " + kept.info.sha + " is gone");
+  }
+  return fs::Namespace::build(kept.tree);
+}
+
+// Lists the commit: whole (a few pages) or lazily. `lazy` says which it became.
+Result<fs::Namespace> list_commit(const OpenContext& ctx, const hubapi::RepoId& repo, const std::string& sha,
+                                  std::vector<hubapi::TreeEntry>& whole, bool& lazy) {
+  lazy = false;
+  auto first = ctx.client->list_tree(repo, sha, hubapi::ListRequest{"", true, ctx.lazy_listing ? kEagerPages : 0});
+  if (!first) return first.status();
+  if (first->complete) {
+    whole = std::move(first->entries);
+    auto ns = fs::Namespace::build(whole);
+    if (!ns) return Status(Errc::kInvalidInput, "the Hub sent a tree hffs refuses to mount: " + ns.status().message());
+    return ns;
+  }
+  first->entries = {};
+  auto root = ctx.client->list_tree(repo, sha, hubapi::ListRequest{"", false, 0});
+  if (!root) return root.status();
+  lazy = true;
+  spdlog::info("{}: more than {} pages of files; directories are listed when first visited",
+               hubapi::repo_display(repo), kEagerPages);
+  return fs::Namespace::lazy(root->entries, lister_of(ctx.client, repo, sha));
+}
 }  // namespace
 
 Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoId& repo,
                                      const std::string& revision) {
   hubapi::Snapshot view;
+  std::optional<fs::Namespace> tree;
+  bool lazy = false;   // listed lazily now: its image is kept at unmount
+  size_t loaded = 0;   // inodes known at mount (an image is rewritten only when it grew)
   if (!ctx.client) {
     auto v = ctx.views->load(repo, revision);
     if (!v) return v.status();
     view = std::move(*v);
+    auto t = tree_of_kept(ctx, view);
+    if (!t) return t.status();
+    tree = std::move(*t);
     spdlog::info("offline: {} at the kept view of commit {}", hubapi::repo_display(repo), view.info.sha);
-  } else if (auto kept = kept_commit(ctx, repo, revision); kept && !kept->info.is_private) {
+  } else if (auto kept = kept_commit(ctx, repo, revision); kept && !kept->info.is_private &&
+                                                            (tree = [&]() -> std::optional<fs::Namespace> {
+                                                              auto t = tree_of_kept(ctx, *kept);
+                                                              if (!t) return std::nullopt;
+                                                              return std::move(*t);
+                                                            }())) {
     // A commit's tree never changes: a full sha whose view was kept (of a repo that was public
     // then; gated repos list publicly too, their content is checked by the probe below and by the
     // Hub at every read) mounts without asking the Hub.
     view = std::move(*kept);
+    lazy = !tree->complete();
     spdlog::info("{}@{}: the kept view of that commit, no Hub request", hubapi::repo_display(repo), revision);
   } else {
     // Private repos always ask: the Hub decides who may list them.
     auto info = ctx.client->repo_info(repo, revision);
-    Result<std::vector<hubapi::TreeEntry>> tree = Status(Errc::kCancelled, "");
+    Status failed = info ? Status::ok() : info.status();
+    std::vector<hubapi::TreeEntry> whole;
     bool listed = false;
     if (info) {
       // The revision resolved to a commit seen before: its kept tree, not the Hub's pages again
       // (a million-file dataset is a thousand requests). A view already read above is not read again.
       if (!kept || kept->info.sha != info->sha) kept = kept_commit(ctx, repo, info->sha);
       if (kept) {
-        tree = std::move(kept->tree);
-        spdlog::info("{}@{}: commit {} seen before, its kept tree", hubapi::repo_display(repo), revision, info->sha);
-      } else {
-        tree = ctx.client->list_tree(repo, info->sha);
+        if (auto t = tree_of_kept(ctx, *kept)) {
+          tree = std::move(*t);
+          lazy = !tree->complete();
+          spdlog::info("{}@{}: commit {} seen before, its kept tree", hubapi::repo_display(repo), revision, info->sha);
+        }
+      }
+      if (!tree) {
+        auto t = list_commit(ctx, repo, info->sha, whole, lazy);
+        if (t) tree = std::move(*t);
+        else failed = t.status();
         listed = true;
       }
     }
-    Status failed = !info ? info.status() : !tree ? tree.status() : Status::ok();
     if (!failed) {
       auto fallback = transient(failed.code()) ? ctx.views->load(repo, revision) : Result<hubapi::Snapshot>(failed);
       if (!fallback) return failed;
+      auto t = tree_of_kept(ctx, *fallback);
+      if (!t) return failed;
       spdlog::warn("Hub unavailable ({}); using the view of commit {} kept from an earlier mount", failed.to_string(),
                    fallback->info.sha);
       view = std::move(*fallback);
+      tree = std::move(*t);
     } else {
-      view = hubapi::Snapshot{repo, std::move(*info), std::move(*tree)};
+      view = hubapi::Snapshot{repo, std::move(*info), std::move(whole)};
+      view.tree_in_image = lazy;
       // The revision info is fresh either way (gated, private, date); the tree file is only
       // rewritten when it was listed.
       if (auto s = listed ? ctx.views->save(view, revision) : ctx.views->save_ref(repo, revision, view.info.sha); !s)
         spdlog::warn("cannot keep the view for offline use: {}", s.to_string());
+      view.tree.clear();
+      view.tree.shrink_to_fit();
     }
   }
-  auto ns = fs::Namespace::build(view.tree);
-  if (!ns) return Status(Errc::kInvalidInput, "the Hub sent a tree hffs refuses to mount: " + ns.status().message());
-  spdlog::info("pinned {}@{} to commit {}: {} files, {} bytes", hubapi::repo_display(repo), revision, view.info.sha,
-               ns->file_count(), ns->total_bytes());
-
+  if (lazy) loaded = tree->inode_count();
+  auto ns = std::move(tree);
+  spdlog::info("pinned {}@{} to commit {}: {} files, {} bytes{}", hubapi::repo_display(repo), revision, view.info.sha,
+               ns->file_count(), ns->total_bytes(), lazy ? " so far (listed as visited)" : "");
   fs::RepoMount m;
   if (ctx.client)
     m.source = std::make_unique<fs::HubSource>(*ctx.client, repo, view.info.sha);
@@ -98,6 +173,13 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
   fc.repo = std::string(hubapi::repo_type_name(repo.type)) + ":" + repo.id;
   fc.revision = revision;
   fc.commit = view.info.sha;
+  if (lazy && ctx.views) {
+    // What a lazy mount listed is kept for the next mount of this commit (offline too).
+    fc.on_close = [store = *ctx.views, repo, sha = view.info.sha, loaded](const fs::Namespace& t) mutable {
+      if (t.inode_count() <= loaded) return;
+      if (auto s = store.save_image(repo, sha, t); !s) spdlog::warn("cannot keep the listed tree: {}", s.to_string());
+    };
+  }
   m.fs = std::make_unique<fs::Filesystem>(std::move(*ns), *ctx.cache, *m.source, fc, ctx.prefetch);
   for (auto& [ino, path] : local) m.fs->add_local_copy(ino, std::move(path));
   if (ctx.publish) ctx.publish->add_repo(repo, view.info.sha, revision, m.fs->ns(), ctx.cache);

@@ -20,6 +20,9 @@ struct OpenContext {
   std::filesystem::path hub_cache;      // the standard HF cache, served without network
   HfPublisher* publish = nullptr;       // --publish-hf-cache: verified files go into hub_cache
   fs::PrefetchConfig prefetch;
+  // A repo of more than a few listing pages is listed one directory at a time, as visited (a
+  // mount); otherwise (prefetch, which needs every path) the whole tree at once.
+  bool lazy_listing = false;
   uint32_t uid = 0, gid = 0;
 };
 

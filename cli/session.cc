@@ -76,6 +76,7 @@ Session::Opened Session::open(const SessionOptions& o) {
   ctx.hub_cache = s->env_.hub_cache;
   ctx.publish = s->publisher_.get();
   ctx.prefetch = o.prefetch;
+  ctx.lazy_listing = o.lazy_listing;
   ctx.uid = ::getuid();
   ctx.gid = ::getgid();
   return {std::move(s), {}};

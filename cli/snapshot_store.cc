@@ -1,6 +1,7 @@
 #include "cli/snapshot_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,7 +31,7 @@ std::string repo_folder_name(const hubapi::RepoId& repo) {
 namespace {
 // Views hold the trees of private repos: their directories and files get the cache's modes
 // (cache::cache_dir_mode / cache_file_mode), like the block cache beside them.
-Status write_atomic(const fsys::path& views, const fsys::path& p, const std::string& data) {
+Status make_dirs(const fsys::path& views, const fsys::path& p) {
   std::error_code ec;
   // The cache directory itself too gets the cache's mode (it may have been removed meanwhile).
   fsys::path d = views.parent_path().parent_path();
@@ -41,6 +42,12 @@ Status write_atomic(const fsys::path& views, const fsys::path& p, const std::str
     if (int err = cache::make_cache_dir(d); err != 0)
       return Status(Errc::kIo, "cannot create " + d.string() + ": " + std::strerror(err));
   }
+  return Status::ok();
+}
+
+Status write_atomic(const fsys::path& views, const fsys::path& p, const std::string& data) {
+  std::error_code ec;
+  if (Status s = make_dirs(views, p); !s) return s;
   fsys::path tmp = p;
   tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(std::random_device{}());
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, cache::cache_file_mode()));
@@ -88,6 +95,24 @@ Status SnapshotStore::save_ref(const hubapi::RepoId& repo, const std::string& re
   if (revision == sha) return Status::ok();
   if (revision.find("..") != std::string::npos) return Status(Errc::kInvalidInput, "bad revision name");
   return write_atomic(root_, repo_dir(repo) / "refs" / revision, sha);
+}
+
+Status SnapshotStore::save_image(const hubapi::RepoId& repo, const std::string& sha, const fs::Namespace& ns) {
+  if (sha.size() != 40 || !is_hex(sha)) return Status(Errc::kInvalidInput, "bad commit sha");
+  const fsys::path p = repo_dir(repo) / "commits" / (sha + ".tree");
+  if (Status s = make_dirs(root_, p); !s) return s;
+  if (Status s = ns.save_image(p.string()); !s) return s;
+  UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd) {
+    ::fchmod(fd.get(), cache::cache_file_mode());
+    cache::share_new_file(fd.get());
+  }
+  return Status::ok();
+}
+
+Result<fs::Namespace> SnapshotStore::load_image(const hubapi::RepoId& repo, const std::string& sha) const {
+  if (sha.size() != 40 || !is_hex(sha)) return Status(Errc::kInvalidInput, "bad commit sha");
+  return fs::Namespace::load_image((repo_dir(repo) / "commits" / (sha + ".tree")).string());
 }
 
 Result<hubapi::Snapshot> SnapshotStore::load(const hubapi::RepoId& repo, const std::string& revision) const {

@@ -1,11 +1,13 @@
 // Keeps the pinned view of every mounted commit under the cache dir, for offline mounts:
 //   <cache>/views/<type>s--<org>--<name>/commits/<sha>.json   (hubapi snapshot format)
 //   <cache>/views/<type>s--<org>--<name>/refs/<revision>      (commit sha, no newline)
+//   <cache>/views/<type>s--<org>--<name>/commits/<sha>.tree   (binary tree image, lazy mounts)
 #pragma once
 #include <filesystem>
 #include <string>
 
 #include "common/status.h"
+#include "fs/namespace.h"
 #include "hubapi/snapshot.h"
 
 namespace hffs::cli {
@@ -19,6 +21,9 @@ class SnapshotStore {
   Status save_ref(const hubapi::RepoId& repo, const std::string& revision, const std::string& sha);
   // `revision` may be a ref name seen before or a full/short commit sha seen before.
   Result<hubapi::Snapshot> load(const hubapi::RepoId& repo, const std::string& revision) const;
+  // The binary tree image of a commit (commits/<sha>.tree): what a lazy mount had listed.
+  Status save_image(const hubapi::RepoId& repo, const std::string& sha, const fs::Namespace& ns);
+  Result<fs::Namespace> load_image(const hubapi::RepoId& repo, const std::string& sha) const;
 
  private:
   std::filesystem::path repo_dir(const hubapi::RepoId& repo) const;

@@ -21,19 +21,28 @@ Status not_found(uint64_t ino) { return Status(Errc::kEntryNotFound, "no inode "
 Filesystem::Filesystem(Namespace ns, cache::BlockCache& cache, RepoSource& source, FsConfig cfg,
                        PrefetchConfig prefetch)
     : ns_(std::move(ns)), cache_(cache), source_(source), cfg_(std::move(cfg)),
-      sources_(new std::atomic<cache::BlockSource*>[ns_.inode_count()]()) {
+      sources_(14) {
+  sources_.append_n(ns_.inode_count());
+  if (!ns_.complete()) list_ahead_ = std::make_unique<ListAhead>(ns_, cfg_.list_ahead_workers);
   prefetcher_ = std::make_unique<Prefetcher>(
       prefetch, [this](uint64_t ino, uint64_t off, uint64_t len) { return warm(ino, off, len); });
 }
 
 Filesystem::~Filesystem() {
   prefetcher_.reset();  // stop workers before the state they use goes away
+  list_ahead_.reset();
+  if (cfg_.on_close) cfg_.on_close(ns_);
   for (auto& [ino, lc] : local_) close_fd(lc->fd.load());
-  for (size_t i = 0; i < ns_.inode_count(); ++i) delete sources_[i].load();
+  for (size_t i = 0; i < sources_.size(); ++i) delete sources_.at(static_cast<uint32_t>(i))->load();
 }
 
 cache::BlockSource& Filesystem::source_of(const Inode& n) {
-  std::atomic<cache::BlockSource*>& slot = sources_[n.ino - 1];
+  if (n.ino > sources_.size()) {  // the tree grew (a lazy listing): slots for the new inodes
+    std::lock_guard lk(sources_mu_);
+    // One at a time: a run never starts at a new chunk boundary, so index = ino - 1 holds.
+    while (sources_.size() < ns_.inode_count()) sources_.append_n(1);
+  }
+  std::atomic<cache::BlockSource*>& slot = *sources_.at_mut(n.ino - 1);
   if (cache::BlockSource* s = slot.load(std::memory_order_acquire)) return *s;
   std::unique_ptr<cache::BlockSource> opened = source_.open(ns_, n);
   cache::BlockSource* expected = nullptr;
@@ -78,7 +87,9 @@ Attr Filesystem::attr_of(const Inode& n) const {
   a.is_dir = n.is_dir;
   a.size = n.is_dir ? 0 : n.size;
   a.mode = n.is_dir ? (S_IFDIR | 0555) : (S_IFREG | 0444);
-  if (n.is_dir) {
+  if (n.is_dir && !ns_.listed(n)) {
+    a.nlink = 1;  // not listed yet: "unknown", which find(1) and fts take as no leaf count
+  } else if (n.is_dir) {
     uint32_t subdirs = 0;
     for (auto c : ns_.children(n)) subdirs += ns_.get(c)->is_dir ? 1 : 0;
     a.nlink = 2 + subdirs;
@@ -94,6 +105,7 @@ Result<Attr> Filesystem::lookup(uint64_t parent, std::string_view name) {
   const Inode* dir = ns_.get(parent);
   if (!dir) return not_found(parent);
   if (!dir->is_dir) return Status(Errc::kInvalidInput, "not a directory");
+  if (Status s = ns_.ensure_listed(*dir); !s) return s;
   const Inode* n = ns_.lookup(parent, name);
   if (!n) return Status(Errc::kEntryNotFound, std::string(name));
   return attr_of(*n);
@@ -109,6 +121,8 @@ Status Filesystem::readdir(uint64_t ino, uint64_t offset, DirFiller& out) {
   const Inode* d = ns_.get(ino);
   if (!d) return not_found(ino);
   if (!d->is_dir) return Status(Errc::kInvalidInput, "not a directory");
+  if (Status s = ns_.ensure_listed(*d); !s) return s;
+  if (offset == 0 && list_ahead_) list_ahead_->on_readdir(*d);
   const auto children = ns_.children(*d);
   auto item_at = [&](uint64_t i) {
     if (i == 0) return DirItem{".", d->ino, true};

@@ -17,6 +17,7 @@
 
 #include "cache/block_cache.h"
 #include "common/status.h"
+#include "fs/list_ahead.h"
 #include "fs/namespace.h"
 #include "fs/open_files.h"
 #include "fs/ops.h"
@@ -34,6 +35,10 @@ struct FsConfig {
   std::string commit;    // 40-hex
   // How long a range whose fetch failed (network/timeout/5xx) answers the same error at once.
   std::chrono::milliseconds failure_memory{2000};
+  // A lazily listed tree: workers listing the subdirectories of a directory read (ListAhead).
+  unsigned list_ahead_workers = 4;
+  // Called with the tree when the filesystem goes away (a lazy tree keeps what it listed).
+  std::function<void(const Namespace&)> on_close;
 };
 
 struct FsStats {
@@ -123,7 +128,9 @@ class Filesystem : public FsOps {
   std::unordered_map<uint64_t, std::unique_ptr<LocalCopy>> local_;  // filled before serving
   OpenFiles opens_;
   // index = ino - 1; set once (compare-exchange), owned here, deleted by ~Filesystem.
-  std::unique_ptr<std::atomic<cache::BlockSource*>[]> sources_;
+  StableArray<std::atomic<cache::BlockSource*>> sources_;  // by ino - 1, opened on first read
+  std::mutex sources_mu_;                                   // growing sources_
+  std::unique_ptr<ListAhead> list_ahead_;   // lazy trees only; its workers list into ns_
   std::unique_ptr<Prefetcher> prefetcher_;  // last: its workers call back into this object
 };
 

@@ -43,6 +43,8 @@ class EndpointClient {
                              std::optional<Clock::time_point> cap = std::nullopt);
   Result<std::vector<TreeEntry>> list_tree(const RepoId& repo, std::string_view commit,
                                            std::optional<Clock::time_point> cap = std::nullopt);
+  Result<Listing> list_tree(const RepoId& repo, std::string_view commit, const ListRequest& req,
+                            std::optional<Clock::time_point> cap = std::nullopt);
   Status read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,
                        uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink,
                        std::optional<Clock::time_point> cap = std::nullopt);

@@ -157,17 +157,29 @@ Result<RepoInfo> EndpointClient::repo_info(const RepoId& repo, std::string_view 
 
 Result<std::vector<TreeEntry>> EndpointClient::list_tree(const RepoId& repo, std::string_view commit,
                                                          std::optional<Clock::time_point> cap) {
+  auto r = list_tree(repo, commit, ListRequest{}, cap);
+  if (!r) return r.status();
+  return std::move(r->entries);
+}
+
+Result<Listing> EndpointClient::list_tree(const RepoId& repo, std::string_view commit, const ListRequest& req,
+                                          std::optional<Clock::time_point> cap) {
   Impl& m = *impl_;
   if (!m.ep) return Status(Errc::kInvalidInput, "invalid endpoint URL '" + redact_url(m.endpoint) + "'");
   if (Status s = validate_repo_id(repo.id); !s) return s;
   if (Status s = validate_revision(commit); !s) return s;
-  std::string url = tree_url(m.endpoint, repo, commit);
+  if (!req.dir.empty())
+    if (std::string why = check_tree_path(req.dir); !why.empty())
+      return Status(Errc::kInvalidInput, "cannot list '" + sanitize_for_message(req.dir, 100) + "': " + why);
+  std::string url = tree_url(m.endpoint, repo, commit, req.dir, req.recursive);
+  bool complete = true;
   TreeBuilder builder;
   builder.set_max_entries(m.cfg.max_tree_entries);
   std::unordered_set<std::string> seen;
   const auto start = Clock::now();
   const auto deadline = cap ? std::min(*cap, start + m.cfg.listing_deadline) : start + m.cfg.listing_deadline;
-  const std::string listing = "listing files of " + repo_display(repo) + " at " + sanitize_for_message(commit, 100);
+  const std::string listing = "listing files of " + repo_display(repo) + " at " + sanitize_for_message(commit, 100) +
+                              (req.dir.empty() ? "" : " in '" + sanitize_for_message(req.dir, 100) + "'");
   auto refuse = [&](const std::string& why, Errc code = Errc::kProtocol) {
     ++m.errors;
     return Status(code, "the Hub at " + m.endpoint + " " + why + " (" + listing + ")");
@@ -204,6 +216,10 @@ Result<std::vector<TreeEntry>> EndpointClient::list_tree(const RepoId& repo, std
     std::string link = r.headers.joined("link");
     auto next = link.empty() ? std::nullopt : link_next(link);
     if (!next) break;
+    if (req.max_pages > 0 && page >= req.max_pages) {
+      complete = false;
+      break;
+    }
     if (empty_in_a_row >= kMaxEmptyTreePages)
       return refuse("sent " + std::to_string(empty_in_a_row) + " empty pages in a row, each with a next page");
     auto base = parse_url(final_url);
@@ -219,7 +235,9 @@ Result<std::vector<TreeEntry>> EndpointClient::list_tree(const RepoId& repo, std
   if (builder.skipped() > 0)
     spdlog::info("hubapi: {} tree entries of unsupported types were skipped in {}", builder.skipped(),
                  repo_display(repo));
-  return std::move(builder).finish();
+  auto entries = std::move(builder).finish();
+  if (!entries) return entries.status();
+  return Listing{std::move(*entries), complete};
 }
 
 }  // namespace hffs::hubapi

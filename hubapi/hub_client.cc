@@ -166,13 +166,20 @@ Result<RepoInfo> HubClient::repo_info(const RepoId& repo, std::string_view revis
 }
 
 Result<std::vector<TreeEntry>> HubClient::list_tree(const RepoId& repo, std::string_view commit) {
+  auto r = list_tree(repo, commit, ListRequest{});
+  if (!r) return r.status();
+  return std::move(r->entries);
+}
+
+Result<Listing> HubClient::list_tree(const RepoId& repo, std::string_view commit, const ListRequest& req) {
   Impl& m = *impl_;
   const auto start = Clock::now();
-  std::optional<std::vector<TreeEntry>> tree;
-  Status s = m.run(repo, commit, "the file list of " + repo_display(repo) + "@" + sanitize_for_message(commit, 64),
-                   start + m.cfg.op_deadline, start + m.cfg.listing_deadline,
+  std::optional<Listing> tree;
+  std::string what = "the file list of " + repo_display(repo) + "@" + sanitize_for_message(commit, 64);
+  if (!req.dir.empty()) what += " in '" + sanitize_for_message(req.dir, 100) + "'";
+  Status s = m.run(repo, commit, what, start + m.cfg.op_deadline, start + m.cfg.listing_deadline,
                    [&](EndpointClient& e, std::optional<Clock::time_point> cap) {
-                     auto r = e.list_tree(repo, commit, cap);
+                     auto r = e.list_tree(repo, commit, req, cap);
                      if (!r) return r.status();
                      tree = std::move(r).value();
                      return Status::ok();

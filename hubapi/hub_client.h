@@ -40,6 +40,8 @@ class HubClient {
   // Recursive listing at `commit` (paginated through Link rel="next"), every entry validated
   // (see tree_parse.h). Directories implied by file paths are present.
   Result<std::vector<TreeEntry>> list_tree(const RepoId& repo, std::string_view commit);
+  // One directory, or the first pages only (see ListRequest); with failover like the above.
+  Result<Listing> list_tree(const RepoId& repo, std::string_view commit, const ListRequest& req);
 
   // Reads exactly `len` bytes at `offset` of `path` at `commit` (caller clamps at EOF), handing
   // each piece to `sink` as it arrives (no buffer of the range's size; a caller that wants the

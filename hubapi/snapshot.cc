@@ -17,7 +17,8 @@ std::string serialize_snapshot(const Snapshot& s) {
            {"lastModified", s.info.last_modified},
            {"lastModifiedEpoch", s.info.last_modified_epoch},
            {"private", s.info.is_private},
-           {"gated", s.info.gated}};
+           {"gated", s.info.gated},
+           {"tree_in_image", s.tree_in_image}};
   // The tree is written entry by entry, as the last member ("tree" sorts after the others): one
   // DOM of a million-file tree would take about a gigabyte, for a moment, at every new mount.
   std::string out = doc.dump(1);
@@ -76,6 +77,7 @@ Result<Snapshot> parse_snapshot(std::string_view text) {
     s.info.last_modified_epoch = doc.at("lastModifiedEpoch").get<int64_t>();
     s.info.is_private = doc.at("private").get<bool>();
     s.info.gated = doc.at("gated").get<std::string>();
+    s.tree_in_image = doc.value("tree_in_image", false);
   } catch (const json::exception& e) {
     return Status(Errc::kInvalidInput, std::string("bad snapshot: ") + e.what());
   }

@@ -14,6 +14,9 @@ struct Snapshot {
   RepoId repo;
   RepoInfo info;
   std::vector<TreeEntry> tree;
+  // The tree is not in `tree` but in a binary image beside the view (a lazily listed repo: see
+  // fs::Namespace::save_image); `tree` is then empty.
+  bool tree_in_image = false;
 };
 
 std::string serialize_snapshot(const Snapshot& s);

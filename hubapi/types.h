@@ -56,4 +56,16 @@ struct TreeEntry {
   bool is_lfs() const { return lfs_sha256.has_value(); }
 };
 
+// One listing call: the whole tree (the default), or one directory's direct children, or the
+// first pages only.
+struct ListRequest {
+  std::string dir;         // "" = the root
+  bool recursive = true;
+  int max_pages = 0;       // > 0: stop after this many pages (the answer then says incomplete)
+};
+struct Listing {
+  std::vector<TreeEntry> entries;
+  bool complete = true;    // false: max_pages ended it before the last page
+};
+
 }  // namespace hffs::hubapi

@@ -203,8 +203,13 @@ std::string revision_url(std::string_view endpoint, const RepoId& repo, std::str
 
 std::string tree_url(std::string_view endpoint, const RepoId& repo, std::string_view rev,
                      int limit) {
-  return api_repo_url(endpoint, repo) + "/tree/" + encode_segment(rev) +
-         "?recursive=true&expand=false&limit=" + std::to_string(limit);
+  return tree_url(endpoint, repo, rev, "", true, limit);
+}
+
+std::string tree_url(std::string_view endpoint, const RepoId& repo, std::string_view rev, std::string_view dir,
+                     bool recursive, int limit) {
+  return api_repo_url(endpoint, repo) + "/tree/" + encode_segment(rev) + (dir.empty() ? "" : "/" + encode_path(dir)) +
+         "?recursive=" + (recursive ? "true" : "false") + "&expand=false&limit=" + std::to_string(limit);
 }
 
 std::string resolve_url(std::string_view endpoint, const RepoId& repo, std::string_view rev,

@@ -48,6 +48,9 @@ std::string redact_url(std::string_view url);
 std::string api_repo_url(std::string_view endpoint, const RepoId& repo);  // {EP}/api/{types}/{repo}
 // The revision info, asking only for id, sha, lastModified, private and gated (no `siblings`).
 std::string revision_url(std::string_view endpoint, const RepoId& repo, std::string_view rev);
+// `dir` "" lists from the root; a non-recursive listing names only the direct children of `dir`.
+std::string tree_url(std::string_view endpoint, const RepoId& repo, std::string_view rev, std::string_view dir,
+                     bool recursive, int limit = 1000);
 std::string tree_url(std::string_view endpoint, const RepoId& repo, std::string_view rev,
                      int limit = 1000);
 std::string resolve_url(std::string_view endpoint, const RepoId& repo, std::string_view rev,

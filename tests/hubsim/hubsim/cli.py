@@ -83,6 +83,7 @@ def parser():
     st.add_argument("--cdn-reject-auth", action="store_true", help="CDN answers 400 to requests with Authorization")
     st.add_argument("--sign-ttl", type=int, default=3600, help="lifetime of signed CDN URLs, seconds")
     st.add_argument("--page-size", type=int, default=1000, help="tree page size without limit=")
+    st.add_argument("--max-page-size", type=int, default=0, help="cap on tree page size, whatever limit= asks")
     st.add_argument("--regular-direct", action="store_true", help="serve non-LFS files with 200 on /resolve (no 307)")
     st.add_argument("--quota-api", type=int, default=GLOBAL_KNOBS["quota_api"])
     st.add_argument("--quota-resolvers", type=int, default=GLOBAL_KNOBS["quota_resolvers"])
@@ -141,7 +142,7 @@ def knobs_from_args(a):
     if a.cdn_delay_ms:
         faults.setdefault("cdn", {})["delay_ms"] = a.cdn_delay_ms
     return {"sign_ttl": a.sign_ttl, "cdn_rate": a.cdn_rate, "cdn_reject_auth": a.cdn_reject_auth,
-            "page_size": a.page_size, "quota_api": a.quota_api, "quota_resolvers": a.quota_resolvers,
+            "page_size": a.page_size, "max_page_size": a.max_page_size, "quota_api": a.quota_api, "quota_resolvers": a.quota_resolvers,
             "regular_direct": a.regular_direct, "seed": a.seed, "lag_commits": a.lag_commits,
             "hidden_repos": [x for x in a.hidden_repos.split(",") if x], "refuse_gated": a.refuse_gated,
             "faults": faults}

@@ -44,6 +44,7 @@ GLOBAL_KNOBS = {
     "cdn_rate": 0,          # bytes/s cap per CDN connection (nginx limit_rate); 0 = none
     "cdn_reject_auth": False,  # CDN answers 400 to requests carrying Authorization
     "page_size": 1000,      # tree page size when no limit= is sent (50 with expand=true)
+    "max_page_size": 0,     # > 0: tree pages hold at most this many entries, whatever limit= asks
     "quota_api": 100000,    # per 5-minute window; 429 once exhausted (RateLimit headers report it)
     "quota_resolvers": 100000,
     "regular_direct": False,  # serve non-LFS files with 200 on /resolve instead of the 307

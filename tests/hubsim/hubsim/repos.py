@@ -2,6 +2,7 @@
 import copy
 import fnmatch
 import re
+import threading
 
 SHORT_SHA = re.compile(r"^[0-9a-f]{5,40}$")
 TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
@@ -32,7 +33,8 @@ class Commit:
             v[0].sort()
             v[1].sort()
         self.last_commit = {}  # path -> sha of the commit that last changed it
-        self._listings = {}
+        self._listings = {}  # (dir, recursive) -> [entries walked so far, the walk or None when done]
+        self._listing_lock = threading.Lock()
 
     def is_dir(self, path):
         return path == "" or path in self.dir_oids
@@ -40,24 +42,34 @@ class Commit:
     def listing(self, d, recursive):
         """Paths under directory d, "tree first": at each level the folders (each followed by its
         content when recursive), then the files; names sorted."""
-        key = (d, recursive)
-        if key in self._listings:
-            return self._listings[key]
-        out = []
+        return self.listing_upto(d, recursive, None)[0]
 
-        def walk(dd):
-            subs, files = self.children.get(dd, ([], []))
-            pre = dd + "/" if dd else ""
-            for s in subs:
-                out.append(("directory", pre + s))
-                if recursive:
-                    walk(pre + s)
-            for f in files:
-                out.append(("file", pre + f))
+    def listing_upto(self, d, recursive, n):
+        """(the first n or more entries of listing(d, recursive), whether that is all of it). Walked
+        only as far as asked, as the Hub pages a listing: the first page of a million-file repo
+        costs a page, not a walk of the whole tree."""
+        with self._listing_lock:
+            st = self._listings.get((d, recursive))
+            if st is None:
+                st = self._listings[(d, recursive)] = [[], self._walk(d, recursive)]
+            items, gen = st
+            while gen is not None and (n is None or len(items) < n):
+                nxt = next(gen, None)
+                if nxt is None:
+                    st[1] = gen = None
+                else:
+                    items.append(nxt)
+            return items, gen is None
 
-        walk(d)
-        self._listings[key] = out
-        return out
+    def _walk(self, dd, recursive):
+        subs, files = self.children.get(dd, ([], []))
+        pre = dd + "/" if dd else ""
+        for s in subs:
+            yield ("directory", pre + s)
+            if recursive:
+                yield from self._walk(pre + s, recursive)
+        for f in files:
+            yield ("file", pre + f)
 
 
 class Repo:
