@@ -61,17 +61,17 @@ void Prefetcher::on_read(uint64_t ino, uint64_t size, uint64_t off, uint64_t len
       // until reads confirm a pattern; most files are read from the start, so that one is trusted.
       s = std::min_element(std::begin(ss.s), std::end(ss.s),
                            [](const Stream& x, const Stream& y) { return x.used < y.used; });
-      *s = Stream{end, end, 0, ss.tick, 0};
+      *s = Stream{end, end, 0, ss.tick, end - std::min(off, end)};
       if (!(fresh && off == 0)) return;
       s->window = cfg_.first_window;
     } else {
       s->used = ss.tick;
       if (end > s->frontier) {
+        s->seen += end - std::max(off, s->frontier);
         s->frontier = end;
-        ++s->hits;
       }
       if (s->window == 0) {
-        if (s->hits < cfg_.confirm_reads) return;
+        if (s->seen < cfg_.confirm_bytes) return;
         s->window = cfg_.first_window;
       } else if (s->frontier + s->window >= s->issued + cfg_.part_size) {
         // The reader consumed a part's worth of the window: grow it (geometrically, capped). The

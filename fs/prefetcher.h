@@ -7,9 +7,10 @@
 // frontier (within `slack`, which absorbs the kernel's slightly out-of-order async reads) belongs
 // to it; a read that matches no stream starts a new one (replacing the least recently used).
 // Read-ahead starts only once a stream is confirmed: it began at offset 0 of a file not read
-// before, or `confirm_reads` reads in a row extended its frontier. Random readers (fio, a far seek,
-// one page fault of a sparse mmap) thus fetch only what they ask for: a single read that happens
-// to land near another stream's frontier starts nothing.
+// before, or reads that extended its frontier brought `confirm_bytes` (a count of bytes, not of
+// reads: the kernel splits one 1 MiB read into two FUSE requests when max_write is a little under
+// 1 MiB). Random readers (fio, a far seek, one page fault of a sparse mmap, a 2 MiB tensor) thus
+// fetch only what they ask for: a read that happens to land near another's end starts nothing.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -54,7 +55,7 @@ struct PrefetchConfig {
   uint64_t first_window = 8ull << 20;        // read-ahead once a stream is seen to be sequential
   uint64_t max_window = 256ull << 20;
   uint64_t slack = 4ull << 20;
-  unsigned confirm_reads = 2;  // frontier-extending reads before a stream away from 0 reads ahead
+  uint64_t confirm_bytes = 4ull << 20;  // read in a stream away from offset 0 before it reads ahead
   unsigned workers = 16;
   bool enabled = true;
 
@@ -92,7 +93,7 @@ class Prefetcher {
     uint64_t issued = 0;    // read-ahead issued up to here
     uint64_t window = 0;    // 0 until the stream is confirmed sequential
     uint64_t used = 0;      // last use (the inode's tick), 0 = free slot
-    unsigned hits = 0;      // reads in a row that extended the frontier
+    uint64_t seen = 0;      // bytes of the reads that extended the frontier
   };
   static constexpr size_t kStreams = 8;
   struct Streams {
