@@ -9,8 +9,9 @@ simulator's CDN (per-connection cap --rate MB/s, --delay-ms first-byte delay):
            so every read is cold. MB/s, p50 and p99 latency, over-fetch = bytes the CDN sent /
            bytes fio read, and the read-ahead parts hffs issued.
   loaders: 8 processes, each reading its own 256 MiB shard front to back: aggregate MB/s, the
-           slowest/fastest process rate, CDN bytes / bytes read. With --aria2c the same 8 files
-           fetched by `aria2c -j8` (one connection per file) in the same rounds.
+           slowest/fastest process rate, CDN bytes / bytes read, CDN requests, and the CPU seconds
+           per GiB of the fetcher (the hffs daemon; aria2c). With --aria2c the same 8 files fetched
+           by `aria2c -j8` (one connection per file) in the same rounds.
 
 Prints each run and the median of each binary. A benchmark: it prints numbers, it judges nothing.
 
@@ -19,6 +20,7 @@ Prints each run and the median of each binary. A benchmark: it prints numbers, i
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,12 +44,27 @@ def fixture(path, big_mib, shard_mib):
             {"name": "c1", "date": "2024-05-01T00:00:00.000Z", "title": "randload", "files": files}]}]}, f)
 
 
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def drop_caches():
     subprocess.run(["sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches"], check=False)
 
 
 def cdn_bytes(sim):
     return sim.stats(log=False)["bytes_by_host"]["cdn"]
+
+
+def cdn_gets(sim):
+    return sim.stats(log=False)["by_kind"].get("cdn", 0)
 
 
 def reset(sim):
@@ -100,15 +117,19 @@ def loaders(sim, binary, tmp):
             os.stat(m.path(s))
         drop_caches()
         reset(sim)
+        pid = m.daemon_pid()
+        c0 = cpu_seconds(pid)
         t = time.perf_counter()
         ps = [subprocess.Popen([sys.executable, "-c", READER, m.path(s)], stdout=subprocess.PIPE, text=True)
               for s in SHARDS]
         outs = [p.communicate(timeout=600)[0].split() for p in ps]
         wall = time.perf_counter() - t
-        served = cdn_bytes(sim)
+        cpu = cpu_seconds(pid) - c0
+        served, gets = cdn_bytes(sim), cdn_gets(sim)
     total = sum(int(o[0]) for o in outs)
     rates = [int(o[0]) / float(o[1]) for o in outs]
-    return {"mbps": total / wall / 1e6, "fair": min(rates) / max(rates), "over": served / total}
+    return {"mbps": total / wall / 1e6, "fair": min(rates) / max(rates), "over": served / total, "gets": gets,
+            "cpu/GiB": cpu / (total / (1 << 30))}
 
 
 def aria2c(sim, tmp):
@@ -119,14 +140,17 @@ def aria2c(sim, tmp):
         for s in SHARDS:
             f.write(f"{sim.endpoint}/{REPO}/resolve/main/{s}\n  out={s}\n")
     reset(sim)
+    c0 = children_cpu()
     t = time.perf_counter()
     subprocess.run(["aria2c", "-q", "-j8", "-x1", "-s1", "--allow-overwrite=true", "--file-allocation=none",
                     "-d", d, "-i", urls], check=True, timeout=600)
     wall = time.perf_counter() - t
+    cpu = children_cpu() - c0
     total = sum(os.path.getsize(os.path.join(d, s)) for s in SHARDS)
     for s in SHARDS:
         os.unlink(os.path.join(d, s))
-    return {"mbps": total / wall / 1e6, "fair": 1.0, "over": cdn_bytes(sim) / total}
+    return {"mbps": total / wall / 1e6, "fair": 1.0, "over": cdn_bytes(sim) / total, "gets": cdn_gets(sim),
+            "cpu/GiB": cpu / (total / (1 << 30))}
 
 
 def show(tag, r):

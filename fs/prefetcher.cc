@@ -20,6 +20,9 @@ Prefetcher::~Prefetcher() {
     for (const Part& p : queue_) budget_->give(p.len);  // never fetched: back to the shared budget
     queue_.clear();
     inflight_.clear();
+    wanting_.clear();
+    budget_->add_files(-static_cast<int64_t>(active_.size()));
+    active_.clear();
   }
   cv_.notify_all();
   for (auto& t : threads_) t.join();
@@ -87,15 +90,16 @@ void Prefetcher::on_read(uint64_t ino, uint64_t size, uint64_t off, uint64_t len
 }
 
 uint64_t Prefetcher::fair_share(uint64_t ino) {
-  uint64_t files = inflight_.size() + (inflight_.count(ino) ? 0 : 1);
   for (auto it = wanting_.begin(); it != wanting_.end();) {
     if (reads_ - it->second > kWantMemory) {
+      uint64_t gone = it->first;
       it = wanting_.erase(it);
-      continue;
+      refresh(gone);
+    } else {
+      ++it;
     }
-    if (it->first != ino && !inflight_.count(it->first)) ++files;
-    ++it;
   }
+  uint64_t files = budget_->files() + (active_.count(ino) ? 0 : 1);
   if (files == 1) return UINT64_MAX;  // alone: the budget is the only bound
   return std::max(cfg_.part_size, budget_->limit() / files);
 }
@@ -132,7 +136,19 @@ bool Prefetcher::issue(uint64_t ino, uint64_t size, Stream& s) {
   } else {
     wanting_.erase(ino);
   }
+  refresh(ino);
   return queued;
+}
+
+void Prefetcher::refresh(uint64_t ino) {
+  const bool now = inflight_.count(ino) || wanting_.count(ino);
+  if (now == (active_.count(ino) > 0)) return;
+  if (now) {
+    active_.insert(ino);
+  } else {
+    active_.erase(ino);
+  }
+  budget_->add_files(now ? 1 : -1);
 }
 
 void Prefetcher::worker() {
@@ -148,7 +164,10 @@ void Prefetcher::worker() {
     Status s = warm_(p.ino, p.off, p.len);
     budget_->give(p.len);
     std::lock_guard lk(mu_);
-    if (auto it = inflight_.find(p.ino); it != inflight_.end() && (it->second -= p.len) == 0) inflight_.erase(it);
+    if (auto it = inflight_.find(p.ino); it != inflight_.end() && (it->second -= p.len) == 0) {
+      inflight_.erase(it);
+      refresh(p.ino);
+    }
     if (!s) {
       stats_.parts_failed++;
       spdlog::debug("prefetch ino={} off={} len={} failed: {}", p.ino, p.off, p.len, s.to_string());

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/status.h"
@@ -42,10 +43,18 @@ class InflightBudget {
   void give(uint64_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
   uint64_t used() const { return used_.load(std::memory_order_relaxed); }
   uint64_t limit() const { return limit_; }
+  // Files reading ahead (with parts in flight or wanting some), across every Prefetcher using
+  // this budget: each may hold limit() / files().
+  void add_files(int64_t d) { files_.fetch_add(d, std::memory_order_relaxed); }
+  uint64_t files() const {
+    int64_t f = files_.load(std::memory_order_relaxed);
+    return f > 0 ? static_cast<uint64_t>(f) : 0;
+  }
 
  private:
   const uint64_t limit_;
   std::atomic<uint64_t> used_{0};
+  std::atomic<int64_t> files_{0};
 };
 
 struct PrefetchConfig {
@@ -105,11 +114,13 @@ class Prefetcher {
   // Queues the read-ahead of a confirmed stream whose frontier moved; true if any part was queued.
   bool issue(uint64_t ino, uint64_t size, Stream& s);
   // What one file may have in flight: the budget split evenly between the files reading ahead
-  // (at least one part), so 8 loaders of 8 files each keep parts in flight, and the first stream
+  // (at least one part; every repo's files of a --hub mount count), so 8 loaders of 8 files each keep parts in flight, and the first stream
   // to grow its window does not take the whole budget while the others fetch 1 MiB at a time.
   // A file reads ahead while it has parts in flight, or was refused some within the last
   // `kWantMemory` reads of the mount (a reader that stopped is forgotten then).
   uint64_t fair_share(uint64_t ino);
+  // Counts ino in the budget's files() while it has parts in flight or wants some.
+  void refresh(uint64_t ino);
   static constexpr uint64_t kWantMemory = 1024;
   struct Part {
     uint64_t ino, off, len;
@@ -125,6 +136,7 @@ class Prefetcher {
   std::unordered_map<uint64_t, uint64_t> inflight_;  // bytes queued or running, per inode (> 0)
   std::unordered_map<uint64_t, uint64_t> wanting_;   // inode -> reads_ when it was last refused parts
   uint64_t reads_ = 0;                               // on_read calls so far
+  std::unordered_set<uint64_t> active_;              // counted in budget_->files()
   std::shared_ptr<InflightBudget> budget_;  // queued + running bytes
   bool stop_ = false;
   PrefetchStats stats_;

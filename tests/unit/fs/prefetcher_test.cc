@@ -151,14 +151,18 @@ TEST(Prefetcher, PrefetchersSharingABudgetStayWithinItTogether) {
       a.on_read(1, 100 * MiB, off, MiB);
       b.on_read(1, 100 * MiB, off, MiB);
     }
-    EXPECT_EQ(budget->used(), 24 * MiB) << "filled, and not past the shared limit";
+    // Filled, and not past the shared limit; each file (one per repo) holds its half: 12 MiB.
+    EXPECT_EQ(budget->used(), 24 * MiB);
+    EXPECT_EQ(budget->files(), 2u);
     EXPECT_GT(a.stats().parts_issued, 0u);
     EXPECT_GT(b.stats().parts_issued, 0u);
-    EXPECT_GT(b.stats().budget_waits, 0u);
+    EXPECT_GT(a.stats().share_waits, 0u) << "the first repo's file stopped at its share";
+    EXPECT_GT(b.stats().share_waits, 0u);
     rec.release();
   }
   EXPECT_LE(rec.max_running_bytes.load(), 24 * MiB);
   EXPECT_EQ(budget->used(), 0u) << "every part, fetched or dropped at shutdown, gave its bytes back";
+  EXPECT_EQ(budget->files(), 0u) << "and every file it counted";
 }
 
 TEST(Prefetcher, StreamsAreTrackedPerInode) {
