@@ -17,7 +17,8 @@ class HubSource::File final : public cache::BlockSource {
  public:
   File(const HubSource& hub, const Namespace& ns, const Inode& n) : hub_(hub), ns_(ns), n_(n) {}
   Status fetch(uint64_t offset, uint64_t len, ByteSink& sink) override {
-    return hub_.client_.read_range_to(hub_.repo_, hub_.commit_, ns_.path_of(n_), n_.size, offset, len, sink);
+    return hub_.client_.read_range_to(hub_.repo_, hub_.commit_, ns_.path_of(n_), n_.size, offset, len, sink,
+                                      /*regular=*/!n_.lfs);
   }
   void refresh() override { hub_.client_.forget_location(hub_.repo_, hub_.commit_, ns_.path_of(n_)); }
   std::string name() const override {

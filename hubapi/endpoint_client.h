@@ -47,7 +47,7 @@ class EndpointClient {
                             std::optional<Clock::time_point> cap = std::nullopt);
   Status read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,
                        uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink,
-                       std::optional<Clock::time_point> cap = std::nullopt);
+                       std::optional<Clock::time_point> cap = std::nullopt, bool regular = false);
 
   // The counters (the health fields are the failover client's).
   HubStats stats() const;

@@ -75,6 +75,12 @@ struct EndpointClient::Impl {
   std::atomic<uint64_t> api_requests{0}, resolve_requests{0}, data_requests{0}, retries{0},
       bytes_received{0}, errors{0}, downgrades_refused{0}, site_hit_bytes{0}, site_miss_bytes{0};
   std::atomic<bool> downgrade_logged{false};
+  // Whether a regular file read whole is asked for at its resolve-cache URL at once (one round
+  // trip): only once this endpoint's /resolve redirected one there (the Hub does; a mirror that
+  // serves /resolve itself, or a site cache that follows redirects for its nodes, never does), and
+  // no longer once a resolve-cache URL answered anything but the bytes.
+  enum ResolveCache : int { kUnknown, kSeen, kRefused };
+  std::atomic<int> resolve_cache{kUnknown};
 
   std::mutex loc_mu;
   std::unordered_map<std::string, CachedLocation> locations;

@@ -17,7 +17,7 @@ class EndpointClient::Impl::RangeRead {
  public:
   RangeRead(Impl& m, const RepoId& repo, std::string_view commit, std::string_view path,
             uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink,
-            Clock::time_point deadline)
+            Clock::time_point deadline, bool regular)
       : m_(m),
         repo_(repo),
         commit_(commit),
@@ -33,14 +33,23 @@ class EndpointClient::Impl::RangeRead {
               sanitize_for_message(path, 300) + "' in " + repo_display(repo) + "@" +
               sanitize_for_message(commit, 64)),
         resolve_ctx_(m.context(repo, commit, path, RequestKind::kResolve, what_)),
-        data_ctx_(m.context(repo, commit, path, RequestKind::kData, what_)) {}
+        data_ctx_(m.context(repo, commit, path, RequestKind::kData, what_)),
+        regular_(regular),
+        direct_(regular && one_trip_ && m.resolve_cache.load(std::memory_order_relaxed) == Impl::kSeen) {}
 
   const std::string& what() const { return what_; }
 
   // Locate, send the ranged GET for the bytes still missing, judge the answer.
   Outcome attempt() {
     CachedLocation loc;
-    if (one_trip_ && failed_url_.empty() && !m_.cached_location(key_)) {
+    if (direct_ && failed_url_.empty() && !m_.cached_location(key_)) {
+      // A regular file: the Hub's /resolve would redirect to its resolve-cache URL, asked at once.
+      loc.url = resolve_cache_url(m_.endpoint, repo_, commit_, path_);
+      loc.hub = true;
+      loc.resolved_at = m_.now_epoch();
+      loc.expires_at = kNeverExpires;
+      in_direct_ = true;
+    } else if (one_trip_ && failed_url_.empty() && !m_.cached_location(key_)) {
       // A read of a whole file whose location is not known (small files, read in one request):
       // the ranged GET goes to the resolve URL itself, so a file the Hub serves costs one round
       // trip instead of a HEAD and a GET, and a redirect to the CDN is followed as a data host's
@@ -118,6 +127,18 @@ class EndpointClient::Impl::RangeRead {
 
   Outcome judge(const HttpResponse& r, const CachedLocation& loc) {
     const std::string where = loc.hub ? m_.endpoint : "the data host";
+    if (in_direct_) {
+      in_direct_ = false;
+      // Anything but the bytes (or a busy server, or a lost connection: tried again as usual):
+      // this endpoint does not serve resolve-cache URLs as the Hub does; /resolve says why.
+      if (r.ok_transfer() && !r.sink_failed && !is_retryable_status(r.status) &&
+          !(r.status == 206 && bad_reply_.empty() && !r.overflow)) {
+        m_.resolve_cache.store(Impl::kRefused, std::memory_order_relaxed);
+        direct_ = false;
+        return Outcome::again(Status(Errc::kProtocol, where + " did not serve the file at its resolve-cache URL " + what_),
+                              /*hop=*/true);
+      }
+    }
     if (in_one_trip_ && r.ok_transfer() && !r.sink_failed && !is_redirect(r.status) &&
         !is_retryable_status(r.status) && !(r.status == 206 && bad_reply_.empty() && !r.overflow)) {
       m_.drop_location(key_, loc.url);
@@ -176,6 +197,11 @@ class EndpointClient::Impl::RangeRead {
     CachedLocation next;
     next.url = *target;
     next.hub = m_.ep && same_origin(*tu, *m_.ep);
+    if (regular_ && in_one_trip_ && loc.hub && next.hub &&
+        target->starts_with(m_.endpoint + "/api/resolve-cache/")) {
+      int unknown = Impl::kUnknown;  // the endpoint redirects regular files as the Hub does
+      m_.resolve_cache.compare_exchange_strong(unknown, Impl::kSeen, std::memory_order_relaxed);
+    }
     next.resolved_at = m_.now_epoch();
     next.expires_at = next.hub ? kNeverExpires : location_expiry(*target, next.resolved_at);
     m_.store_location(key_, next);
@@ -213,11 +239,14 @@ class EndpointClient::Impl::RangeRead {
   std::string site_cache_;      // this attempt's X-Site-Cache label (a site cache answered)
   bool one_trip_ = offset_ == 0 && len_ == expected_size_;  // the whole file: GET its resolve URL
   bool in_one_trip_ = false;    // the location in use came from that GET (or its redirects)
+  const bool regular_;          // a regular (non-LFS) file
+  bool direct_;                 // a whole regular file: GET its resolve-cache URL first
+  bool in_direct_ = false;      // this attempt's GET went to the resolve-cache URL
 };
 
 Status EndpointClient::read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,
                                 uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink,
-                                std::optional<Clock::time_point> cap) {
+                                std::optional<Clock::time_point> cap, bool regular) {
   Impl& m = *impl_;
   if (len == 0) return Status::ok();
   if (!m.ep) return Status(Errc::kInvalidInput, "invalid endpoint URL");
@@ -231,7 +260,7 @@ Status EndpointClient::read_range_to(const RepoId& repo, std::string_view commit
                                            " bytes)");
   const auto start = Clock::now();
   const auto deadline = cap ? std::min(*cap, start + m.cfg.op_deadline) : start + m.cfg.op_deadline;
-  Impl::RangeRead read(m, repo, commit, path, expected_size, offset, len, sink, deadline);
+  Impl::RangeRead read(m, repo, commit, path, expected_size, offset, len, sink, deadline, regular);
   return m.run(read.what(), start, deadline, [&read] { return read.attempt(); });
 }
 

@@ -189,7 +189,8 @@ Result<Listing> HubClient::list_tree(const RepoId& repo, std::string_view commit
 }
 
 Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,
-                                uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink) {
+                                uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink,
+                                bool regular) {
   Impl& m = *impl_;
   const auto give_up = Clock::now() + m.cfg.op_deadline;
   uint64_t done = 0;  // bytes already in the sink, from whichever endpoint sent them
@@ -198,7 +199,8 @@ Status HubClient::read_range_to(const RepoId& repo, std::string_view commit, std
                    sanitize_for_message(path, 200) + "' in " + repo_display(repo) + "@" + sanitize_for_message(commit, 64),
                give_up, give_up, [&](EndpointClient& e, std::optional<Clock::time_point> cap) {
                  ResumeSink rs(sink, done);
-                 Status s = e.read_range_to(repo, commit, path, expected_size, offset + done, len - done, rs, cap);
+                 Status s = e.read_range_to(repo, commit, path, expected_size, offset + done, len - done, rs, cap,
+                                                   regular);
                  done += rs.reached();
                  return s;
                },

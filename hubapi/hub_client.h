@@ -51,8 +51,12 @@ class HubClient {
   // last attempt stopped; never passes on bytes that were not a 206 with the exact Content-Range
   // asked for. `expected_size` is the file's size from the tree (checked against the
   // Content-Range total). A sink that refuses bytes ends the read with kIo, untried again.
+  // `regular`: a non-LFS file (the tree says so); read whole with no location known, it is asked
+  // for at its /api/resolve-cache URL, where the Hub's /resolve redirects it: one round trip
+  // instead of two (an endpoint that does not serve that URL is asked at /resolve from then on).
   Status read_range_to(const RepoId& repo, std::string_view commit, std::string_view path,
-                       uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink);
+                       uint64_t expected_size, uint64_t offset, uint64_t len, ByteSink& sink,
+                       bool regular = false);
 
   HubStats stats() const;
 

@@ -218,4 +218,10 @@ std::string resolve_url(std::string_view endpoint, const RepoId& repo, std::stri
          "/resolve/" + encode_segment(rev) + "/" + encode_path(path);
 }
 
+std::string resolve_cache_url(std::string_view endpoint, const RepoId& repo, std::string_view commit,
+                              std::string_view path) {
+  return std::string(endpoint) + "/api/resolve-cache/" + std::string(repo_type_plural(repo.type)) + "/" + repo.id +
+         "/" + encode_segment(commit) + "/" + encode_path(path);
+}
+
 }  // namespace hffs::hubapi

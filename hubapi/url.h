@@ -55,5 +55,9 @@ std::string tree_url(std::string_view endpoint, const RepoId& repo, std::string_
                      int limit = 1000);
 std::string resolve_url(std::string_view endpoint, const RepoId& repo, std::string_view rev,
                         std::string_view path);
+// Where the Hub's /resolve of a regular (non-LFS) file redirects: {EP}/api/resolve-cache/{types}/
+// {repo}/{commit}/{path}, without the query the redirect adds (huggingface_hub drops it too).
+std::string resolve_cache_url(std::string_view endpoint, const RepoId& repo, std::string_view commit,
+                              std::string_view path);
 
 }  // namespace hffs::hubapi
