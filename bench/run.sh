@@ -16,7 +16,7 @@
 #   --rows         comma-separated subset of: seq,warm,numpy,par4,ttfb,findstat,fio,https (the
 #                  default: issue 4's rows) and issue 15's small,random,uncapped,huge,loaders
 #                  ("issue15" = those five; "all" = every row); see bench/README.md
-#   --huge-sizes   file counts of the huge row's datasets (default 10k,100k,200k,1M)
+#   --huge-sizes   file counts of the huge row's datasets (default 10k,100k,200k; 1M adds ~8 min)
 #   --hffs         the hffs binary to measure (default build-bench/cli/hffs; implies --no-build)
 #   --repeat       runs of hffs, curl and aria2c in each cold sequential row, interleaved; the
 #                  table shows the median, a note every run (default 3: on a shared VM one run
@@ -34,7 +34,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RATE=100000000 DELAY=20 CAP=30 FIO_RT=10 TLS=1 APT=1 BUILD=1 PURGE=0 PREFAULT=1 REPEAT=3
 ROWS=seq,warm,numpy,par4,ttfb,findstat,fio,https
-HUGE_SIZES=10k,100k,200k,1M HFFS=""
+HUGE_SIZES=10k,100k,200k HFFS=""
 OUT=/var/tmp/hffs-bench/last-run.md
 CMDLINE="bench/run.sh $*"
 while [ $# -gt 0 ]; do

@@ -28,11 +28,13 @@ for f in r["commits"][r["branches"][r["default_branch"]]]["files"]:
 PYEOF
 }
 rate_of() { awk -v n="$1" -v s="$2" 'BEGIN{printf "%.1f", n/s}'; }
+load_note() { note "load average before the $1 row: $(cut -d' ' -f1-3 /proc/loadavg)"; }
 # med KEY VALUES...: record the median and note every run
 med() { local k=$1; shift; rec "$k" "$(median_num "$@")"; RUNS+="$k: $* ; "; }
 
 # ------------------------------------------------------------------ small files
 small_files_row() {
+  load_note "small"
   local v n b s e r out t0 t1 req
   manifest_files "$SMALL_REPO" | awk '$1 != "README.md" {print $1, $2}' >"$W/small.list"
   manifest_files "$SMALL_REPO" | awk '$1 != "README.md" {print $3, $2}' >"$W/small.local"
@@ -100,6 +102,7 @@ print(f"{j['bw_bytes'] / 1e6:.1f} {pc['50.000000'] / 1e6:.2f} {pc['99.000000'] /
 PYEOF
 }
 random_row() {
+  load_note "random"
   local f=$S1 d r out peer
   log "random 1 MiB reads, fio 4 jobs x ${FIO_RT} s on $f, cold, CDN ${DELAY} ms first byte, ${RATE} B/s per connection"
   sim_default; warm_origin "$f"
@@ -140,6 +143,7 @@ random_row() {
 
 # ------------------------------------------------------------------ uncapped sequential
 uncapped_row() {  # PROTO
+  load_note "uncapped $1"
   local p=$1 f=$S1 r out b s wall cpu total
   total=${SIZE[$f]}
   log "uncapped cold sequential, $p: no CDN rate cap, no delay; hffs and one curl stream, $REPEAT runs each"
@@ -169,6 +173,7 @@ uncapped_row() {  # PROTO
 # ------------------------------------------------------------------ huge repos
 huge_count() { case "$1" in *[kK]) echo $((${1%[kK]} * 1000)) ;; *M) echo $((${1%M} * 1000000)) ;; *) echo "$1" ;; esac; }
 huge_row() {
+  load_note "huge"
   local sz n id fx st r t0 t1 t2 entries rss hwm commit req
   for sz in ${HUGE_SIZES//,/ }; do
     n=$(huge_count "$sz"); id=hffs-test/huge-$sz; fx="$W/huge-$sz.json"; st="$W/sim-huge"
@@ -215,6 +220,7 @@ huge_row() {
 
 # ------------------------------------------------------------------ 8 parallel loaders
 loaders_row() {
+  load_note "loaders"
   local f r out b s fair total=0 files t0 t1 lp
   local -a LF=() LB=()
   while read -r f sz src; do LF+=("$f"); LB+=("$src"); total=$((total + sz)); done < <(manifest_files "$LOAD_REPO" | grep '\.bin ')
