@@ -22,8 +22,10 @@ def g(k):
     return vals.get(k)
 
 
-def bars(name, title, ylabel, groups, series):
-    """groups: [(label, key prefix)], series: [(column label, key suffix)]; one cluster per group."""
+def bars(name, title, ylabel, groups, series, logy=0):
+    """groups: [(label, key prefix)], series: [(column label, key suffix)]; one cluster per group.
+    logy: the bottom of a log y axis (0: linear), for rows where local disk is orders of magnitude
+    above the network peers."""
     rows = [(lab, [g(f"{pre}{suf}") for _, suf in series]) for lab, pre in groups]
     rows = [(lab, v) for lab, v in rows if any(x is not None for x in v)]
     if not rows:
@@ -33,7 +35,8 @@ def bars(name, title, ylabel, groups, series):
         for lab, v in rows:
             f.write(f'"{lab}" ' + " ".join("NaN" if x is None else f"{x:g}" for x in v) + "\n")
     plots = ", ".join(f"'{dat}' using {i + 2}:xtic(1) title '{s}'" for i, (s, _) in enumerate(series))
-    run(f"{BARS}set output '{out}/{name}.png'\nset title '{title}'\nset ylabel '{ylabel}'\nplot {plots}\n", dat)
+    scale = f"set logscale y\nset yrange [{logy:g}:*]\n" if logy else ""
+    run(f"{BARS}{scale}set output '{out}/{name}.png'\nset title '{title}'\nset ylabel '{ylabel}'\nplot {plots}\n", dat)
 
 
 def run(script, *tmp):
@@ -45,10 +48,10 @@ def run(script, *tmp):
 
 bars("small", "1000 small files (1-64 KiB), 8 threads: files/s", "files/s",
      [("loopback", "small_lo."), ("first-byte delay, every leg", "small_rtt.")],
-     [("hffs", "hffs"), ("curl -Z 8", "curl"), ("rclone mount", "rclone"), ("local disk", "local")])
+     [("hffs", "hffs"), ("curl -Z 8", "curl"), ("rclone mount", "rclone"), ("local disk", "local")], logy=1)
 bars("random", "fio 4 x 1 MiB random reads, cold, 2 GiB shard: MB/s", "MB/s",
      [("buffered (direct=0)", "rand_d0."), ("direct=1", "rand_d1.")],
-     [("hffs", "hffs.mbps"), ("rclone mount", "rclone.mbps"), ("local disk", "local.mbps")])
+     [("hffs", "hffs.mbps"), ("rclone mount", "rclone.mbps"), ("local disk", "local.mbps")], logy=1)
 # latency clusters: keys differ per peer in the middle, so build them by hand
 lat = []
 for lab, d, q in (("p50, buffered", 0, "p50"), ("p99, buffered", 0, "p99"), ("p50, direct=1", 1, "p50"), ("p99, direct=1", 1, "p99")):
@@ -57,7 +60,7 @@ for lab, d, q in (("p50, buffered", 0, "p50"), ("p99, buffered", 0, "p99"), ("p5
             vals[f"lat_{lab}.{peer}"] = g(f"rand_d{d}.{peer}.{q}")
     lat.append((lab, f"lat_{lab}."))
 bars("random-latency", "fio 4 x 1 MiB random reads, cold: completion latency", "ms", lat,
-     [("hffs", "hffs"), ("rclone mount", "rclone"), ("local disk", "local")])
+     [("hffs", "hffs"), ("rclone mount", "rclone"), ("local disk", "local")], logy=0.1)
 bars("uncapped", "cold sequential 2 GiB, no rate cap, no delay: MB/s", "MB/s",
      [("HTTP", "unc_http."), ("HTTPS", "unc_https.")], [("hffs", "hffs"), ("one curl stream", "curl")])
 bars("uncapped-cpu", "cold sequential 2 GiB, no rate cap: CPU seconds per GiB", "CPU s/GiB",
@@ -77,6 +80,8 @@ if sizes:
     run(f"""{HEAD}set output '{out}/huge.png'
 set multiplot layout 1,2 title 'huge repos, first-byte delay on the API'
 set logscale x
+set format x "%.0s%c"
+set yrange [0:*]
 set xlabel 'files in the dataset'
 set ylabel 'seconds'
 set key top left
