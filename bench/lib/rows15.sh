@@ -88,17 +88,34 @@ small_files_row() {
 }
 
 # ------------------------------------------------------------------ random 1 MiB reads
-# fio_rand FILE DIRECT: one line "MB/s p50_ms p99_ms bytes_read", or nothing when fio failed
+# fio_rand FILE DIRECT: one line "MB/s p50_ms p99_ms bytes_read distinct_bytes_read", or nothing when
+# fio failed. 4 jobs, each its own section so that each writes its own I/O log: fio's random map is
+# per job, so the jobs (and, with --norandommap, each job itself) read some blocks more than once;
+# the union of the logged reads is what a reader that fetches each byte once would fetch.
 fio_rand() {
-  fio --name=rand --filename="$1" --readonly --rw=randread --bs=1m --ioengine=psync --numjobs=4 \
-    --direct="$2" --runtime="$FIO_RT" --time_based --group_reporting --norandommap --randrepeat=0 \
-    --invalidate=0 --output-format=json --output="$W/fio.json" >/dev/null 2>"$W/fio.err" || {
+  local j jobs=()
+  rm -f "$W"/fio.iolog.*
+  for j in 1 2 3 4; do jobs+=(--name="rand$j" --write_iolog="$W/fio.iolog.$j"); done
+  fio --filename="$1" --readonly --rw=randread --bs=1m --ioengine=psync --direct="$2" --runtime="$FIO_RT" \
+    --time_based --group_reporting --norandommap --randrepeat=0 --invalidate=0 --output-format=json \
+    --output="$W/fio.json" "${jobs[@]}" >/dev/null 2>"$W/fio.err" || {
     log "  fio direct=$2 on $1 failed: $(tail -1 "$W/fio.err")"; return 0; }
-  $PY - "$W/fio.json" <<'PYEOF'
+  $PY - "$W/fio.json" "$W"/fio.iolog.* <<'PYEOF'
 import json, sys
 j = json.load(open(sys.argv[1]))["jobs"][0]["read"]
 pc = j["clat_ns"]["percentile"]
-print(f"{j['bw_bytes'] / 1e6:.1f} {pc['50.000000'] / 1e6:.2f} {pc['99.000000'] / 1e6:.2f} {j['io_bytes']}")
+spans = []
+for log in sys.argv[2:]:
+    for line in open(log):
+        p = line.split()
+        if len(p) >= 4 and p[-3] == "read":
+            spans.append((int(p[-2]), int(p[-2]) + int(p[-1])))
+distinct, end = 0, -1
+for a, b in sorted(spans):
+    if b > end:
+        distinct += b - max(a, end)
+        end = b
+print(f"{j['bw_bytes'] / 1e6:.1f} {pc['50.000000'] / 1e6:.2f} {pc['99.000000'] / 1e6:.2f} {j['io_bytes']} {distinct}")
 PYEOF
 }
 random_row() {
@@ -107,24 +124,26 @@ random_row() {
   log "random 1 MiB reads, fio 4 jobs x ${FIO_RT} s on $f, cold, CDN ${DELAY} ms first byte, ${RATE} B/s per connection"
   sim_default; warm_origin "$f"
   for d in 0 1; do
-    declare -A M=() P5=() P9=() O=()
+    declare -A M=() P5=() P9=() O=() U=()
     for r in $(seq "$REPEAT"); do
       newcache; mount_hffs "$REPO" "$NEWC"
       sim_post reset
       out=$(fio_rand "$MNT/$f" $d); umount_hffs
       if [ -n "$out" ]; then
-        read -r a b c io <<<"$out"; M[hffs]+="$a "; P5[hffs]+="$b "; P9[hffs]+="$c "
-        O[hffs]+="$(sim_stat "'%.3f' % (s['bytes_by_host'].get('cdn', 0) / $io)") "
+        read -r a b c io uq <<<"$out"; M[hffs]+="$a "; P5[hffs]+="$b "; P9[hffs]+="$c "
+        U[hffs]+="$(awk -v u="$uq" -v i="$io" 'BEGIN{printf "%.3f", u/i}') "
+        O[hffs]+="$(sim_stat "'%.3f' % (s['bytes_by_host'].get('cdn', 0) / $uq)") "
       fi
       mount_rclone; : >"$STATE/plain/access.log"
       out=$(fio_rand "$MNT/$f" $d); umount_fuse "$MNT" "$RPID"
       if [ -n "$out" ]; then
-        read -r a b c io <<<"$out"; M[rclone]+="$a "; P5[rclone]+="$b "; P9[rclone]+="$c "
-        O[rclone]+="$(awk -v x="$(plain_bytes)" -v y="$io" 'BEGIN{printf "%.3f", x/y}') "
+        read -r a b c io uq <<<"$out"; M[rclone]+="$a "; P5[rclone]+="$b "; P9[rclone]+="$c "
+        U[rclone]+="$(awk -v u="$uq" -v i="$io" 'BEGIN{printf "%.3f", u/i}') "
+        O[rclone]+="$(awk -v x="$(plain_bytes)" -v y="$uq" 'BEGIN{printf "%.3f", x/y}') "
       fi
       drop_caches
       out=$(fio_rand "${BLOB[$f]}" $d)
-      if [ -n "$out" ]; then read -r a b c io <<<"$out"; M[local]+="$a "; P5[local]+="$b "; P9[local]+="$c "; fi
+      if [ -n "$out" ]; then read -r a b c io uq <<<"$out"; M[local]+="$a "; P5[local]+="$b "; P9[local]+="$c "; fi
       log "  direct=$d run $r: MB/s hffs ${M[hffs]:-} | rclone ${M[rclone]:-} | local ${M[local]:-}; over-fetch hffs ${O[hffs]:-} rclone ${O[rclone]:-}"
     done
     RUNS=""
@@ -134,9 +153,11 @@ random_row() {
       { med "rand_d$d.$peer.mbps" ${M[$peer]}; med "rand_d$d.$peer.p50" ${P5[$peer]}; med "rand_d$d.$peer.p99" ${P9[$peer]}; }
       # shellcheck disable=SC2086
       [ -z "${O[$peer]:-}" ] || med "rand_d$d.$peer.overfetch" ${O[$peer]}
+      # shellcheck disable=SC2086
+      [ -z "${U[$peer]:-}" ] || med "rand_d$d.$peer.distinct" ${U[$peer]}
     done
     note "random direct=$d, every run: $RUNS"
-    unset M P5 P9 O
+    unset M P5 P9 O U
   done
   rec rand.runtime "$FIO_RT"
 }
