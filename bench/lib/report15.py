@@ -62,7 +62,8 @@ for d in (0, 1):
         rows.append([f"direct={d}", peer, f(k + ".mbps"), f(k + ".p50", 1), f(k + ".p99", 1), f(k + ".distinct", 2),
                      "-" if of is None else (judged(of, 1.1, higher=False) if peer == "hffs" else f"{of:.2f}x")])
 if rows:
-    print(f"**Random 1 MiB reads**: fio randread, 4 jobs, psync, {f('rand.runtime')} s, cold, 2 GiB shard, "
+    print(f"**Random 1 MiB reads**: fio randread, 4 jobs x {f('rand.ios')} reads (at most {f('rand.runtime')} s), "
+          "psync, cold, 2 GiB shard, "
           "CDN first-byte delay and per-connection cap as the default bench. Over-fetch = bytes the CDN "
           "(or the plain index) sent / distinct bytes fio read (the union of its 4 jobs' I/O logs; fio "
           "reads some blocks twice, the distinct share is its own column)\n")
