@@ -66,7 +66,7 @@ if rows:
           "psync, cold, 2 GiB shard, "
           "CDN first-byte delay and per-connection cap as the default bench. Over-fetch = bytes the CDN "
           "(or the plain index) sent / distinct bytes fio read (the union of its 4 jobs' I/O logs; fio "
-          "reads some blocks twice, the distinct share is its own column)\n")
+          "jobs may read one block twice, the distinct share is its own column)\n")
     table(["fio", "reader", "MB/s", "p50 ms", "p99 ms", "distinct / read", "over-fetch"], rows)
 
 rows = []
