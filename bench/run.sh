@@ -193,6 +193,7 @@ umount_hffs() {  # [keep]: keep the block cache dir (else it is deleted: 2 GiB e
   wait "$HPID" 2>/dev/null || true
   [ "${1:-}" = keep ] || rm -rf "$MCACHE"
 }
+# shellcheck disable=SC2120  # the issue-15 rows pass a repo, issue 4's do not
 mount_rclone() {  # [REPO_ID] (default $REPO); sets MNT, RPID
   NMNT=$((NMNT + 1)); MNT="$W/mnt-rclone-$NMNT"; mkdir -p "$MNT"
   rclone mount :http: "$MNT" --http-url "$PLAIN/${1:-$REPO}/" --read-only --vfs-cache-mode off --dir-cache-time 1000h \
@@ -426,7 +427,7 @@ fio_rows() {
   done
 }
 
-# shellcheck source=lib/rows15.sh
+# shellcheck source-path=SCRIPTDIR source=lib/rows15.sh
 source "$LIB/rows15.sh"
 
 # ------------------------------------------------------------------ run
