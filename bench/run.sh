@@ -7,13 +7,17 @@
 #
 # Usage: bench/run.sh [--rate BYTES_PER_S] [--delay-ms N] [--cap S] [--fio-runtime S] [--no-tls]
 #                     [--no-apt] [--no-build] [--out FILE] [--purge-content] [--no-prefault]
-#                     [--rows LIST] [--repeat N]
+#                     [--rows LIST] [--repeat N] [--huge-sizes LIST] [--hffs BIN]
 #   --rate         per-connection CDN rate cap (default 100000000 = 100 MB/s)
 #   --delay-ms     first-byte delay of every CDN response (default 20)
 #   --cap          seconds after which a slow peer's sequential read is stopped (default 30); its
 #                  figure is then bytes read / time, marked with *
 #   --fio-runtime  seconds per fio run (default 10)
-#   --rows         comma-separated subset of: seq,warm,numpy,par4,ttfb,findstat,fio,https
+#   --rows         comma-separated subset of: seq,warm,numpy,par4,ttfb,findstat,fio,https (the
+#                  default: issue 4's rows) and issue 15's small,random,uncapped,huge,loaders
+#                  ("issue15" = those five; "all" = every row); see bench/README.md
+#   --huge-sizes   file counts of the huge row's datasets (default 10k,100k,200k; 1M adds ~8 min)
+#   --hffs         the hffs binary to measure (default build-bench/cli/hffs; implies --no-build)
 #   --repeat       runs of hffs, curl and aria2c in each cold sequential row, interleaved; the
 #                  table shows the median, a note every run (default 3: on a shared VM one run
 #                  varies by about +-20%). rclone and httpdirfs run once (they are far off).
@@ -30,6 +34,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RATE=100000000 DELAY=20 CAP=30 FIO_RT=10 TLS=1 APT=1 BUILD=1 PURGE=0 PREFAULT=1 REPEAT=3
 ROWS=seq,warm,numpy,par4,ttfb,findstat,fio,https
+HUGE_SIZES=10k,100k,200k HFFS=""
 OUT=/var/tmp/hffs-bench/last-run.md
 CMDLINE="bench/run.sh $*"
 while [ $# -gt 0 ]; do
@@ -46,7 +51,9 @@ while [ $# -gt 0 ]; do
     --no-prefault) PREFAULT=0; shift ;;
     --rows) ROWS=$2; shift 2 ;;
     --repeat) REPEAT=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --huge-sizes) HUGE_SIZES=$2; shift 2 ;;
+    --hffs) HFFS=$(realpath "$2"); BUILD=0; shift 2 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -56,10 +63,10 @@ PY=/usr/bin/python3  # has numpy; a pyenv python may shadow it on PATH
 LIB="$ROOT/bench/lib"
 SIM="$ROOT/tests/hubsim/run"
 BUILD_DIR="$ROOT/build-bench"
-HFFS="$BUILD_DIR/cli/hffs"
+HFFS=${HFFS:-$BUILD_DIR/cli/hffs}
 BASE=/var/tmp/hffs-bench
 CONTENT="$BASE/content"
-W="$BASE/run.$$"
+W=${BENCH_WORK:-$BASE/run.$$}  # BENCH_WORK: another work dir (mounts, sims, caches)
 SHM="/dev/shm/hffs-bench.$$"
 STATE="$W/sim"
 RES="$W/results.txt"
@@ -67,7 +74,14 @@ REPO=hffs-test/big-model
 S1=model-00001-of-00004.safetensors
 SHARDS=(model-00001-of-00004.safetensors model-00002-of-00004.safetensors model-00003-of-00004.safetensors
         model-00004-of-00004.safetensors)
-MOUNTS=() PIDS=() SIM_UP=0
+MOUNTS=() PIDS=() SIM_UP=0 HUGE_UP=""
+ROWS=$(echo ",$ROWS," | sed -e 's/,issue15,/,small,random,uncapped,huge,loaders,/' \
+  -e 's/,all,/,seq,warm,numpy,par4,ttfb,findstat,fio,https,small,random,uncapped,huge,loaders,/')
+want() { [[ ",$ROWS," == *",$1,"* ]]; }
+want15() { want small || want random || want uncapped || want huge || want loaders; }
+want4() { want seq || want warm || want numpy || want par4 || want ttfb || want findstat || want fio || want https; }
+# the issue-15 rows need their repos (small files, 8 loader shards): a superset of "big"
+FIXTURE=big; if want small || want loaders; then FIXTURE=bench15; fi
 
 log() { echo "[bench $(date +%T)] $*" >&2; }
 rec() { echo "$*" >>"$RES"; }      # key value [partial-note]
@@ -87,6 +101,7 @@ cleanup() {
     (cd "$ROOT/tests/hubsim" && $PY -m hubsim.plainindex stop --state-dir "$STATE") >/dev/null 2>&1
     "$SIM" stop --state-dir "$STATE" >/dev/null 2>&1
   fi
+  [ -z "$HUGE_UP" ] || "$SIM" stop --state-dir "$HUGE_UP" >/dev/null 2>&1
   rm -rf "$W" "$SHM"
   [ "$PURGE" = 1 ] && rm -rf "$CONTENT"
 }
@@ -98,9 +113,9 @@ mkdir -p "$W" "$SHM" "$BASE" "$(dirname "$OUT")"
 
 # ------------------------------------------------------------------ setup
 if [ "$APT" = 1 ]; then
-  log "installing peers from Debian (apt-get update; apt-get install aria2 rclone httpdirfs fio curl)"
+  log "installing peers from Debian (apt-get update; apt-get install aria2 rclone httpdirfs fio curl gnuplot-nox)"
   apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq aria2 rclone httpdirfs fio curl >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq aria2 rclone httpdirfs fio curl gnuplot-nox >/dev/null
 fi
 if [ "$BUILD" = 1 ]; then
   log "building hffs (RelWithDebInfo, $BUILD_DIR)"
@@ -121,8 +136,8 @@ rec_read() {
   fi
   log "  $key: $(mbps "$b" "$s") MB/s ($((b >> 20)) MiB in $s s)"
 }
-wait_mount() {  # MNT PID
-  for _ in $(seq 600); do
+wait_mount() {  # MNT PID (gives up after $WAIT_MOUNT_S seconds, default 60)
+  for _ in $(seq $((${WAIT_MOUNT_S:-60} * 10))); do
     mountpoint -q "$1" && return 0
     kill -0 "$2" 2>/dev/null || return 1
     sleep 0.1
@@ -135,7 +150,7 @@ proc_cpu_s() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/t}' "/pr
 CA_HFFS=() CA_CURL=() CA_ARIA=() CA_RCLONE=() CA_HTTPDIRFS=()
 start_sim() {  # [--tls]
   log "starting the simulator ($REPO, CDN delay ${DELAY} ms, ${RATE} B/s per connection${1:+, TLS})"
-  "$SIM" start --state-dir "$STATE" --repos big --cache-dir "$CONTENT" --cdn-rate "$RATE" \
+  "$SIM" start --state-dir "$STATE" --repos "$FIXTURE" --cache-dir "$CONTENT" --cdn-rate "$RATE" \
     --cdn-delay-ms "$DELAY" "$@" >"$W/sim.out" 2>"$W/sim.err" || { cat "$W/sim.err" >&2; exit 1; }
   SIM_UP=1
   # shellcheck disable=SC1090
@@ -178,9 +193,10 @@ umount_hffs() {  # [keep]: keep the block cache dir (else it is deleted: 2 GiB e
   wait "$HPID" 2>/dev/null || true
   [ "${1:-}" = keep ] || rm -rf "$MCACHE"
 }
-mount_rclone() {  # sets MNT, RPID
+# shellcheck disable=SC2120  # the issue-15 rows pass a repo, issue 4's do not
+mount_rclone() {  # [REPO_ID] (default $REPO); sets MNT, RPID
   NMNT=$((NMNT + 1)); MNT="$W/mnt-rclone-$NMNT"; mkdir -p "$MNT"
-  rclone mount :http: "$MNT" --http-url "$PLAIN/$REPO/" --read-only --vfs-cache-mode off --dir-cache-time 1000h \
+  rclone mount :http: "$MNT" --http-url "$PLAIN/${1:-$REPO}/" --read-only --vfs-cache-mode off --dir-cache-time 1000h \
     --config /dev/null --log-file "$W/rclone-$NMNT.log" "${CA_RCLONE[@]}" &
   RPID=$!; PIDS+=("$RPID"); MOUNTS+=("$MNT")
   wait_mount "$MNT" "$RPID" || { echo "rclone mount failed" >&2; tail "$W/rclone-$NMNT.log" >&2; exit 1; }
@@ -411,13 +427,15 @@ fio_rows() {
   done
 }
 
+# shellcheck source-path=SCRIPTDIR source=lib/rows15.sh
+source "$LIB/rows15.sh"
+
 # ------------------------------------------------------------------ run
 T_START=$EPOCHREALTIME
 if [ "$PREFAULT" = 1 ]; then
   note "before each cold row, free RAM was pre-touched (8 GiB, ~25 s, not timed; see --no-prefault)"
 fi
 note "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every row)"
-want() { [[ ",$ROWS," == *",$1,"* ]]; }
 if want warm && ! want seq; then echo "--rows: warm needs seq" >&2; exit 2; fi
 start_sim
 if want seq; then cold_sequential http; fi
@@ -427,10 +445,16 @@ if want par4; then parallel4; fi
 if want ttfb; then ttfb_row; fi
 if want findstat; then findstat_row; fi
 if want fio; then fio_rows; fi
+if want small; then small_files_row; fi
+if want random; then random_row; fi
+if want uncapped; then uncapped_row http; fi
+if want loaders; then loaders_row; fi
 stop_sim
-if [ "$TLS" = 1 ] && want https; then
+if want huge; then WAIT_MOUNT_S=600 huge_row; fi
+if [ "$TLS" = 1 ] && { want https || want uncapped; }; then
   start_sim --tls
-  cold_sequential https
+  if want https; then cold_sequential https; fi
+  if want uncapped; then uncapped_row https; fi
   stop_sim
 fi
 note "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); run took $(awk -v a="$T_START" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.0f", b-a}') s"
@@ -445,9 +469,14 @@ note "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); run took $(awk -v a
   echo
   echo "Versions: hffs $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- fs cli cache hubapi common 2>/dev/null || echo '+local changes') ($("$HFFS" --version 2>/dev/null | head -1)); $(curl --version | head -1 | cut -d' ' -f1-5); $(aria2c --version | head -1); $(rclone version | head -1); $(httpdirfs --version 2>&1 | head -1); $(fio --version); nginx $(nginx -v 2>&1 | cut -d/ -f2); libfuse3 $(dpkg-query -W -f '${Version}' libfuse3-3 2>/dev/null); numpy $($PY -c 'import numpy;print(numpy.__version__)'); $($PY --version)"
   echo
-  $PY "$LIB/report.py" "$RES"
+  if want4; then $PY "$LIB/report.py" "$RES"; fi
+  if want15; then echo; $PY "$LIB/report15.py" "$RES" $(want4 || echo --notes); fi
 } >"$OUT"
 cp "$RES" "${OUT%.md}.raw.txt"
+if want15; then
+  mkdir -p "$(dirname "$OUT")/plots"
+  $PY "$ROOT/bench/plots15.py" "$RES" "$(dirname "$OUT")/plots" || log "plots failed (is gnuplot-nox installed?)"
+fi
 for m in "$W"/metrics-*.txt; do [ -f "$m" ] && cp "$m" "${OUT%.md}.$(basename "$m")"; done
 echo
 cat "$OUT"

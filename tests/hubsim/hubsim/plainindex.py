@@ -92,7 +92,9 @@ http {{
   keepalive_timeout 75s;
   keepalive_requests 100000;
   server_tokens off;
-  access_log off;
+  # body bytes per answer, for benchmarks that count what a peer fetched (over-fetch)
+  log_format hubsim_plain '$body_bytes_sent';
+  access_log {d}/access.log hubsim_plain;
   disable_symlinks off;
   client_body_temp_path {d}/tmp/body;
   proxy_temp_path {d}/tmp/proxy;
