@@ -5,9 +5,10 @@ fleet starts at once. Prints one JSON line: bytes, sha256, t0 (first open) and t
 CLOCK_MONOTONIC (system-wide, so comparable between the readers), or error."""
 import hashlib
 import json
-import os
 import sys
 import time
+
+from readloop import read_chunks
 
 path = sys.argv[1]
 sys.stdin.readline()
@@ -19,16 +20,9 @@ t0 = None
 err = None
 try:
     t0 = time.monotonic()
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        while True:
-            k = os.readv(fd, [mv])
-            if k <= 0:
-                break
-            h.update(mv[:k])
-            n += k
-    finally:
-        os.close(fd)
+    for k in read_chunks(path, mv):
+        h.update(mv[:k])
+        n += k
 except OSError as e:
     err = repr(e)
 t1 = time.monotonic()

@@ -4,9 +4,10 @@ back in 1 MiB reads; all are released at once (a barrier after every process is 
 line: "<bytes> <seconds> <slowest/fastest rate>" where seconds run from the first open to the last
 byte of any process and a process's rate is its bytes over its own open-to-last-byte time."""
 import multiprocessing as mp
-import os
 import sys
 import time
+
+from readloop import read_chunks
 
 
 def load(path, barrier, q):
@@ -16,15 +17,8 @@ def load(path, barrier, q):
     t0 = time.monotonic()
     n = 0
     try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            while True:
-                k = os.readv(fd, [mv])
-                if k <= 0:
-                    break
-                n += k
-        finally:
-            os.close(fd)
+        for k in read_chunks(path, mv):
+            n += k
     except OSError:
         pass
     q.put((n, t0, time.monotonic()))

@@ -9,6 +9,8 @@ import os
 import threading
 import time
 
+from readloop import read_chunks
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--threads", type=int, default=8)
 ap.add_argument("root")
@@ -35,15 +37,8 @@ def run():
         path, size = todo[i]
         n = 0
         try:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                while True:
-                    k = os.readv(fd, [mv])
-                    if k <= 0:
-                        break
-                    n += k
-            finally:
-                os.close(fd)
+            for k in read_chunks(path, mv):
+                n += k
         except OSError:
             n = -1
         with lock:
