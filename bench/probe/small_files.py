@@ -94,7 +94,7 @@ else:
         for i, f in enumerate(files):
             c.write(f'url = "{ep}/{repo}/resolve/main/{f["path"]}"\noutput = "{outd}/{i}"\n')
     cmd = ["curl", "-sS", "-L", "-Z", "--parallel-max", str(THREADS), "-K", cfg] + (["--cacert", ca] if ca else [])
-        subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True)
     for i, f in enumerate(files):
         if hashlib.sha256(open(f"{outd}/{i}", "rb").read()).hexdigest() != f["sha256"]:
             bad.append(f["path"])
