@@ -26,16 +26,18 @@ inline constexpr uint64_t kMapHeaderSize = 16;
 
 class BlockMap {
  public:
-  // Opens `path`, creating it atomically (temp file + link, no replace) when `create` is set.
-  // Without `create` a missing map is kEntryNotFound. A map whose header or length does not match
-  // (nblocks, block_size) is kCorrupt.
+  // Opens `path`, creating it atomically (an unnamed or temporary file, linked without replacing)
+  // when `create` is set; `absent` (with `create`): the caller expects no map there, so creating
+  // is tried before opening. Without `create` a missing map is kEntryNotFound. A map whose header
+  // or length does not match (nblocks, block_size) is kCorrupt.
   static Result<std::unique_ptr<BlockMap>> open(const std::filesystem::path& path, uint64_t nblocks,
-                                                uint32_t block_size, bool create);
+                                                uint32_t block_size, bool create, bool absent = false);
   ~BlockMap();
   BlockMap(const BlockMap&) = delete;
   BlockMap& operator=(const BlockMap&) = delete;
 
   uint64_t nblocks() const { return nblocks_; }
+  bool created() const { return created_; }  // this open created and published the file
   uint8_t state(uint64_t block) const;           // acquire
   bool present(uint64_t block) const { return state(block) != kAbsent; }
   bool present_range(uint64_t first, uint64_t last) const;  // every block in [first, last]
@@ -69,6 +71,7 @@ class BlockMap {
   uint8_t* base_;
   size_t len_;
   uint64_t nblocks_;
+  bool created_ = false;
 };
 
 // Scoped OFD range lock; a failed lock (ENOLCK...) leaves the guard unlocked: callers proceed

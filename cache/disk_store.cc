@@ -15,6 +15,13 @@
 
 namespace hffs::cache {
 
+namespace {
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 bool cannot_keep(const Status& s) { return s.code() == Errc::kNoSpace || s.code() == Errc::kIo; }
 
 int OpenFiles::make_shard_dir(const std::filesystem::path& dir) {
@@ -109,6 +116,12 @@ Result<std::shared_ptr<CacheFile>> OpenFiles::open_file(const FileRef& ref, bool
   f->nblocks = block_count(ref.size, block_size_);
   f->paths = key_paths(root_, ref.key);
 
+  // A lookup that will not create needs no lock to learn that the map is absent: without the
+  // pair there is nothing to see whole, and taking layout.lock (open, flock, close) for each
+  // lookup of a file not cached yet cost more than the lookup.
+  if (!create && ::access(f->paths.map.c_str(), F_OK) != 0 && errno == ENOENT)
+    return Status(Errc::kEntryNotFound, f->paths.map.string() + " does not exist");
+
   // Creation order: data file (sized) first, then the map. A published map therefore always has
   // its data file; whoever deletes entries must unlink the map first. Deleters hold layout.lock
   // exclusively: holding it shared here, we see the pair whole or not at all.
@@ -117,18 +130,35 @@ Result<std::shared_ptr<CacheFile>> OpenFiles::open_file(const FileRef& ref, bool
     auto m = BlockMap::open(f->paths.map, f->nblocks, block_size_, false);
     if (!m) return m.status();
     f->map = std::move(*m);
-  } else if (int err = make_shard_dir(f->paths.shard_dir); err != 0) {
-    return errno_status(err, "creating " + f->paths.shard_dir.string());
   }
-  f->data_fd.reset(::open(f->paths.data.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), cache_file_mode()));
+  // With `create`, the data file is created exclusively first: then it is ours to size, and no map
+  // can be there (one is published only after its data file exists), so the map is created
+  // without trying to open one first. The shard directory is made only when it is missing.
+  bool created = false;
+  for (int attempt = 0; create && attempt < 2; ++attempt) {
+    f->data_fd.reset(::open(f->paths.data.c_str(), O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, cache_file_mode()));
+    if (f->data_fd) {
+      created = true;
+      break;
+    }
+    if (errno != ENOENT || attempt > 0) break;
+    if (int err = make_shard_dir(f->paths.shard_dir); err != 0)
+      return errno_status(err, "creating " + f->paths.shard_dir.string());
+  }
+  if (!f->data_fd && (!create || errno == EEXIST))
+    f->data_fd.reset(::open(f->paths.data.c_str(), O_RDWR | O_CLOEXEC));
   if (!f->data_fd) {
     if (errno == ENOENT && !create) return Status(Errc::kEntryNotFound, f->paths.data.string() + " does not exist");
     return errno_status(errno, "opening " + f->paths.data.string());
   }
-  if (create) share_new_file(f->data_fd.get());
-  struct stat st {};
-  if (::fstat(f->data_fd.get(), &st) != 0) return errno_status(errno, "stat " + f->paths.data.string());
-  uint64_t have = static_cast<uint64_t>(st.st_size);
+  uint64_t have = 0;
+  if (created) {
+    share_new_file(f->data_fd.get());
+  } else {
+    struct stat st {};
+    if (::fstat(f->data_fd.get(), &st) != 0) return errno_status(errno, "stat " + f->paths.data.string());
+    have = static_cast<uint64_t>(st.st_size);
+  }
   // Another creator may be between its open and its ftruncate: extending to the same size is
   // idempotent and never loses a written block.
   if (have == 0 && ref.size > 0) {
@@ -139,9 +169,11 @@ Result<std::shared_ptr<CacheFile>> OpenFiles::open_file(const FileRef& ref, bool
                                       std::to_string(ref.size) + " bytes");
   }
   if (create) {
-    auto m = BlockMap::open(f->paths.map, f->nblocks, block_size_, true);
+    auto m = BlockMap::open(f->paths.map, f->nblocks, block_size_, true, /*absent=*/created);
     if (!m) return m.status();
     f->map = std::move(*m);
+    // A map just created was last used now: no need to set its mtime again on the first read.
+    if (f->map->created()) f->last_touch_ms.store(steady_ms(), std::memory_order_relaxed);
   }
   if (f->map->retired()) return Status(Errc::kIo, f->paths.map.string() + " is being removed");
   return f;

@@ -77,8 +77,10 @@ Status VerifyFirst::ensure_verified(const std::shared_ptr<CacheFile>& fp, BlockS
     {
       // Pinned while it is filled, so that other readers' stores do not evict its first blocks
       // before its last ones arrive (a small, busy cache); released before it is judged, since
-      // a drop waits for no pin.
-      auto pin = BlockMap::open(f.paths.map, f.nblocks, cfg_.block_size, false);
+      // a drop waits for no pin. A file of one block has no first blocks to lose: one run, filled
+      // under its block's OFD lock, needs no pin (and spares a small file an open of its map).
+      Result<std::unique_ptr<BlockMap>> pin = Status(Errc::kInvalidInput, "not pinned");
+      if (f.nblocks > 1) pin = BlockMap::open(f.paths.map, f.nblocks, cfg_.block_size, false);
       if (pin && !(*pin)->try_pin(false)) pin = Status(Errc::kIo, "pinned exclusively");
       if (Status s = fill(fp, src); !s) return s;
     }
