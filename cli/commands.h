@@ -43,6 +43,7 @@ struct MountArgs : HubArgs {
   unsigned max_inflight_mib = 128;  // global read-ahead budget
   bool no_prefetch = false;
   bool no_passthrough = false;
+  bool full_listing = false;  // a huge repo listed whole at mount (inode numbers stable across mounts)
   bool offline = false;  // also HF_HUB_OFFLINE=1
   bool hub = false;      // serve every repo under MOUNTPOINT/<org>/<name>
   unsigned idle_release_s = 600;

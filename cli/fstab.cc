@@ -88,6 +88,7 @@ const std::pair<const char*, bool MountArgs::*> kFlags[] = {
     {"offline", &MountArgs::offline},
     {"no_prefetch", &MountArgs::no_prefetch},
     {"no_passthrough", &MountArgs::no_passthrough},
+    {"full_listing", &MountArgs::full_listing},
     {"publish_hf_cache", &MountArgs::publish_hf_cache},
     {"allow_http_redirect", &MountArgs::allow_http_redirect},
 };

@@ -115,7 +115,7 @@ SessionOptions session_options(const MountArgs& a) {
   o.publish_hf_cache = a.publish_hf_cache;
   o.offline = a.offline;
   o.prefetch = readahead_config(a);
-  o.lazy_listing = true;  // a big repo mounts after a few requests; directories listed as visited
+  o.lazy_listing = !a.full_listing;  // a big repo mounts after a few requests; directories listed as visited
   return o;
 }
 

@@ -67,6 +67,9 @@ CLI::App* add_mount_command(CLI::App& app, MountArgs& m) {
   mount->add_flag("--offline", m.offline, "Mount a repo seen before from its kept view; serve only cached data");
   mount->add_option("--metrics-file", m.metrics_file, "Write Prometheus metrics to this file every 10 s");
   mount->add_flag("--no-prefetch", m.no_prefetch, "Fetch only what is read (no read-ahead)");
+  mount->add_flag("--full-listing", m.full_listing,
+                  "List a repo of more than 16,000 entries whole at mount instead of one directory when first "
+                  "visited (slower to mount; inode numbers then stay the same across mounts of a commit)");
   mount->add_option("--verify", m.verify,
                     "auto (default): files up to --verify-whole-max are verified before their first byte is "
                     "served, larger ones as they stream in (the read that completes a bad file fails); "
