@@ -16,25 +16,25 @@
 #include "hubapi/snapshot.h"
 #include "tests/fuzz/fuzz_check.h"
 
-namespace fs = std::filesystem;
+namespace stdfs = std::filesystem;
 
 namespace {
 
-const fs::path& scratch() {
+const stdfs::path& scratch() {
   // Never destroyed: the atexit cleanup below runs after static destructors would have.
-  static const fs::path* dir = new fs::path([] {
-    fs::path base = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-    fs::path d = base / ("hffs-fuzz-view-" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    std::atexit([] { std::error_code ec; fs::remove_all(scratch(), ec); });
+  static const stdfs::path* dir = new stdfs::path([] {
+    stdfs::path base = stdfs::exists("/dev/shm") ? stdfs::path("/dev/shm") : stdfs::temp_directory_path();
+    stdfs::path d = base / ("hffs-fuzz-view-" + std::to_string(::getpid()));
+    stdfs::remove_all(d);
+    stdfs::create_directories(d);
+    std::atexit([] { std::error_code ec; stdfs::remove_all(scratch(), ec); });
     return d;
   }());
   return *dir;
 }
 
-void write(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
+void write(const stdfs::path& p, const std::string& text) {
+  stdfs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
 }
 
@@ -54,11 +54,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string ref = in.ConsumeRandomLengthString(64);
   std::string view = in.ConsumeRemainingBytesAsString();
 
-  fs::path cache = scratch();
+  stdfs::path cache = scratch();
   std::error_code ec;
-  fs::remove_all(cache / "views", ec);
+  stdfs::remove_all(cache / "views", ec);
   hubapi::RepoId repo{hubapi::RepoType::kModel, "org/name"};
-  fs::path dir = cache / "views" / cli::repo_folder_name(repo);
+  stdfs::path dir = cache / "views" / cli::repo_folder_name(repo);
   // The ref file's content is untrusted; the view is stored under that name when it is a plain one
   // (a traversal attempt then points at a file that does not exist).
   std::string sha = plain_name(ref) ? ref : std::string(40, 'a');
