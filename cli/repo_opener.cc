@@ -11,8 +11,8 @@ namespace hffs::cli {
 
 namespace {
 // A repo whose recursive listing takes more pages than this (16,000 entries at the Hub's 1000 a
-// page) is listed lazily, one directory when
-// it is first visited: its mount then costs a few requests, not one per thousand files.
+// page) is listed lazily, one directory when it is first visited: its mount then costs a few
+// requests, not one per thousand files.
 constexpr int kEagerPages = 16;
 
 bool transient(Errc c) {
@@ -52,6 +52,11 @@ Result<fs::Namespace> tree_of_kept(const OpenContext& ctx, hubapi::Snapshot& kep
   }
   return fs::Namespace::build(kept.tree);
 }
+std::optional<fs::Namespace> kept_tree(const OpenContext& ctx, hubapi::Snapshot& kept) {
+  auto t = tree_of_kept(ctx, kept);
+  if (!t) return std::nullopt;
+  return std::move(*t);
+}
 
 // Lists the commit: whole (a few pages) or lazily. `lazy` says which it became.
 Result<fs::Namespace> list_commit(const OpenContext& ctx, const hubapi::RepoId& repo, const std::string& sha,
@@ -79,8 +84,7 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
                                      const std::string& revision) {
   hubapi::Snapshot view;
   std::optional<fs::Namespace> tree;
-  bool lazy = false;   // listed lazily now: its image is kept at unmount
-  size_t loaded = 0;   // inodes known at mount (an image is rewritten only when it grew)
+  bool lazy = false;  // listed lazily just now: no image of it yet
   if (!ctx.client) {
     auto v = ctx.views->load(repo, revision);
     if (!v) return v.status();
@@ -89,17 +93,12 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
     if (!t) return t.status();
     tree = std::move(*t);
     spdlog::info("offline: {} at the kept view of commit {}", hubapi::repo_display(repo), view.info.sha);
-  } else if (auto kept = kept_commit(ctx, repo, revision); kept && !kept->info.is_private &&
-                                                            (tree = [&]() -> std::optional<fs::Namespace> {
-                                                              auto t = tree_of_kept(ctx, *kept);
-                                                              if (!t) return std::nullopt;
-                                                              return std::move(*t);
-                                                            }())) {
+  } else if (auto kept = kept_commit(ctx, repo, revision);
+             kept && !kept->info.is_private && (tree = kept_tree(ctx, *kept))) {
     // A commit's tree never changes: a full sha whose view was kept (of a repo that was public
     // then; gated repos list publicly too, their content is checked by the probe below and by the
     // Hub at every read) mounts without asking the Hub.
     view = std::move(*kept);
-    lazy = !tree->complete();
     spdlog::info("{}@{}: the kept view of that commit, no Hub request", hubapi::repo_display(repo), revision);
   } else {
     // Private repos always ask: the Hub decides who may list them.
@@ -111,13 +110,8 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
       // The revision resolved to a commit seen before: its kept tree, not the Hub's pages again
       // (a million-file dataset is a thousand requests). A view already read above is not read again.
       if (!kept || kept->info.sha != info->sha) kept = kept_commit(ctx, repo, info->sha);
-      if (kept) {
-        if (auto t = tree_of_kept(ctx, *kept)) {
-          tree = std::move(*t);
-          lazy = !tree->complete();
-          spdlog::info("{}@{}: commit {} seen before, its kept tree", hubapi::repo_display(repo), revision, info->sha);
-        }
-      }
+      if (kept && (tree = kept_tree(ctx, *kept)))
+        spdlog::info("{}@{}: commit {} seen before, its kept tree", hubapi::repo_display(repo), revision, info->sha);
       if (!tree) {
         auto t = list_commit(ctx, repo, info->sha, whole, lazy);
         if (t) tree = std::move(*t);
@@ -145,10 +139,13 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
       view.tree.shrink_to_fit();
     }
   }
-  if (lazy) loaded = tree->inode_count();
+  // A tree that can still grow, or one just listed lazily, is kept as an image at unmount: a new
+  // one always (even if nothing beyond the root was visited), one read from an image when it grew.
+  const bool keep_image = lazy || !tree->complete();
+  const size_t loaded = lazy ? 0 : tree->inode_count();
   auto ns = std::move(tree);
   spdlog::info("pinned {}@{} to commit {}: {} files, {} bytes{}", hubapi::repo_display(repo), revision, view.info.sha,
-               ns->file_count(), ns->total_bytes(), lazy ? " so far (listed as visited)" : "");
+               ns->file_count(), ns->total_bytes(), ns->complete() ? "" : " so far (listed as visited)");
   fs::RepoMount m;
   if (ctx.client)
     m.source = std::make_unique<fs::HubSource>(*ctx.client, repo, view.info.sha);
@@ -173,7 +170,7 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
   fc.repo = std::string(hubapi::repo_type_name(repo.type)) + ":" + repo.id;
   fc.revision = revision;
   fc.commit = view.info.sha;
-  if (lazy && ctx.views) {
+  if (keep_image && ctx.views) {
     // What a lazy mount listed is kept for the next mount of this commit (offline too).
     fc.on_close = [store = *ctx.views, repo, sha = view.info.sha, loaded](const fs::Namespace& t) mutable {
       if (t.inode_count() <= loaded) return;

@@ -101,6 +101,17 @@ class LazyListing(SimTestCase):
                 os.listdir(m3.path("data/part-08"))
             self.assertEqual(cm.exception.errno, errno.EIO)
 
+    def test_a_mount_that_visited_nothing_is_kept_too(self):
+        m = Mount(self.sim, ARG, cache_dir=self.cache)
+        with m:
+            pass
+        self.unmount(m)
+        self.sim.reset()
+        with Mount(self.sim, ARG, "--revision", self.sha, cache_dir=self.cache) as m2:
+            self.assertIn("the kept view of that commit, no Hub request", m2.log())
+            self.assertEqual(os.stat(m2.path("README.md")).st_size, self.files["README.md"]["size"])
+            self.assertEqual(self.sim.stats()["total_requests"], 0, self.sim.stats(log=False))
+
     def test_full_walk_matches_the_manifest(self):
         with Mount(self.sim, ARG, cache_dir=self.cache) as m:
             out = subprocess.run(["find", m.dir, "-type", "f"], capture_output=True, text=True, check=True).stdout
