@@ -1,5 +1,7 @@
 """The same end-to-end checks over HTTPS (both legs TLS, test CA), and verification that cannot be
 skipped: without the CA the mount fails with a clear TLS error."""
+import concurrent.futures
+import hashlib
 import os
 import random
 import unittest
@@ -47,6 +49,26 @@ class OverHttps(SimTestCase):
             self.assertRegex(r.stderr.lower(), "certificate|ssl|tls")
         finally:
             m.__exit__(None, None, None)
+
+
+class OverHttp2(SimTestCase):
+    """The real Hub's CDN speaks HTTP/2: hffs offers it over TLS (ALPN) and gets every byte right,
+    with readers in parallel (streams of several transfers at once)."""
+    SIM_ARGS = ("--tls", "--cdn-http2")
+
+    def test_cdn_speaks_http2_and_every_byte_is_right(self):
+        files, _ = self.sim.files(SAMPLE)
+        self.sim.reset()
+        with Mount(self.sim, SAMPLE) as m:
+            def digest(f):
+                with open(m.path(f["path"]), "rb") as fh:
+                    return f["path"], hashlib.sha256(fh.read()).hexdigest()
+            with concurrent.futures.ThreadPoolExecutor(8) as ex:
+                got = dict(ex.map(digest, files.values()))
+            self.assertEqual(got, {p: f["sha256"] for p, f in files.items()})
+        cdn = [e for e in self.sim.stats()["log"] if e["host"] == "cdn"]
+        self.assertTrue(cdn, "no request reached the CDN")
+        self.assertEqual({e["protocol"] for e in cdn}, {"HTTP/2.0"}, cdn[:3])
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ http {{
   uwsgi_temp_path {d}/tmp/uwsgi;
   scgi_temp_path {d}/tmp/scgi;
   map $http_authorization $hubsim_has_auth {{ "" 0; default 1; }}
-  log_format hubsim escape=json '{{"t":$msec,"m":"$request_method","u":"$uri","s":$status,"b":$body_bytes_sent,"r":"$http_range","a":$hubsim_has_auth,"id":"$request_id"}}';
+  log_format hubsim escape=json '{{"t":$msec,"m":"$request_method","u":"$uri","s":$status,"b":$body_bytes_sent,"r":"$http_range","a":$hubsim_has_auth,"id":"$request_id","p":"$server_protocol","c":$connection}}';
   upstream hubsim_api {{ server {api_addr}; keepalive 16; }}
   server {{
     listen {listen};

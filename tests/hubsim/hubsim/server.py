@@ -118,7 +118,8 @@ class Stats:
         for e in self.alog.read_new():
             self.cdn.append({"host": "cdn", "kind": "cdn", "method": e.get("m"), "path": e.get("u"),
                              "status": e.get("s"), "range": e.get("r") or None, "had_auth": bool(e.get("a")),
-                             "bytes": e.get("b", 0), "t": e.get("t"), "request_id": e.get("id")})
+                             "bytes": e.get("b", 0), "t": e.get("t"), "request_id": e.get("id"),
+                             "protocol": e.get("p"), "conn": e.get("c")})
 
     def reset(self):
         self._settle_cdn()
