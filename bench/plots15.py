@@ -62,9 +62,9 @@ for lab, d, q in (("p50, buffered", 0, "p50"), ("p99, buffered", 0, "p99"), ("p5
 bars("random-latency", "fio 4 x 1 MiB random reads, cold: completion latency", "ms", lat,
      [("hffs", "hffs"), ("rclone mount", "rclone"), ("local disk", "local")], logy=0.1)
 bars("uncapped", "cold sequential 2 GiB, no rate cap, no delay: MB/s", "MB/s",
-     [("HTTP", "unc_http."), ("HTTPS", "unc_https.")], [("hffs", "hffs"), ("one curl stream", "curl")])
+     [("HTTP", "unc_http."), ("HTTPS", "unc_https.")], [("hffs", "hffs"), ("one curl stream", "curl"), ("curl | openssl sha256", "curlsha")])
 bars("uncapped-cpu", "cold sequential 2 GiB, no rate cap: CPU seconds per GiB", "CPU s/GiB",
-     [("HTTP", "unc_http."), ("HTTPS", "unc_https.")], [("hffs (daemon + reader)", "cpu_hffs"), ("curl", "cpu_curl")])
+     [("HTTP", "unc_http."), ("HTTPS", "unc_https.")], [("hffs (daemon + reader)", "cpu_hffs"), ("curl", "cpu_curl"), ("curl | openssl sha256", "cpu_curlsha")])
 bars("loaders", "8 loaders, one 256 MiB shard each, cold: aggregate MB/s", "MB/s",
      [("aggregate MB/s", "loaders.")],
      [("hffs", "hffs"), ("aria2c -j8", "aria2c"), ("curl x8", "curl"), ("local disk", "local")])

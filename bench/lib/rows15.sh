@@ -173,7 +173,7 @@ uncapped_row() {  # PROTO
   log "uncapped cold sequential, $p: no CDN rate cap, no delay; hffs and one curl stream, $REPEAT runs each"
   sim_post config '{"clear_faults": true, "cdn_delay_ms": 0, "cdn_rate": 0}'
   warm_origin "$f"
-  local H=() HC=() C=() CC=()
+  local H=() HC=() C=() CC=() CS=() CSC=()
   for r in $(seq "$REPEAT"); do
     prefault
     newcache; mount_hffs "$REPO" "$NEWC"
@@ -186,10 +186,15 @@ uncapped_row() {  # PROTO
     read -r wall cpu <"$W/t"; b=$(tail -1 "$W/curl.out")
     C+=("$(mbps "$b" "$wall")"); CC+=("$(awk -v c="$cpu" -v b="$b" 'BEGIN{printf "%.2f", c/(b/2^30)}')")
     [ "$b" = "$total" ] || note "uncapped $p curl run $r read $b of $total bytes"
-    log "  run $r: hffs ${H[-1]} MB/s ${HC[-1]} CPU s/GiB; curl ${C[-1]} MB/s ${CC[-1]} CPU s/GiB"
+    # The verifying peer: what one stream costs when every byte is hashed, as hffs hashes it.
+    $PY "$LIB/timed.py" "$W/t" -- bash -c 'curl -sS "$@" | openssl dgst -sha256 >/dev/null' _ "${CA_CURL[@]}" "${CDNURL[$f]}" || true
+    read -r wall cpu <"$W/t"
+    CS+=("$(mbps "$total" "$wall")"); CSC+=("$(awk -v c="$cpu" -v b="$total" 'BEGIN{printf "%.2f", c/(b/2^30)}')")
+    log "  run $r: hffs ${H[-1]} MB/s ${HC[-1]} CPU s/GiB; curl ${C[-1]} MB/s ${CC[-1]} CPU s/GiB; curl|openssl-sha256 ${CS[-1]} MB/s ${CSC[-1]} CPU s/GiB"
   done
   RUNS=""
   med "unc_$p.hffs" "${H[@]}"; med "unc_$p.curl" "${C[@]}"; med "unc_$p.cpu_hffs" "${HC[@]}"; med "unc_$p.cpu_curl" "${CC[@]}"
+  med "unc_$p.curlsha" "${CS[@]}"; med "unc_$p.cpu_curlsha" "${CSC[@]}"
   note "uncapped $p, every run: $RUNS"
   sim_default
 }
