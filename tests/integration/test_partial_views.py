@@ -79,6 +79,10 @@ class PartialViews(SimTestCase):
         with Mount(self.sim, SAMPLE, "--subfolder", "/a/b/", cache_dir=self.cache) as m:
             self.assert_view(m, selected(self.files, sub="a/b"))
             self.assertEqual(os.getxattr(m.dir, "user.hffs.subfolder").decode(), "a/b")
+        # Folder and file names that need escaping in the tree and resolve URLs.
+        for sub in ("with space", "weird"):
+            with Mount(self.sim, SAMPLE + "/" + sub, cache_dir=self.cache) as m:
+                self.assert_view(m, selected(self.files, sub=sub))
 
     def test_missing_subfolder_is_exit_4_and_nothing_mounted(self):
         for arg, extra, words in [(SAMPLE + "/nosuch", [], "subfolder 'nosuch' not found"),
@@ -153,6 +157,22 @@ class PartialViews(SimTestCase):
         with Mount(self.sim, SAMPLE, "--offline", "-r", self.sha, cache_dir=self.cache) as m:
             got, _ = listing(m.dir)
             self.assertEqual(got, {p: f["size"] for p, f in self.files.items()})
+
+    def test_hub_namespace_filters_every_repo(self):
+        """--hub: the globs apply to every repo opened; a folder is a path of the namespace already."""
+        m = Mount(self.sim, "--hub", "--include", "*.json", cache_dir=self.cache)
+        m.repo = "--hub"
+        with m:
+            root = os.path.join(m.dir, SAMPLE)
+            want = selected(self.files, include=["*.json"])
+            got, dirs = listing(root)
+            self.assertEqual(got, {p: f["size"] for p, f in want.items()})
+            self.assertEqual(dirs, dirs_of(want))
+            for p, f in want.items():
+                self.assertEqual(sha256_file(os.path.join(root, p)), f["sha256"], p)
+            self.assertEqual(os.getxattr(root, "user.hffs.include").decode(), "*.json\n")
+            # A repo with no match is ENOENT, as a missing one.
+            self.assertFalse(os.path.exists(os.path.join(m.dir, "spaces/hffs-test/demo-space")))
 
     def test_fstab_options_through_the_mount_helper(self):
         tmp = tempfile.mkdtemp(prefix="hffs-views-fstab-")

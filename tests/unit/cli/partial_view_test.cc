@@ -46,8 +46,8 @@ TEST(RepoViewArg, BadSubfoldersAndIdsAreUsageErrors) {
   for (const char* bad : {"org/name/a//b", "org/name/../x", "org/name/./x", "org/name/a/..", "org//name", "/org/name",
                           "org/na me/x"}) {
     auto r = parse_repo_view_arg(bad, std::nullopt);
-    EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) EXPECT_EQ(r.status().code(), Errc::kInvalidInput) << bad;
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), Errc::kInvalidInput) << bad;
   }
   EXPECT_FALSE(parse_repo_view_arg("datasets/org/name/x", std::string("model")).ok());
   EXPECT_EQ(*clean_subfolder("/onnx/"), "onnx");

@@ -276,3 +276,48 @@ TEST_F(RepoOpenerTest, PartialViewsAreCutFromTheKeptWholeTree) {
   EXPECT_EQ(files_of(*whole), want_);
   EXPECT_EQ(hub_.request_count(), before);
 }
+
+// A lazy mount's kept image: once complete, partial views are cut from it (offline too); a partly
+// listed one cannot say what a folder holds, so offline it is a clear kOffline error.
+TEST_F(RepoOpenerTest, PartialViewsOfAKeptImage) {
+  auto entries = [](bool with_sub) {
+    std::vector<hubapi::TreeEntry> v(1);
+    v[0].path = "config.json";
+    v[0].size = 12;
+    v[0].oid = std::string(40, '1');
+    if (with_sub) {
+      hubapi::TreeEntry f;
+      f.path = "sub/a.bin";
+      f.size = 34;
+      f.oid = std::string(40, '2');
+      f.lfs_sha256 = std::string(64, '3');
+      v.push_back(f);
+    }
+    return v;
+  };
+  hubapi::Snapshot snap{kRepo, {"org/name", kSha, "2024-02-19T11:06:12.000Z", 0, false, ""}, {}, true};
+  ASSERT_TRUE(views_->save(snap, "main").is_ok());
+  auto full = fs::Namespace::build(entries(true));
+  ASSERT_TRUE(full.ok());
+  ASSERT_TRUE(views_->save_image(kRepo, kSha, *full).is_ok());
+  auto ctx = context(nullptr);
+  ctx.view.subfolder = "sub";
+  auto m = cli::open_repo_view(ctx, kRepo, "main");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(files_of(*m), std::set<std::string>{"sub/a.bin"});
+  EXPECT_EQ(xattr(*m, "a.bin", "user.hffs.hash"), "sha256:" + std::string(64, '3'));
+
+  // Partly listed: the root only, "sub" never visited.
+  hubapi::TreeEntry d;
+  d.type = hubapi::TreeEntry::Type::kDirectory;
+  d.path = "sub";
+  auto root_only = entries(false);
+  root_only.push_back(d);
+  auto part = fs::Namespace::lazy(root_only, nullptr);
+  ASSERT_TRUE(part.ok());
+  ASSERT_FALSE(part->complete());
+  ASSERT_TRUE(views_->save_image(kRepo, kSha, *part).is_ok());
+  auto off = cli::open_repo_view(ctx, kRepo, "main");
+  ASSERT_FALSE(off.ok());
+  EXPECT_EQ(off.status().code(), Errc::kOffline) << off.status().to_string();
+}

@@ -261,6 +261,6 @@ TEST(NamespaceRoot, ASubfolderRootGivesRepoPathsEverywhere) {
   Namespace moved = std::move(*built);
   EXPECT_EQ(moved.path_of(*moved.find_path("a")), "x/y/a");
   auto img = std::filesystem::temp_directory_path() / ("hffs-root-image-" + std::to_string(::getpid()));
-  EXPECT_FALSE(moved.save_image(img.string()).ok());
+  EXPECT_FALSE(moved.save_image(img.string()).is_ok());
   EXPECT_FALSE(std::filesystem::exists(img));
 }
