@@ -40,7 +40,8 @@ void add_hub_options(CLI::App& cmd, HubArgs& h, const char* deadline_help) {
 }
 
 CLI::App* add_mount_command(CLI::App& app, MountArgs& m) {
-  auto* mount = app.add_subcommand("mount", "Mount REPO (org/name, datasets/org/name, spaces/org/name) at MOUNTPOINT, or --hub MOUNTPOINT");
+  auto* mount = app.add_subcommand("mount", "Mount REPO (org/name, datasets/org/name, spaces/org/name; a folder of it: org/name/FOLDER) at "
+                                    "MOUNTPOINT, or --hub MOUNTPOINT");
   mount->add_option("repo", m.repo,
                     "Repository id: org/name, datasets/org/name or spaces/org/name; a path after it "
                     "(org/name/onnx) mounts only that folder");
@@ -55,8 +56,8 @@ CLI::App* add_mount_command(CLI::App& app, MountArgs& m) {
   mount->add_option("--include", m.include,
                     "Show only the files matching this glob, and the folders leading to them; repeatable. Globs "
                     "as hffs prefetch and hf download: on the path from the repo root (also with a subfolder), "
-                    "'*' matches '/' too ('*.json' at any depth), 'dir/' is everything below dir. The tree is "
-                    "then listed whole at mount")
+                    "'*' matches '/' too ('*.json' at any depth), 'dir/' is everything below dir. The tree (the "
+                    "subfolder's) is then listed whole at mount. With --hub: in every repo")
       ->allow_extra_args(false);
   mount->add_option("--exclude", m.exclude, "Hide the files matching this glob (after --include); repeatable")
       ->allow_extra_args(false);
