@@ -74,10 +74,11 @@ Result<fs::Namespace> tree_of_kept(const OpenContext& ctx, hubapi::Snapshot& kep
   const std::string what = what_of(kept.repo, kept.info.sha);
   if (img && !ctx.view.whole()) {
     // Which folders hold a match, or the whole of a subfolder, is known only from a whole tree.
-    if (!img->complete())
-      return Status(Errc::kOffline, "only the folders visited by earlier mounts of " + what +
-                                        " were kept: a subfolder or filtered view of it needs the Hub");
-    return build_view(ctx.view, entries_of(*img), what);
+    if (img->complete()) return build_view(ctx.view, entries_of(*img), what);
+    // A filtered mount of the whole repo keeps its whole listing beside a lazy mount's image.
+    if (!kept.tree_in_image) return build_view(ctx.view, kept.tree, what);
+    return Status(Errc::kOffline, "only the folders visited by earlier mounts of " + what +
+                                      " were kept: a subfolder or filtered view of it needs the Hub");
   }
   if (img) {
     if (!img->complete()) {
@@ -93,9 +94,14 @@ Result<fs::Namespace> tree_of_kept(const OpenContext& ctx, hubapi::Snapshot& kep
   if (!ctx.view.whole()) return build_view(ctx.view, kept.tree, what);
   return fs::Namespace::build(kept.tree);
 }
-std::optional<fs::Namespace> kept_tree(const OpenContext& ctx, hubapi::Snapshot& kept) {
+// As tree_of_kept, nullopt when it fails. A partial view whose folder or matches are not in the
+// kept whole tree is final (a commit never changes): that failure goes to `*final_status`.
+std::optional<fs::Namespace> kept_tree(const OpenContext& ctx, hubapi::Snapshot& kept, Status* final_status) {
   auto t = tree_of_kept(ctx, kept);
-  if (!t) return std::nullopt;
+  if (!t) {
+    if (t.status().code() == Errc::kEntryNotFound) *final_status = t.status();
+    return std::nullopt;
+  }
   return std::move(*t);
 }
 
@@ -156,6 +162,7 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
   hubapi::Snapshot view;
   std::optional<fs::Namespace> tree;
   bool lazy = false;  // listed lazily just now: no image of it yet
+  Status gone;        // a partial view's folder or matches are not in the commit's kept tree
   if (!ctx.client) {
     auto v = ctx.views->load(repo, revision);
     if (!v) return v.status();
@@ -165,13 +172,14 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
     tree = std::move(*t);
     spdlog::info("offline: {} at the kept view of commit {}", hubapi::repo_display(repo), view.info.sha);
   } else if (auto kept = kept_commit(ctx, repo, revision);
-             kept && !kept->info.is_private && (tree = kept_tree(ctx, *kept))) {
+             kept && !kept->info.is_private && (tree = kept_tree(ctx, *kept, &gone))) {
     // A commit's tree never changes: a full sha whose view was kept (of a repo that was public
     // then; gated repos list publicly too, their content is checked by the probe below and by the
     // Hub at every read) mounts without asking the Hub.
     view = std::move(*kept);
     spdlog::info("{}@{}: the kept view of that commit, no Hub request", hubapi::repo_display(repo), revision);
   } else {
+    if (!gone) return gone;
     // Private repos always ask: the Hub decides who may list them.
     auto info = ctx.client->repo_info(repo, revision);
     Status failed = info ? Status::ok() : info.status();
@@ -181,8 +189,9 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
       // The revision resolved to a commit seen before: its kept tree, not the Hub's pages again
       // (a million-file dataset is a thousand requests). A view already read above is not read again.
       if (!kept || kept->info.sha != info->sha) kept = kept_commit(ctx, repo, info->sha);
-      if (kept && (tree = kept_tree(ctx, *kept)))
+      if (kept && (tree = kept_tree(ctx, *kept, &gone)))
         spdlog::info("{}@{}: commit {} seen before, its kept tree", hubapi::repo_display(repo), revision, info->sha);
+      if (!gone) return gone;
       if (!tree) {
         auto t = ctx.view.whole() ? list_commit(ctx, repo, info->sha, whole, lazy)
                                   : list_view(ctx, repo, info->sha, whole, lazy);

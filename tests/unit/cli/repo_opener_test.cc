@@ -258,9 +258,16 @@ TEST_F(RepoOpenerTest, PartialViewsAreCutFromTheKeptWholeTree) {
     ASSERT_TRUE(f.ok()) << f.status().to_string();
     EXPECT_EQ(files_of(*f), std::set<std::string>{"config.json"});
     EXPECT_EQ(xattr(*f, "config.json", "user.hffs.include"), "*.json\n");
+    // Not in the kept whole tree of that commit: final, without listing again.
+    const size_t asked = hub_.request_count();
     ctx.view.filter.include = {"*.gguf"};
     auto none = cli::open_repo_view(ctx, kRepo, "main");
     EXPECT_EQ(none.status().code(), Errc::kEntryNotFound) << none.status().to_string();
+    EXPECT_EQ(hub_.request_count(), asked + 1) << "the revision only";
+    ctx.view = {"nosuch", {}};
+    auto by_sha = cli::open_repo_view(ctx, kRepo, kSha);
+    EXPECT_EQ(by_sha.status().code(), Errc::kEntryNotFound) << by_sha.status().to_string();
+    EXPECT_EQ(hub_.request_count(), asked + 1) << "a kept public commit: no request";
   }
   const size_t before = hub_.request_count();
   auto ctx = context(nullptr);  // offline: the kept view only
