@@ -313,7 +313,8 @@ std::optional<hubapi::RepoId> check_args(MountArgs& a) {
     auto sub = clean_subfolder(*a.subfolder);
     if (!sub || !arg->subfolder.empty()) {
       std::cerr << "hffs: --subfolder: "
-                << (sub ? "the repository path names a folder already (" + a.repo + ")" : sub.status().message()) << "\n";
+                << (sub ? "the repository path names a folder already (" + a.repo + ")" : sub.status().message())
+                << "\n";
       return std::nullopt;
     }
     arg->subfolder = std::move(*sub);

@@ -40,8 +40,9 @@ void add_hub_options(CLI::App& cmd, HubArgs& h, const char* deadline_help) {
 }
 
 CLI::App* add_mount_command(CLI::App& app, MountArgs& m) {
-  auto* mount = app.add_subcommand("mount", "Mount REPO (org/name, datasets/org/name, spaces/org/name; a folder of it: org/name/FOLDER) at "
-                                    "MOUNTPOINT, or --hub MOUNTPOINT");
+  auto* mount = app.add_subcommand("mount",
+                                   "Mount REPO (org/name, datasets/org/name, spaces/org/name; a folder of it: "
+                                   "org/name/FOLDER) at MOUNTPOINT, or --hub MOUNTPOINT");
   mount->add_option("repo", m.repo,
                     "Repository id: org/name, datasets/org/name or spaces/org/name; a path after it "
                     "(org/name/onnx) mounts only that folder");
