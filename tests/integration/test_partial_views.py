@@ -79,6 +79,11 @@ class PartialViews(SimTestCase):
         with Mount(self.sim, SAMPLE, "--subfolder", "/a/b/", cache_dir=self.cache) as m:
             self.assert_view(m, selected(self.files, sub="a/b"))
             self.assertEqual(os.getxattr(m.dir, "user.hffs.subfolder").decode(), "a/b")
+        # A revision with slashes goes with -r, the folder after the repo id.
+        pr_files, pr_sha = self.sim.files(SAMPLE, "refs/pr/1")
+        with Mount(self.sim, SAMPLE + "/a", "-r", "refs/pr/1", "--include", "*.txt", cache_dir=self.cache) as m:
+            self.assert_view(m, selected(pr_files, include=["*.txt"], sub="a"))
+            self.assertEqual(os.getxattr(m.dir, "user.hffs.commit").decode(), pr_sha)
         # Folder and file names that need escaping in the tree and resolve URLs.
         for sub in ("with space", "weird"):
             with Mount(self.sim, SAMPLE + "/" + sub, cache_dir=self.cache) as m:
