@@ -28,8 +28,10 @@ struct HubArgs {
 };
 
 struct MountArgs : HubArgs {
-  std::string repo;
+  std::string repo;  // may go on past org/name into a subfolder (cli/partial_view.h)
   std::string mountpoint;
+  std::optional<std::string> subfolder;  // the repo folder shown as the mount's root
+  std::vector<std::string> include, exclude;  // only matching files (globs as prefetch's)
   std::optional<std::string> cache_dir;
   std::optional<std::string> cache_group;     // share the cache with this group (name or gid)
   std::optional<std::string> cache_size;      // bound: "20G", "500M", "10%" (cache::parse_size)

@@ -6,7 +6,10 @@ int exit_code_for(Errc c) {
   switch (c) {
     case Errc::kOk: return kExitOk;
     case Errc::kRepoNotFound: return kExitRepoNotFound;
-    case Errc::kRevisionNotFound: return kExitRevisionNotFound;
+    case Errc::kRevisionNotFound:
+    // A path that is not there at the pinned commit: a subfolder view's folder, or no file a
+    // filtered view's globs select (cli/partial_view.h).
+    case Errc::kEntryNotFound: return kExitRevisionNotFound;
     case Errc::kGated:
     case Errc::kUnauthorized:
     case Errc::kForbidden: return kExitAccess;
@@ -44,6 +47,9 @@ Failure repo_failure(const Status& s, const hubapi::RepoId& repo, const std::str
     case Errc::kRevisionNotFound:
       msg = "revision '" + revision + "' not found in " + what +
             ": use a branch, tag, commit sha or refs/pr/N that exists (see " + web + "/tree/main)";
+      break;
+    case Errc::kEntryNotFound:
+      msg = s.message() + " (see " + web + "/tree/" + revision + ")";
       break;
     case Errc::kGated:
       msg = what + " is gated: request access at " + web +

@@ -15,7 +15,7 @@ enum ExitCode {
   kExitError = 1,        // anything else (the message says what); prefetch: some file failed
   kExitUsage = 2,        // bad option or value, malformed repo id, nothing matched
   kExitRepoNotFound = 3,
-  kExitRevisionNotFound = 4,
+  kExitRevisionNotFound = 4,  // also a path: a subfolder view's folder, a filter's files
   kExitAccess = 5,       // gated, invalid token, forbidden
   kExitNetwork = 6,      // Hub unreachable, timeout, server errors; offline with nothing kept
   kExitMountpoint = 7,   // missing, not a directory, busy, FUSE unavailable

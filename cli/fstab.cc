@@ -58,6 +58,9 @@ const ValueOpt kValues[] = {
     {"metrics_file", nullptr, &MountArgs::metrics_file, nullptr},
     {"verify", &MountArgs::verify, nullptr, nullptr},
     {"verify_whole_max", nullptr, &MountArgs::verify_whole_max, nullptr},
+    {"subfolder", nullptr, &MountArgs::subfolder, nullptr},
+    {"include", nullptr, nullptr, &MountArgs::include},
+    {"exclude", nullptr, nullptr, &MountArgs::exclude},
 };
 // Seconds, bounded as make_hub_config bounds them (cli/hub_setup.h); above 0 in any case.
 struct SecondsOpt {

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/partial_view.h"
+
 namespace hffs::cli {
 
 namespace {
@@ -127,6 +129,7 @@ RepoMetrics repo_metrics(std::string repo, const fs::Filesystem& f) {
   r.repo = std::move(repo);
   r.revision = f.config().revision;
   r.commit = f.config().commit;
+  r.view = PartialView{f.config().subfolder, {f.config().include, f.config().exclude}}.describe();
   const auto& s = f.stats();
   r.reads = s.reads.load();
   r.hf_cache_bytes = s.local_bytes.load();
@@ -149,7 +152,7 @@ std::string render_metrics(const MountMetrics& mount) {
   for (const auto& r : repos)
     e.sample("hffs_info", m,
              "repo=\"" + esc(r.repo) + "\",revision=\"" + esc(r.revision) + "\",commit=\"" + esc(r.commit) +
-                 "\",endpoint=\"" + esc(mount.endpoint) + "\"",
+                 "\",endpoint=\"" + esc(mount.endpoint) + "\"" + (r.view.empty() ? "" : ",view=\"" + esc(r.view) + "\""),
              1);
   const auto& cs = mount.cache;
   render_repo_families(e, rs, m, cs);

@@ -29,6 +29,7 @@ namespace hffs::cli {
 struct RepoMetrics {
   std::string repo;  // "org/name" (a --hub mount: "org/name@rev", its repo label)
   std::string revision, commit;
+  std::string view;  // a partial view: "subfolder=onnx include=*.json" (cli/partial_view.h); "" = whole
   uint64_t reads = 0, hf_cache_bytes = 0, spliced_bytes = 0, passthrough_opens = 0, read_errors = 0;
   std::vector<std::pair<Errc, uint64_t>> errors_by_cause;  // the causes seen (count > 0)
   fs::PrefetchStats prefetch;

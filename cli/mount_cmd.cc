@@ -32,6 +32,7 @@
 #include "cli/hub_setup.h"
 #include "cli/metrics.h"
 #include "cli/mountpoint.h"
+#include "cli/partial_view.h"
 #include "cli/session.h"
 #include "common/fd.h"
 #include "fs/filesystem.h"
@@ -116,6 +117,8 @@ SessionOptions session_options(const MountArgs& a) {
   o.offline = a.offline;
   o.prefetch = readahead_config(a);
   o.lazy_listing = !a.full_listing;  // a big repo mounts after a few requests; directories listed as visited
+  o.view.subfolder = a.subfolder.value_or("");  // made clean by check_args
+  o.view.filter = {a.include, a.exclude};
   return o;
 }
 
@@ -167,7 +170,7 @@ std::unique_ptr<Served> open_served(const MountArgs& a, const hubapi::RepoId& re
   s->commit = f.config().commit;
   f.set_metrics_provider([&f, metrics, name = repo_display(repo)] { return metrics({repo_metrics(name, f)}); });
   s->ops = &f;
-  s->label = repo.id;
+  s->label = repo.id + (a.subfolder ? "/" + *a.subfolder : "");
   return s;
 }
 
@@ -210,8 +213,9 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
     return 1;
   }
   const Session& session = *opened.session;
-  spdlog::info("mounting {} at revision '{}' from {} (token: {})", a.hub ? "the Hub namespace" : repo_display(repo),
-               a.revision, describe(session.endpoints()), session.token_source());
+  spdlog::info("mounting {} at revision '{}' from {} (token: {}){}", a.hub ? "the Hub namespace" : repo_display(repo),
+               a.revision, describe(session.endpoints()), session.token_source(),
+               so.view.whole() ? "" : ", view " + so.view.describe());
   if (a.token)
     spdlog::warn("--token was visible to other local users (ps) until hffs started; prefer HF_TOKEN or --token-file");
   cache::warn_if_wider(session.cache_dir() / "views");
@@ -289,17 +293,40 @@ std::optional<hubapi::RepoId> check_args(MountArgs& a) {
       std::cerr << "hffs: --hub serves every repository; give only the mountpoint\n";
       return std::nullopt;
     }
+    // A folder of a repo is a path in the namespace already; --include / --exclude apply to every repo.
+    if (a.subfolder) {
+      std::cerr << "hffs: --subfolder does not go with --hub: MOUNTPOINT/org/name/FOLDER is that folder already\n";
+      return std::nullopt;
+    }
     return hubapi::RepoId{};
   }
   if (a.mountpoint.empty()) {
     std::cerr << "hffs: mount needs REPO and MOUNTPOINT (or --hub MOUNTPOINT)\n";
     return std::nullopt;
   }
-  auto repo = parse_repo_cli(a.repo, a.repo_type);
-  if (!repo) {
-    std::cerr << "hffs: " << repo.status().message() << "\n";
+  auto arg = parse_repo_view_arg(a.repo, a.repo_type);
+  if (!arg) {
+    std::cerr << "hffs: " << arg.status().message() << "\n";
     return std::nullopt;
   }
+  if (a.subfolder) {
+    auto sub = clean_subfolder(*a.subfolder);
+    if (!sub || !arg->subfolder.empty()) {
+      std::cerr << "hffs: --subfolder: "
+                << (sub ? "the repository path names a folder already (" + a.repo + ")" : sub.status().message())
+                << "\n";
+      return std::nullopt;
+    }
+    arg->subfolder = std::move(*sub);
+  }
+  if (!arg->subfolder.empty()) a.subfolder = arg->subfolder;
+  for (const auto* globs : {&a.include, &a.exclude})
+    for (const auto& g : *globs)
+      if (g.empty()) {
+        std::cerr << "hffs: --include / --exclude take a glob, not an empty string\n";
+        return std::nullopt;
+      }
+  auto repo = Result<hubapi::RepoId>(std::move(arg->repo));
   if (auto s = hubapi::validate_revision(a.revision); !s) {
     std::cerr << "hffs: " << s.message() << "\n";
     return std::nullopt;

@@ -40,13 +40,28 @@ void add_hub_options(CLI::App& cmd, HubArgs& h, const char* deadline_help) {
 }
 
 CLI::App* add_mount_command(CLI::App& app, MountArgs& m) {
-  auto* mount = app.add_subcommand("mount", "Mount REPO (org/name, datasets/org/name, spaces/org/name) at MOUNTPOINT, or --hub MOUNTPOINT");
-  mount->add_option("repo", m.repo, "Repository id: org/name, datasets/org/name or spaces/org/name");
+  auto* mount = app.add_subcommand("mount",
+                                   "Mount REPO (org/name, datasets/org/name, spaces/org/name; a folder of it: "
+                                   "org/name/FOLDER) at MOUNTPOINT, or --hub MOUNTPOINT");
+  mount->add_option("repo", m.repo,
+                    "Repository id: org/name, datasets/org/name or spaces/org/name; a path after it "
+                    "(org/name/onnx) mounts only that folder");
   mount->add_option("mountpoint", m.mountpoint, "Existing empty directory to mount on");
   mount->add_flag("--hub", m.hub,
                   "Serve every repository: MOUNTPOINT/<org>/<name>[@rev], MOUNTPOINT/datasets/..., MOUNTPOINT/spaces/...");
   mount->add_option("--idle-release", m.idle_release_s, "With --hub: seconds after which an unused repo is released")
       ->check(CLI::PositiveNumber);
+  mount->add_option("--subfolder", m.subfolder,
+                    "Show only this folder of the repo, as the mount's root (same as REPO/PATH; not with --hub, "
+                    "where MOUNTPOINT/org/name/PATH is that folder already); a missing folder fails with exit 4");
+  mount->add_option("--include", m.include,
+                    "Show only the files matching this glob, and the folders leading to them; repeatable. Globs "
+                    "as hffs prefetch and hf download: on the path from the repo root (also with a subfolder), "
+                    "'*' matches '/' too ('*.json' at any depth), 'dir/' is everything below dir. The tree (the "
+                    "subfolder's) is then listed whole at mount. With --hub: in every repo")
+      ->allow_extra_args(false);
+  mount->add_option("--exclude", m.exclude, "Hide the files matching this glob (after --include); repeatable")
+      ->allow_extra_args(false);
   add_hub_options(*mount, m, "Seconds after which a read that cannot be served fails with EIO");
   mount->add_option("--cache-dir", m.cache_dir, "Block cache directory (default: $HF_HOME/hffs)");
   mount->add_option("--cache-group", m.cache_group,

@@ -1,7 +1,6 @@
 // `hffs prefetch REPO [PATTERN...]`: pin the revision, list the tree and fetch every matching
 // file into the block cache (the same cache a mount reads through), without mounting. Afterwards
 // a mount of that revision serves those files without the network, also --offline.
-#include <fnmatch.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include "cli/format.h"
 #include "cli/hf_cache.h"
 #include "cli/hub_setup.h"
+#include "cli/path_filter.h"
 #include "cli/session.h"
 #include "fs/filesystem.h"
 #include "hubapi/hub_client.h"
@@ -34,13 +34,6 @@ namespace hffs::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// As huggingface_hub's filter_repo_objects (`hf download --include/--exclude`): fnmatch on the
-// whole repo path, `*` also matches '/', a pattern ending in '/' means everything below.
-bool glob_match(std::string pattern, const std::string& path) {
-  if (!pattern.empty() && pattern.back() == '/') pattern += "*";
-  return ::fnmatch(pattern.c_str(), path.c_str(), 0) == 0;
-}
 
 struct Part {
   size_t file;  // index into the file list
@@ -55,7 +48,7 @@ struct Plan {
   uint64_t total = 0, cached = 0, local_bytes = 0;
 };
 
-Plan plan(const PrefetchArgs& a, const std::vector<std::string>& include, const fs::Namespace& ns,
+Plan plan(const PrefetchArgs& a, const PathFilter& filter, const fs::Namespace& ns,
           std::set<uint64_t> local, cache::BlockCache& cache) {
   Plan pl;
   pl.local = std::move(local);
@@ -63,11 +56,7 @@ Plan plan(const PrefetchArgs& a, const std::vector<std::string>& include, const 
   for (uint64_t ino = 1; ino <= ns.inode_count(); ++ino) {
     const fs::Inode* n = ns.get(ino);
     if (n->is_dir) continue;
-    bool in = include.empty();
-    const std::string path = ns.path_of(*n);
-    for (const auto& p : include) in = in || glob_match(p, path);
-    for (const auto& p : a.exclude) in = in && !glob_match(p, path);
-    if (!in) continue;
+    if (!filter.matches(ns.path_of(*n))) continue;
     pl.files.push_back(n);
     pl.total += n->size;
     if (pl.local.count(ino)) {
@@ -212,11 +201,12 @@ int cmd_prefetch(const PrefetchArgs& a) {
   fs::Filesystem& f = *m->fs;
   const fs::Namespace& ns = f.ns();
 
-  std::vector<std::string> include = a.patterns;
-  include.insert(include.end(), a.include.begin(), a.include.end());
+  PathFilter filter{a.patterns, a.exclude};
+  filter.include.insert(filter.include.end(), a.include.begin(), a.include.end());
+  const auto& include = filter.include;
   std::set<uint64_t> local;
   for (auto& [ino, p] : find_hf_cache_copies(session.env().hub_cache, *repo, f.config().commit, ns)) local.insert(ino);
-  Plan pl = plan(a, include, ns, std::move(local), cache);
+  Plan pl = plan(a, filter, ns, std::move(local), cache);
   const auto& files = pl.files;
   if (files.empty()) {
     std::cerr << "hffs: no file of " << hubapi::repo_display(*repo) << "@" << a.revision << " matches"

@@ -35,10 +35,51 @@ fs::Namespace::Lister lister_of(hubapi::HubClient* client, const hubapi::RepoId&
   };
 }
 
+std::string what_of(const hubapi::RepoId& repo, const std::string& sha) {
+  return std::string(hubapi::repo_type_name(repo.type)) + " '" + repo.id + "' at commit " + sha.substr(0, 12);
+}
+
+// A partial view's tree from entries with repo paths (a whole listing, or its subfolder's).
+Result<fs::Namespace> build_view(const PartialView& v, const std::vector<hubapi::TreeEntry>& entries,
+                                 const std::string& what) {
+  auto cut = cut_view(entries, v, what);
+  if (!cut) return cut.status();
+  auto ns = fs::Namespace::build(*cut);
+  if (!ns) return Status(Errc::kInvalidInput, "the Hub sent a tree hffs refuses to mount: " + ns.status().message());
+  ns->set_root_path(v.subfolder);
+  return ns;
+}
+
+// Every file of a complete tree as entries with repo paths (a kept image, cut for a partial view).
+std::vector<hubapi::TreeEntry> entries_of(const fs::Namespace& ns) {
+  std::vector<hubapi::TreeEntry> out;
+  out.reserve(ns.file_count());
+  for (uint64_t ino = 1; ino <= ns.inode_count(); ++ino) {
+    const fs::Inode* n = ns.get(ino);
+    if (n->is_dir) continue;
+    hubapi::TreeEntry e;
+    e.path = ns.path_of(*n);
+    e.size = n->size;
+    if (n->lfs) e.lfs_sha256 = ns.key_hex(*n);
+    else e.oid = ns.key_hex(*n);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 // The tree of a kept view: its image (a lazy mount's, as far as it was listed; the rest is listed
 // when visited, if there is a client) or its entries.
 Result<fs::Namespace> tree_of_kept(const OpenContext& ctx, hubapi::Snapshot& kept) {
   auto img = ctx.views->load_image(kept.repo, kept.info.sha);
+  const std::string what = what_of(kept.repo, kept.info.sha);
+  if (img && !ctx.view.whole()) {
+    // Which folders hold a match, or the whole of a subfolder, is known only from a whole tree.
+    if (img->complete()) return build_view(ctx.view, entries_of(*img), what);
+    // A filtered mount of the whole repo keeps its whole listing beside a lazy mount's image.
+    if (!kept.tree_in_image) return build_view(ctx.view, kept.tree, what);
+    return Status(Errc::kOffline, "only the folders visited by earlier mounts of " + what +
+                                      " were kept: a subfolder or filtered view of it needs the Hub");
+  }
   if (img) {
     if (!img->complete()) {
       if (!ctx.client) spdlog::info("offline: only the directories listed before can be shown");
@@ -50,11 +91,17 @@ Result<fs::Namespace> tree_of_kept(const OpenContext& ctx, hubapi::Snapshot& kep
     if (img.status().code() != Errc::kEntryNotFound) spdlog::warn("{}", img.status().to_string());
     return Status(Errc::kOffline, "the kept tree of commit " + kept.info.sha + " is gone");
   }
+  if (!ctx.view.whole()) return build_view(ctx.view, kept.tree, what);
   return fs::Namespace::build(kept.tree);
 }
-std::optional<fs::Namespace> kept_tree(const OpenContext& ctx, hubapi::Snapshot& kept) {
+// As tree_of_kept, nullopt when it fails. A partial view whose folder or matches are not in the
+// kept whole tree is final (a commit never changes): that failure goes to `*final_status`.
+std::optional<fs::Namespace> kept_tree(const OpenContext& ctx, hubapi::Snapshot& kept, Status* final_status) {
   auto t = tree_of_kept(ctx, kept);
-  if (!t) return std::nullopt;
+  if (!t) {
+    if (t.status().code() == Errc::kEntryNotFound) *final_status = t.status();
+    return std::nullopt;
+  }
   return std::move(*t);
 }
 
@@ -78,6 +125,36 @@ Result<fs::Namespace> list_commit(const OpenContext& ctx, const hubapi::RepoId& 
                hubapi::repo_display(repo), kEagerPages);
   return fs::Namespace::lazy(root->entries, lister_of(ctx.client, repo, sha));
 }
+
+// A partial view listed from the Hub. A filter needs every path below the subfolder (which folders
+// hold a match is known only then), so that subtree is listed whole; a subfolder alone of a huge
+// repo is listed lazily, as a whole repo is, from that folder down. `whole` gets the listing when
+// it is the whole repo's (kept as the commit's view); a subfolder's listing is not kept.
+Result<fs::Namespace> list_view(const OpenContext& ctx, const hubapi::RepoId& repo, const std::string& sha,
+                                std::vector<hubapi::TreeEntry>& whole, bool& lazy) {
+  lazy = false;
+  const PartialView& v = ctx.view;
+  const std::string what = what_of(repo, sha);
+  const bool paged = v.filter.empty() && ctx.lazy_listing;
+  auto first = ctx.client->list_tree(repo, sha, hubapi::ListRequest{v.subfolder, true, paged ? kEagerPages : 0});
+  if (!first) {
+    if (first.status().code() == Errc::kEntryNotFound)
+      return Status(Errc::kEntryNotFound, "subfolder '" + v.subfolder + "' not found in " + what);
+    return first.status();
+  }
+  if (first->complete) {
+    auto ns = build_view(v, first->entries, what);
+    if (ns && v.subfolder.empty()) whole = std::move(first->entries);
+    return ns;
+  }
+  first->entries = {};
+  auto root = ctx.client->list_tree(repo, sha, hubapi::ListRequest{v.subfolder, false, 0});
+  if (!root) return root.status();
+  lazy = true;
+  spdlog::info("{}/{}: more than {} pages of files; directories are listed when first visited",
+               hubapi::repo_display(repo), v.subfolder, kEagerPages);
+  return fs::Namespace::lazy(root->entries, lister_of(ctx.client, repo, sha), v.subfolder);
+}
 }  // namespace
 
 Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoId& repo,
@@ -85,6 +162,7 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
   hubapi::Snapshot view;
   std::optional<fs::Namespace> tree;
   bool lazy = false;  // listed lazily just now: no image of it yet
+  Status gone;        // a partial view's folder or matches are not in the commit's kept tree
   if (!ctx.client) {
     auto v = ctx.views->load(repo, revision);
     if (!v) return v.status();
@@ -94,13 +172,14 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
     tree = std::move(*t);
     spdlog::info("offline: {} at the kept view of commit {}", hubapi::repo_display(repo), view.info.sha);
   } else if (auto kept = kept_commit(ctx, repo, revision);
-             kept && !kept->info.is_private && (tree = kept_tree(ctx, *kept))) {
+             kept && !kept->info.is_private && (tree = kept_tree(ctx, *kept, &gone))) {
     // A commit's tree never changes: a full sha whose view was kept (of a repo that was public
     // then; gated repos list publicly too, their content is checked by the probe below and by the
     // Hub at every read) mounts without asking the Hub.
     view = std::move(*kept);
     spdlog::info("{}@{}: the kept view of that commit, no Hub request", hubapi::repo_display(repo), revision);
   } else {
+    if (!gone) return gone;
     // Private repos always ask: the Hub decides who may list them.
     auto info = ctx.client->repo_info(repo, revision);
     Status failed = info ? Status::ok() : info.status();
@@ -110,10 +189,12 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
       // The revision resolved to a commit seen before: its kept tree, not the Hub's pages again
       // (a million-file dataset is a thousand requests). A view already read above is not read again.
       if (!kept || kept->info.sha != info->sha) kept = kept_commit(ctx, repo, info->sha);
-      if (kept && (tree = kept_tree(ctx, *kept)))
+      if (kept && (tree = kept_tree(ctx, *kept, &gone)))
         spdlog::info("{}@{}: commit {} seen before, its kept tree", hubapi::repo_display(repo), revision, info->sha);
+      if (!gone) return gone;
       if (!tree) {
-        auto t = list_commit(ctx, repo, info->sha, whole, lazy);
+        auto t = ctx.view.whole() ? list_commit(ctx, repo, info->sha, whole, lazy)
+                                  : list_view(ctx, repo, info->sha, whole, lazy);
         if (t) tree = std::move(*t);
         else failed = t.status();
         listed = true;
@@ -129,23 +210,30 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
       view = std::move(*fallback);
       tree = std::move(*t);
     } else {
+      // A partial view's own listing (a subfolder's) is not kept: the kept view of a commit is
+      // its whole tree (a filter over the whole repo listed it whole: that one is kept).
+      const bool partial_listing = listed && !ctx.view.whole() && whole.empty();
       view = hubapi::Snapshot{repo, std::move(*info), std::move(whole)};
       view.tree_in_image = lazy;
       // The revision info is fresh either way (gated, private, date); the tree file is only
       // rewritten when it was listed.
-      if (auto s = listed ? ctx.views->save(view, revision) : ctx.views->save_ref(repo, revision, view.info.sha); !s)
-        spdlog::warn("cannot keep the view for offline use: {}", s.to_string());
+      Status s = partial_listing ? Status::ok()
+                 : listed        ? ctx.views->save(view, revision)
+                                 : ctx.views->save_ref(repo, revision, view.info.sha);
+      if (!s) spdlog::warn("cannot keep the view for offline use: {}", s.to_string());
       view.tree.clear();
       view.tree.shrink_to_fit();
     }
   }
   // A tree that can still grow, or one just listed lazily, is kept as an image at unmount: a new
   // one always (even if nothing beyond the root was visited), one read from an image when it grew.
-  const bool keep_image = lazy || !tree->complete();
+  // Never a partial view's (Namespace::save_image refuses a subfolder's; a filtered one is complete).
+  const bool keep_image = ctx.view.whole() && (lazy || !tree->complete());
   const size_t loaded = lazy ? 0 : tree->inode_count();
   auto ns = std::move(tree);
-  spdlog::info("pinned {}@{} to commit {}: {} files, {} bytes{}", hubapi::repo_display(repo), revision, view.info.sha,
-               ns->file_count(), ns->total_bytes(), ns->complete() ? "" : " so far (listed as visited)");
+  spdlog::info("pinned {}@{} to commit {}: {} files, {} bytes{}{}", hubapi::repo_display(repo), revision,
+               view.info.sha, ns->file_count(), ns->total_bytes(), ns->complete() ? "" : " so far (listed as visited)",
+               ctx.view.whole() ? "" : " in the view " + ctx.view.describe());
   fs::RepoMount m;
   if (ctx.client)
     m.source = std::make_unique<fs::HubSource>(*ctx.client, repo, view.info.sha);
@@ -170,6 +258,9 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
   fc.repo = std::string(hubapi::repo_type_name(repo.type)) + ":" + repo.id;
   fc.revision = revision;
   fc.commit = view.info.sha;
+  fc.subfolder = ctx.view.subfolder;
+  fc.include = ctx.view.filter.include;
+  fc.exclude = ctx.view.filter.exclude;
   if (keep_image && ctx.views) {
     // What a lazy mount listed is kept for the next mount of this commit (offline too).
     fc.on_close = [store = *ctx.views, repo, sha = view.info.sha, loaded](const fs::Namespace& t) mutable {

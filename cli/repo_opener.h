@@ -6,6 +6,7 @@
 
 #include "cache/block_cache.h"
 #include "cli/hf_publish.h"
+#include "cli/partial_view.h"
 #include "cli/snapshot_store.h"
 #include "fs/hub_namespace.h"
 #include "fs/prefetcher.h"
@@ -23,6 +24,9 @@ struct OpenContext {
   // A repo of more than a few listing pages is listed one directory at a time, as visited (a
   // mount); otherwise (prefetch, which needs every path) the whole tree at once.
   bool lazy_listing = false;
+  // A subfolder and/or a filter (cli/partial_view.h): every repo opened shows only that. Cut from
+  // a kept whole tree when there is one; else listed (a filter: the whole subtree at once).
+  PartialView view;
   uint32_t uid = 0, gid = 0;
 };
 

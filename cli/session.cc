@@ -77,6 +77,7 @@ Session::Opened Session::open(const SessionOptions& o) {
   ctx.publish = s->publisher_.get();
   ctx.prefetch = o.prefetch;
   ctx.lazy_listing = o.lazy_listing;
+  ctx.view = o.view;
   ctx.uid = ::getuid();
   ctx.gid = ::getgid();
   return {std::move(s), {}};

@@ -33,6 +33,7 @@ struct SessionOptions {
   bool offline = false;                      // or HF_HUB_OFFLINE: no client, kept views only
   fs::PrefetchConfig prefetch;               // read-ahead of the repos opened (enabled=false: none)
   bool lazy_listing = false;                 // big repos listed per directory as visited (mounts)
+  PartialView view;                          // a subfolder / filtered view of every repo opened
   // CacheConfig::on_corrupt (mount: drop the kernel's page cache of the file).
   std::function<void(const cache::FileRef&)> on_corrupt;
 };

@@ -124,7 +124,8 @@ int cmd_status(const StatusArgs& a) {
     std::cout << mp << "\n";
     for (const auto& info : infos)
       std::cout << "  repo:       " << label(info, "repo") << " @ " << label(info, "revision") << " ("
-                << label(info, "commit") << ")\n";
+                << label(info, "commit") << ")\n"
+                << (label(info, "view").empty() ? "" : "  view:       " + label(info, "view") + "\n");
     if (infos.empty()) std::cout << "  repos:      none opened yet\n";
     std::cout << endpoint_status(text, infos.empty() ? std::string("-") : label(infos.front(), "endpoint"));
     std::cout << "  from network: " << format_bytes(static_cast<uint64_t>(net))

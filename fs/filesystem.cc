@@ -303,6 +303,15 @@ Result<std::string> Filesystem::getxattr(uint64_t ino, std::string_view name) {
   if (name == "user.hffs.repo") return cfg_.repo;
   if (name == "user.hffs.revision") return cfg_.revision;
   if (name == "user.hffs.commit") return cfg_.commit;
+  // A partial view: the subfolder, and each glob on a line of its own.
+  auto lines = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& p : v) out += p + "\n";
+    return out;
+  };
+  if (name == "user.hffs.subfolder" && !cfg_.subfolder.empty()) return cfg_.subfolder;
+  if (name == "user.hffs.include" && !cfg_.include.empty()) return lines(cfg_.include);
+  if (name == "user.hffs.exclude" && !cfg_.exclude.empty()) return lines(cfg_.exclude);
   if (n->ino == kRootIno && name == "user.hffs.metrics" && metrics_) return metrics_();
   if (!n->is_dir) {
     if (name == "user.hffs.hash") return std::string(n->lfs ? "sha256:" : "gitsha1:") + ns_.key_hex(*n);
@@ -324,6 +333,9 @@ Result<std::vector<std::string>> Filesystem::listxattr(uint64_t ino) {
   const Inode* n = ns_.get(ino);
   if (!n) return not_found(ino);
   std::vector<std::string> names{"user.hffs.repo", "user.hffs.revision", "user.hffs.commit"};
+  if (!cfg_.subfolder.empty()) names.push_back("user.hffs.subfolder");
+  if (!cfg_.include.empty()) names.push_back("user.hffs.include");
+  if (!cfg_.exclude.empty()) names.push_back("user.hffs.exclude");
   if (n->ino == kRootIno && metrics_) names.push_back("user.hffs.metrics");
   if (!n->is_dir) {
     names.insert(names.end(), {"user.hffs.hash", "user.hffs.source", "user.hffs.cached_bytes"});

@@ -33,6 +33,9 @@ struct FsConfig {
   std::string repo;      // "model:org/name" style label for xattrs
   std::string revision;  // as asked
   std::string commit;    // 40-hex
+  // A partial view (cli/partial_view.h): the repo folder shown as the root, and the globs.
+  std::string subfolder;
+  std::vector<std::string> include, exclude;
   // How long a range whose fetch failed (network/timeout/5xx) answers the same error at once.
   std::chrono::milliseconds failure_memory{2000};
   // A lazily listed tree: workers listing the subdirectories of a directory read (ListAhead).

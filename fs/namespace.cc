@@ -82,6 +82,7 @@ Namespace& Namespace::operator=(Namespace&& o) noexcept {
   total_bytes_.store(o.total_bytes_.exchange(0));
   file_count_.store(o.file_count_.exchange(0));
   unlisted_.store(o.unlisted_.exchange(0));
+  root_path_ = std::move(o.root_path_);
   lazy_ = std::move(o.lazy_);
   return *this;
 }
@@ -187,8 +188,10 @@ Result<Namespace> Namespace::build(const std::vector<hubapi::TreeEntry>& entries
   return ns;
 }
 
-Result<Namespace> Namespace::lazy(const std::vector<hubapi::TreeEntry>& root_entries, Lister lister) {
+Result<Namespace> Namespace::lazy(const std::vector<hubapi::TreeEntry>& root_entries, Lister lister,
+                                  std::string root_path) {
   Namespace ns;
+  ns.root_path_ = std::move(root_path);
   Inode root;
   root.ino = static_cast<uint32_t>(kRootIno);
   root.parent = static_cast<uint32_t>(kRootIno);
@@ -323,10 +326,13 @@ const Inode* Namespace::find_path(std::string_view path) const {
 
 std::string Namespace::path_of(const Inode& n) const {
   // Two walks up the parent chain: the length, then the names from the last one back.
+  // A subfolder view's root path comes first, with its '/'.
+  const size_t root = root_path_.empty() ? 0 : root_path_.size() + 1;
   size_t len = 0;
   for (const Inode* c = &n; c->ino != kRootIno; c = node(c->parent)) len += c->name_len + 1u;
-  if (len == 0) return {};
-  std::string p(len - 1, '/');
+  if (len == 0) return root_path_;
+  std::string p(root + len - 1, '/');
+  if (root) std::memcpy(p.data(), root_path_.data(), root_path_.size());
   size_t end = p.size();
   for (const Inode* c = &n; c->ino != kRootIno; c = node(c->parent)) {
     end -= c->name_len;

@@ -12,6 +12,10 @@
 //   (ensure_listed), so a million-file dataset costs what is visited. Inode numbers are then in
 //   the order directories were listed. The commit is pinned either way: what a directory holds
 //   never changes once listed, and nothing is ever removed, so pointers stay valid (StableArray).
+//
+// A subfolder view (`hffs mount org/name/sub`) is a tree rooted at that folder: root_path() is
+// its repo path, and path_of() (which the Lister, the Hub source and the HF cache use) gives
+// repo paths, the root's prefixed.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -65,7 +69,12 @@ class Namespace {
   // Inode numbers follow the sorted path order: stable for a given commit.
   static Result<Namespace> build(const std::vector<hubapi::TreeEntry>& entries);
   // The root's direct children now, every other directory when first needed (see above).
-  static Result<Namespace> lazy(const std::vector<hubapi::TreeEntry>& root_entries, Lister lister);
+  // `root_path`: the repo path of the root (a subfolder view; its entries have repo paths).
+  static Result<Namespace> lazy(const std::vector<hubapi::TreeEntry>& root_entries, Lister lister,
+                                std::string root_path = {});
+  // The repo path of the root ("" for a whole repo). Set once, before the tree is shared.
+  const std::string& root_path() const { return root_path_; }
+  void set_root_path(std::string p) { root_path_ = std::move(p); }
 
   // Directories: makes sure its children are known (lists it once, on the calling thread; callers
   // for the same directory wait for that one listing). A failed listing is tried again by the
@@ -91,7 +100,7 @@ class Namespace {
   // Directories: child inode numbers sorted by name (which is also inode order). Files and
   // directories not listed yet: empty.
   std::span<const uint32_t> children(const Inode& n) const;
-  // The repo path ("a/b/c.bin"; "" for the root), rebuilt from the parent chain.
+  // The repo path ("a/b/c.bin"; root_path() for the root), rebuilt from the parent chain.
   std::string path_of(const Inode& n) const;
   // Files: the content key as lowercase hex (LFS sha256 or git blob sha1); "" for directories.
   std::string key_hex(const Inode& n) const;
@@ -125,6 +134,7 @@ class Namespace {
   mutable std::atomic<uint64_t> total_bytes_{0};
   mutable std::atomic<uint64_t> file_count_{0};
   mutable std::atomic<uint64_t> unlisted_{0};
+  std::string root_path_;
   std::unique_ptr<Lazy> lazy_;
 };
 

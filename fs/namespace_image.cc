@@ -84,6 +84,8 @@ uint32_t key_len(const Inode& n) { return n.count & ~kRawKeyBit; }
 }  // namespace
 
 Status Namespace::save_image(const std::string& path) const {
+  // The kept image of a commit is of its whole tree: a later full mount reads it back.
+  if (!root_path_.empty()) return Status(Errc::kInvalidInput, "a subfolder view is not kept as the commit's image");
   const uint32_t count = static_cast<uint32_t>(inode_count());
   // Section sizes, with the packed offsets each record gets.
   std::array<uint64_t, kFields> h{};

@@ -15,7 +15,7 @@ const std::map<Errc, int> kDocumented = {
     {Errc::kOk, 0},
     {Errc::kRepoNotFound, 3},
     {Errc::kRevisionNotFound, 4},
-    {Errc::kEntryNotFound, 1},
+    {Errc::kEntryNotFound, 4},
     {Errc::kGated, 5},
     {Errc::kUnauthorized, 5},
     {Errc::kForbidden, 5},

@@ -115,3 +115,22 @@ TEST(MountHelper, EndpointOptionsNeedValuesAndBackoffIsBounded) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_DOUBLE_EQ(r->endpoint_backoff_s, 120);
 }
+
+// A partial view in fstab: subfolder=, and include= / exclude= repeated, one glob each (the
+// options field is comma-separated itself, so a glob cannot hold a comma there).
+TEST(MountHelper, SubfolderAndRepeatedGlobs) {
+  bool fake;
+  auto m = parse_mount_helper_args({"org/name", "/mnt", "-o",
+                                    "ro,subfolder=onnx,include=*.json,include=*.onnx,exclude=tmp/*"},
+                                   &fake);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(m->subfolder, "onnx");
+  EXPECT_EQ(m->include, (std::vector<std::string>{"*.json", "*.onnx"}));
+  EXPECT_EQ(m->exclude, std::vector<std::string>{"tmp/*"});
+  // The repo path form goes through as the source.
+  auto path = parse_mount_helper_args({"datasets/org/name/data/train", "/mnt"}, &fake);
+  ASSERT_TRUE(path.ok());
+  EXPECT_EQ(path->repo, "datasets/org/name/data/train");
+  for (const char* bad : {"include=", "exclude", "subfolder="})
+    EXPECT_FALSE(parse_mount_helper_args({"org/name", "/mnt", "-o", bad}, &fake).ok()) << bad;
+}

@@ -37,7 +37,8 @@ const std::map<std::string, std::string> kSample = {
     {"deadline", "2.5"},         {"part_size", "16"},           {"max_inflight", "512"},
     {"metrics_file", "/run/m"},  {"verify", "strict"},          {"verify_whole_max", "16M"},
     {"read_ahead_kb", "4096"},   {"no_token_endpoint", "http://hub"}, {"endpoint_backoff", "0.5"},
-    {"stall_timeout", "2"},
+    {"stall_timeout", "2"},      {"subfolder", "onnx"},         {"include", "*.json"},
+    {"exclude", "*.bin"},
 };
 
 std::string fstab_key(const std::string& long_name) {
@@ -150,7 +151,10 @@ TEST(MountOptions, RepeatedOptionsAreRepeatedKeysInTheSameOrder) {
 
 // A list option takes one value per occurrence: REPO and MOUNTPOINT after it stay positionals.
 TEST(MountOptions, AListOptionDoesNotSwallowThePositionals) {
-  auto m = parse_mount({"--endpoint", "http://a.example", "--no-token-endpoint", "http://a.example", "org/name", "/mnt"});
+  auto m = parse_mount({"--endpoint", "http://a.example", "--no-token-endpoint", "http://a.example", "--include",
+                        "*.json", "--exclude", "*.bin", "org/name", "/mnt"});
+  EXPECT_EQ(m.include, std::vector<std::string>{"*.json"});
+  EXPECT_EQ(m.exclude, std::vector<std::string>{"*.bin"});
   EXPECT_EQ(m.endpoint, std::vector<std::string>{"http://a.example"});
   EXPECT_EQ(m.no_token_endpoint, std::vector<std::string>{"http://a.example"});
   EXPECT_EQ(m.repo, "org/name");

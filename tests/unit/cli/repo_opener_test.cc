@@ -10,6 +10,7 @@
 #include <set>
 
 #include "cli/env.h"
+#include "cli/exit_codes.h"
 #include "unit/hubapi/fake_http_server.h"
 
 using namespace hffs;
@@ -32,6 +33,11 @@ FakeResponse hub_answer(const FakeRequest& r) {
     return FakeResponse{200, {},
                         R"([{"type":"file","oid":")" + std::string(40, '1') + R"(","size":12,"path":"config.json"},)"
                         R"({"type":"file","oid":")" + std::string(40, '2') + R"(","size":34,"path":"sub/a.txt"}])"};
+  // A folder's own listing (a subfolder view), and a folder that is not there.
+  if (r.path() == "/api/models/org/name/tree/" + kSha + "/sub")
+    return FakeResponse{200, {}, R"([{"type":"file","oid":")" + std::string(40, '2') + R"(","size":34,"path":"sub/a.txt"}])"};
+  if (r.path().rfind("/api/models/org/name/tree/" + kSha + "/", 0) == 0)
+    return FakeResponse{404, {{"X-Error-Code", "EntryNotFound"}}, R"({"error":"not found"})"};
   return FakeResponse{404, {{"X-Error-Code", "RepoNotFound"}}, R"({"error":"Repository not found"})"};
 }
 
@@ -211,4 +217,114 @@ TEST_F(RepoOpenerTest, APrivateCommitAlwaysAsksTheHub) {
   auto m = cli::open_repo_view(context(&client), kRepo, kSha);
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   EXPECT_EQ(hub_.request_count(), before + 1) << "the revision info, then the kept tree";
+}
+
+// A subfolder view lists only that folder, shows it as the root with repo paths kept for the
+// Hub, and keeps nothing of it: a later whole mount of that commit lists and sees everything.
+TEST_F(RepoOpenerTest, ASubfolderViewListsThatFolderAndIsNotKeptAsTheCommitsView) {
+  hubapi::HubClient client(hub_config(hub_.base_url()));
+  auto ctx = context(&client);
+  ctx.view.subfolder = "sub";
+  auto m = cli::open_repo_view(ctx, kRepo, "main");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(files_of(*m), std::set<std::string>{"sub/a.txt"});  // path_of: the repo path
+  ASSERT_NE(m->fs->ns().find_path("a.txt"), nullptr);            // the mount's own path
+  EXPECT_EQ(xattr(*m, "a.txt", "user.hffs.subfolder"), "sub");
+  EXPECT_NE(xattr(*m, "a.txt", "user.hffs.source").find("/resolve/" + kSha + "/sub/a.txt"), std::string::npos);
+  EXPECT_EQ(hub_.request_count(), 2u) << "revision + the folder's tree page";
+
+  auto whole = cli::open_repo_view(context(&client), kRepo, "main");
+  ASSERT_TRUE(whole.ok()) << whole.status().to_string();
+  EXPECT_EQ(files_of(*whole), want_);
+  EXPECT_EQ(xattr(*whole, "config.json", "user.hffs.subfolder").rfind("error", 0), 0u);
+
+  auto missing = ctx;
+  missing.view.subfolder = "nosuch";
+  auto r = cli::open_repo_view(missing, kRepo, "main");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Errc::kEntryNotFound) << r.status().to_string();
+  EXPECT_NE(r.status().message().find("subfolder 'nosuch' not found"), std::string::npos) << r.status().message();
+  EXPECT_EQ(cli::exit_code_for(r.status().code()), cli::kExitRevisionNotFound);
+}
+
+// Once a commit's whole tree is kept, partial views are cut from it (no tree request), also
+// offline; and a filtered view keeps the whole listing it made as the commit's view.
+TEST_F(RepoOpenerTest, PartialViewsAreCutFromTheKeptWholeTree) {
+  {
+    hubapi::HubClient client(hub_config(hub_.base_url()));
+    auto ctx = context(&client);
+    ctx.view.filter.include = {"*.json"};
+    auto f = cli::open_repo_view(ctx, kRepo, "main");
+    ASSERT_TRUE(f.ok()) << f.status().to_string();
+    EXPECT_EQ(files_of(*f), std::set<std::string>{"config.json"});
+    EXPECT_EQ(xattr(*f, "config.json", "user.hffs.include"), "*.json\n");
+    // Not in the kept whole tree of that commit: final, without listing again.
+    const size_t asked = hub_.request_count();
+    ctx.view.filter.include = {"*.gguf"};
+    auto none = cli::open_repo_view(ctx, kRepo, "main");
+    EXPECT_EQ(none.status().code(), Errc::kEntryNotFound) << none.status().to_string();
+    EXPECT_EQ(hub_.request_count(), asked + 1) << "the revision only";
+    ctx.view = {"nosuch", {}};
+    auto by_sha = cli::open_repo_view(ctx, kRepo, kSha);
+    EXPECT_EQ(by_sha.status().code(), Errc::kEntryNotFound) << by_sha.status().to_string();
+    EXPECT_EQ(hub_.request_count(), asked + 1) << "a kept public commit: no request";
+  }
+  const size_t before = hub_.request_count();
+  auto ctx = context(nullptr);  // offline: the kept view only
+  ctx.view.subfolder = "sub";
+  auto sub = cli::open_repo_view(ctx, kRepo, "main");
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+  EXPECT_EQ(files_of(*sub), std::set<std::string>{"sub/a.txt"});
+  ctx.view.subfolder = "config.json";
+  auto file = cli::open_repo_view(ctx, kRepo, "main");
+  EXPECT_EQ(file.status().code(), Errc::kEntryNotFound) << file.status().to_string();
+  auto whole = cli::open_repo_view(context(nullptr), kRepo, "main");
+  ASSERT_TRUE(whole.ok()) << whole.status().to_string();
+  EXPECT_EQ(files_of(*whole), want_);
+  EXPECT_EQ(hub_.request_count(), before);
+}
+
+// A lazy mount's kept image: once complete, partial views are cut from it (offline too); a partly
+// listed one cannot say what a folder holds, so offline it is a clear kOffline error.
+TEST_F(RepoOpenerTest, PartialViewsOfAKeptImage) {
+  auto entries = [](bool with_sub) {
+    std::vector<hubapi::TreeEntry> v(1);
+    v[0].path = "config.json";
+    v[0].size = 12;
+    v[0].oid = std::string(40, '1');
+    if (with_sub) {
+      hubapi::TreeEntry f;
+      f.path = "sub/a.bin";
+      f.size = 34;
+      f.oid = std::string(40, '2');
+      f.lfs_sha256 = std::string(64, '3');
+      v.push_back(f);
+    }
+    return v;
+  };
+  hubapi::Snapshot snap{kRepo, {"org/name", kSha, "2024-02-19T11:06:12.000Z", 0, false, ""}, {}, true};
+  ASSERT_TRUE(views_->save(snap, "main").is_ok());
+  auto full = fs::Namespace::build(entries(true));
+  ASSERT_TRUE(full.ok());
+  ASSERT_TRUE(views_->save_image(kRepo, kSha, *full).is_ok());
+  auto ctx = context(nullptr);
+  ctx.view.subfolder = "sub";
+  auto m = cli::open_repo_view(ctx, kRepo, "main");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(files_of(*m), std::set<std::string>{"sub/a.bin"});
+  EXPECT_EQ(xattr(*m, "a.bin", "user.hffs.hash"), "sha256:" + std::string(64, '3'));
+
+  // Partly listed: the root only, "sub" never visited.
+  hubapi::TreeEntry d;
+  d.type = hubapi::TreeEntry::Type::kDirectory;
+  d.path = "sub";
+  auto root_only = entries(false);
+  root_only.push_back(d);
+  auto part = fs::Namespace::lazy(root_only, nullptr);
+  ASSERT_TRUE(part.ok());
+  ASSERT_FALSE(part->complete());
+  ASSERT_TRUE(views_->save_image(kRepo, kSha, *part).is_ok());
+  auto off = cli::open_repo_view(ctx, kRepo, "main");
+  ASSERT_FALSE(off.ok());
+  EXPECT_EQ(off.status().code(), Errc::kOffline) << off.status().to_string();
 }

@@ -235,3 +235,32 @@ TEST(NamespaceImage, DamagedImagesAreRefused) {
   EXPECT_EQ(Namespace::load_image(p + ".none").status().code(), Errc::kEntryNotFound);
   std::filesystem::remove(p);
 }
+
+// A subfolder view (`hffs mount org/name/data`): the root is that folder, the Lister and
+// path_of() see repo paths, the mount's own paths start below it; such a tree is never kept as
+// the commit's image.
+TEST(NamespaceRoot, ASubfolderRootGivesRepoPathsEverywhere) {
+  FakeHub hub;
+  hub.dirs["data"] = {dir("data/train"), file("data/a.txt", 3)};
+  hub.dirs["data/train"] = {file("data/train/x.bin", 5)};
+  auto ns = Namespace::lazy(hub.dirs["data"], hub.lister(), "data");
+  ASSERT_TRUE(ns.ok()) << ns.status().to_string();
+  EXPECT_EQ(ns->root_path(), "data");
+  EXPECT_EQ(ns->path_of(*ns->get(hffs::fs::kRootIno)), "data");
+  const Inode* x = ns->find_path("train/x.bin");
+  ASSERT_NE(x, nullptr);
+  EXPECT_EQ(ns->path_of(*x), "data/train/x.bin");
+  EXPECT_EQ(hub.calls["data/train"], 1);
+  EXPECT_EQ(hub.calls.count(""), 0u);
+  EXPECT_EQ(ns->find_path("data"), nullptr);  // no "data" below the root
+
+  auto built = Namespace::build({file("a/b.txt", 1)});
+  ASSERT_TRUE(built.ok());
+  built->set_root_path("x/y");
+  EXPECT_EQ(built->path_of(*built->find_path("a/b.txt")), "x/y/a/b.txt");
+  Namespace moved = std::move(*built);
+  EXPECT_EQ(moved.path_of(*moved.find_path("a")), "x/y/a");
+  auto img = std::filesystem::temp_directory_path() / ("hffs-root-image-" + std::to_string(::getpid()));
+  EXPECT_FALSE(moved.save_image(img.string()).is_ok());
+  EXPECT_FALSE(std::filesystem::exists(img));
+}
