@@ -382,6 +382,10 @@ int cmd_mount(const MountArgs& args) {
     std::cerr << "hffs: " << s.message() << "\n";
     return kExitMountpoint;
   }
+  if (auto s = check_fuse_device(::geteuid()); !s) {
+    std::cerr << "hffs: " << s.message() << "\n";
+    return kExitMountpoint;
+  }
   if (auto s = check_allow_other(a.fuse_options, ::geteuid()); !s) {
     std::cerr << "hffs: " << s.message() << "\n";
     return kExitMountpoint;
