@@ -171,6 +171,14 @@ class NonRootMount(SimTestCase):
         self.assertEqual(st.returncode, 0, st.stderr)
         self.assertIn(self.mnt, st.stdout)
         self.assertIn(REPO, st.stdout)
+        # Every mount: this one, and others' (root's, without allow_other) named as such, not failures.
+        every = self.as_user(self.bin, "status")
+        self.assertEqual(every.returncode, 0, every.stdout + every.stderr)
+        self.assertIn(REPO, every.stdout)
+        self.assertNotIn("not an hffs mount", every.stdout)
+        # Root may not look into the user's mount either: listed, `hffs status` over every mount still succeeds.
+        mine = subprocess.run([self.bin, "status"], capture_output=True, text=True, timeout=60)
+        self.assertIn(f"{self.mnt}: another user's mount (not mounted with allow_other)", mine.stdout)
 
         # The cache went under the user's home, private to the user.
         cache = os.path.join(self.home, ".cache", "huggingface", "hffs")
