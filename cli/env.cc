@@ -1,6 +1,8 @@
 #include "cli/env.h"
 
 #include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -17,11 +19,20 @@ std::optional<std::string> getenv_nonempty(const char* name) {
   return std::string(v);
 }
 
+// $HOME, else the user's home in the password database (a service or `setpriv` may leave HOME
+// unset; a normal user's cache then still goes under their own home, not root's).
+std::string home_dir() {
+  if (const char* home = std::getenv("HOME"); home && *home) return home;
+  std::vector<char> buf(16384);
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  if (::getpwuid_r(::getuid(), &pw, buf.data(), buf.size(), &found) == 0 && found && found->pw_dir && *found->pw_dir)
+    return found->pw_dir;
+  return ::getuid() == 0 ? "/root" : "/";
+}
+
 std::filesystem::path expand_user(const std::string& p) {
-  if (!p.empty() && p[0] == '~') {
-    const char* home = std::getenv("HOME");
-    return std::filesystem::path(home ? home : "/root") / p.substr(p.size() > 1 && p[1] == '/' ? 2 : 1);
-  }
+  if (!p.empty() && p[0] == '~') return std::filesystem::path(home_dir()) / p.substr(p.size() > 1 && p[1] == '/' ? 2 : 1);
   return p;
 }
 }  // namespace
@@ -85,9 +96,17 @@ HfEnv read_hf_env() {
     if (f) {
       std::stringstream ss;
       ss << f.rdbuf();
-      if ((env.token = clean_token(ss.str()))) env.token_source = p.string();
+      if ((env.token = clean_token(ss.str()))) {
+        std::error_code ec;
+        auto full = std::filesystem::absolute(p, ec);
+        env.token_file = ec ? p : full.lexically_normal();
+        env.token_source = env.token_file->string();
+      }
     }
   }
+  if (auto r = getenv_nonempty("HFFS_TOKEN_RECHECK_MS");
+      r && r->size() <= 7 && r->find_first_not_of("0123456789") == std::string::npos)
+    env.token_recheck = std::chrono::milliseconds(std::min(std::stoul(*r), 3'600'000ul));
   env.offline = env_truthy("HF_HUB_OFFLINE") || env_truthy("TRANSFORMERS_OFFLINE");
   return env;
 }

@@ -2,6 +2,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -16,6 +17,12 @@ struct HfEnv {
   std::filesystem::path hub_cache;      // HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub
   std::optional<std::string> token;     // HF_TOKEN, HUGGING_FACE_HUB_TOKEN, $HF_TOKEN_PATH, $HF_HOME/token
   std::string token_source;             // where the token came from (never the token itself)
+  // The file the token was read from ($HF_TOKEN_PATH or $HF_HOME/token; absolute), which rotates;
+  // none for a token from the environment.
+  std::optional<std::filesystem::path> token_file;
+  // How often at most a token file is looked at for a change: HFFS_TOKEN_RECHECK_MS (0 to 3600000,
+  // default 1000; a request that finds the look due makes it, a 401 makes one at once).
+  std::chrono::milliseconds token_recheck{1000};
   bool offline = false;                 // HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE
   std::filesystem::path default_cache_dir() const { return hf_home / "hffs"; }
 };

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <fstream>
-#include <sstream>
+#include <filesystem>
+
+#include "hubapi/token_source.h"
 
 namespace hffs::cli {
 
@@ -29,6 +31,15 @@ Result<hubapi::RepoId> parse_repo_cli(const std::string& repo, const std::option
   return r;
 }
 
+bool has_token(const hubapi::HubConfig& c) {
+  return c.token_source ? c.token_source->current() != nullptr : c.token.has_value();
+}
+
+std::vector<std::string> known_tokens(const hubapi::HubConfig& c) {
+  if (c.token_source) return c.token_source->known();
+  return c.token ? std::vector<std::string>{*c.token} : std::vector<std::string>{};
+}
+
 Result<HubSetup> make_hub_config(const HubArgs& o, const HfEnv& env) {
   HubSetup out;
   hubapi::HubConfig& hc = out.config;
@@ -37,19 +48,28 @@ Result<HubSetup> make_hub_config(const HubArgs& o, const HfEnv& env) {
   out.endpoints = std::move(*list);
   hc.set_endpoints(out.endpoints.endpoints);
   std::string source = "none";
+  std::optional<std::filesystem::path> file;  // a token file rotates: re-read as it changes
   if (o.token) {
     hc.token = clean_token(*o.token);
     source = "--token";
   } else if (o.token_file) {
-    std::ifstream tf(*o.token_file);
-    if (!tf) return Status(Errc::kInvalidInput, "cannot read token file " + *o.token_file);
-    std::stringstream ts;
-    ts << tf.rdbuf();
-    hc.token = clean_token(ts.str());
-    source = *o.token_file;
+    if (!std::ifstream(*o.token_file)) return Status(Errc::kInvalidInput, "cannot read token file " + *o.token_file);
+    file = *o.token_file;
   } else if (env.token) {
     hc.token = env.token;
     source = env.token_source;
+    file = env.token_file;
+  }
+  if (file) {
+    // Absolute: the daemon runs in "/".
+    std::error_code ec;
+    auto full = std::filesystem::absolute(*file, ec);
+    source = (ec ? *file : full.lexically_normal()).string();
+    hc.token_source = hubapi::TokenSource::file(source, env.token_recheck);
+    if (auto t = hc.token_source->current()) hc.token = *t;
+    else hc.token.reset();
+  } else {
+    hc.token_source = hubapi::TokenSource::fixed(hc.token);
   }
   if (o.ca_file) hc.ca_file = *o.ca_file;
   // NaN, infinity or absurd values would overflow the conversion below (a week is plenty).
@@ -63,7 +83,8 @@ Result<HubSetup> make_hub_config(const HubArgs& o, const HfEnv& env) {
     return Status(Errc::kInvalidInput, "--stall-timeout must be a number of seconds from 0.1 to 3600");
   hc.stall_timeout = millis(o.stall_timeout_s);
   hc.allow_http_redirect = o.allow_http_redirect;
-  out.token_source = hc.token ? source : "none";
+  out.token_source = hc.token || file ? source : "none";
+  if (file) out.token_source += " (re-read when it changes)";
   return out;
 }
 

@@ -28,8 +28,14 @@ struct HubSetup {
   std::string token_source;  // where the token came from ("none" without one); never the token
 };
 
-// Endpoints (cli/endpoints.h), token (--token, --token-file, else the environment's), CA file,
-// deadline and endpoint back-off. Every error is a usage error with a message ready to print.
+// Whether a token is sent now (a token file may gain or lose one), and every token sent so far
+// (what output must never show).
+bool has_token(const hubapi::HubConfig& c);
+std::vector<std::string> known_tokens(const hubapi::HubConfig& c);
+
+// Endpoints (cli/endpoints.h), token (--token, --token-file, else the environment's; a token from
+// a file comes with a TokenSource that re-reads it as it rotates), CA file, deadline and endpoint
+// back-off. Every error is a usage error with a message ready to print.
 Result<HubSetup> make_hub_config(const HubArgs& o, const HfEnv& env);
 
 }  // namespace hffs::cli

@@ -139,7 +139,7 @@ std::unique_ptr<Served> open_served(const MountArgs& a, const hubapi::RepoId& re
     MountMetrics mm{mountpoint, endpoint, hub, std::move(repos), session.cache().stats(), std::nullopt};
     if (const auto* c = session.client()) {
       mm.http = c->stats();
-      if (const auto& token = session.hub_config().token) scrub_secret(*mm.http, *token);
+      for (const std::string& token : known_tokens(session.hub_config())) scrub_secret(*mm.http, token);
     }
     return render_metrics(mm);
   };
@@ -406,6 +406,14 @@ int cmd_mount(const MountArgs& args) {
   absolutize_paths(a);
   std::string mp;
   if (auto s = check_mountpoint(a.mountpoint, &mp); !s) {
+    std::cerr << "hffs: " << s.message() << "\n";
+    return kExitMountpoint;
+  }
+  if (auto s = check_fuse_device(::geteuid()); !s) {
+    std::cerr << "hffs: " << s.message() << "\n";
+    return kExitMountpoint;
+  }
+  if (auto s = check_allow_other(a.fuse_options, ::geteuid()); !s) {
     std::cerr << "hffs: " << s.message() << "\n";
     return kExitMountpoint;
   }

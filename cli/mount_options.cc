@@ -7,8 +7,11 @@
 namespace hffs::cli {
 
 const char* const kTokenHelp =
-    "Access token; visible to other local users (ps) until hffs starts, prefer HF_TOKEN or --token-file "
-    "(default: $HF_TOKEN, then the saved token file)";
+    "Access token; visible to other local users (ps) until hffs starts, prefer HF_TOKEN or --token-file; "
+    "fixed for the life of the mount, as HF_TOKEN is (default: $HF_TOKEN, then the saved token file)";
+const char* const kTokenFileHelp =
+    "Read the access token from this file; re-read when it changes and when the Hub rejects the token, so a "
+    "rotated token needs no remount (so are $HF_TOKEN_PATH and $HF_HOME/token when the token comes from them)";
 
 void add_hub_options(CLI::App& cmd, HubArgs& h, const char* deadline_help) {
   cmd.add_option("-r,--revision", h.revision, "Branch, tag, commit sha or refs/pr/N (default: main)");
@@ -32,7 +35,7 @@ void add_hub_options(CLI::App& cmd, HubArgs& h, const char* deadline_help) {
                  "endpoints: moved to the next; default 15)")
       ->check(CLI::Range(kStallTimeoutMin, kStallTimeoutMax));
   cmd.add_option("--token", h.token, kTokenHelp);
-  cmd.add_option("--token-file", h.token_file, "Read the access token from this file");
+  cmd.add_option("--token-file", h.token_file, kTokenFileHelp);
   cmd.add_option("--ca-file", h.ca_file, "Extra CA bundle to verify the Hub/CDN certificates with");
   cmd.add_option("--deadline", h.op_deadline_s, deadline_help)->check(CLI::PositiveNumber);
   cmd.add_flag("--allow-http-redirect", h.allow_http_redirect,

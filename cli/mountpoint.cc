@@ -1,6 +1,7 @@
 #include "cli/mountpoint.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
@@ -73,6 +74,35 @@ Status check_mountpoint(const std::string& path, std::string* abs_out) {
   }
   if (abs_out) *abs_out = abs;
   return Status::ok();
+}
+
+Status check_allow_other(const std::vector<std::string>& fuse_options, uid_t euid, const std::string& fuse_conf) {
+  if (euid == 0) return Status::ok();
+  std::string opt;
+  for (const auto& o : fuse_options)
+    if (o == "allow_other" || o == "allow_root") opt = o;
+  if (opt.empty()) return Status::ok();
+  std::ifstream f(fuse_conf);
+  std::string line;
+  while (std::getline(f, line)) {
+    auto b = line.find_first_not_of(" \t");
+    auto e = line.find_last_not_of(" \t\r");
+    if (b != std::string::npos && line.substr(b, e - b + 1) == "user_allow_other") return Status::ok();
+  }
+  return Status(Errc::kInvalidInput, "-o " + opt + " as a normal user needs the line 'user_allow_other' in " + fuse_conf +
+                                         " (root adds it: it lets every user share their FUSE mounts), "
+                                         "or mount without it: then only you can read the mount");
+}
+
+Status check_fuse_device(uid_t euid, const std::string& device) {
+  if (euid == 0 || ::access(device.c_str(), R_OK | W_OK) == 0) return Status::ok();
+  int err = errno;
+  if (err == ENOENT)
+    return Status(Errc::kInvalidInput, device + " does not exist: load the fuse module ('modprobe fuse'); in a "
+                                                "container, pass the device ('--device /dev/fuse')");
+  return Status(Errc::kInvalidInput, "a normal user needs " + device + " readable and writable to mount (" +
+                                         std::strerror(err) + "): udev makes it mode 0666; where it is not, " +
+                                         "root runs 'chmod 0666 " + device + "' (or mount as root)");
 }
 
 }  // namespace hffs::cli

@@ -95,7 +95,7 @@ Result<fs::RepoMount> Session::open_repo(const hubapi::RepoId& repo, const std::
 
 Failure Session::repo_failure(const Status& s, const hubapi::RepoId& repo, const std::string& revision,
                               const std::string& verb) const {
-  return cli::repo_failure(s, repo, revision, hub_.endpoints.urls(), hub_config().token.has_value(), verb);
+  return cli::repo_failure(s, repo, revision, hub_.endpoints.urls(), has_token(hub_config()), verb);
 }
 
 }  // namespace hffs::cli

@@ -104,6 +104,13 @@ int cmd_status(const StatusArgs& a) {
     std::string text;
     if (int n = read_metrics(mp, &text); n < 0) {
       int err = -n;
+      if (err == EACCES) {
+        // Another user's mount without allow_other (FUSE lets only its owner in, root included):
+        // listed, not a failure of `hffs status` over every mount.
+        std::cout << mp << ": another user's mount (not mounted with allow_other)\n";
+        if (!a.mountpoint.empty()) rc = kExitMountpoint;
+        continue;
+      }
       std::cout << mp << ": " << (err == ENOTCONN ? "DEAD (daemon gone): run 'hffs umount " + mp + "'"
                                                   : std::string("not an hffs mount (") + std::strerror(err) + ")")
                 << "\n";

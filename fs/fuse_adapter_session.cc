@@ -5,6 +5,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -62,7 +63,11 @@ namespace {
 // backing-device read-ahead afterwards (what gcsfuse does). Found through mountinfo, not stat(),
 // because the session does not serve requests yet.
 void raise_read_ahead(const std::string& mountpoint, unsigned kb) {
-  if (kb == 0 || ::geteuid() != 0) return;
+  if (kb == 0) return;
+  if (::geteuid() != 0) {
+    spdlog::info("kernel read-ahead left at its default: raising it to {} KiB (--read-ahead-kb) needs root", kb);
+    return;
+  }
   std::ifstream f("/proc/self/mountinfo");
   std::string line, devno;
   while (std::getline(f, line)) {
@@ -76,6 +81,21 @@ void raise_read_ahead(const std::string& mountpoint, unsigned kb) {
   ra << kb;
   ra.flush();
   if (ra) spdlog::debug("read_ahead_kb of {} set to {}", devno, kb);
+  else  // a container's read-only /sys
+    spdlog::info("kernel read-ahead left at its default: cannot write /sys/class/bdi/{}/read_ahead_kb", devno);
+}
+
+// Whether this process may register backing files for passthrough: the kernel asks for
+// CAP_SYS_ADMIN (in the initial user namespace; a user namespace's is refused later, and logged).
+bool may_passthrough() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("CapEff:", 0) != 0) continue;
+    unsigned long long caps = std::strtoull(line.c_str() + 7, nullptr, 16);
+    return (caps >> 21) & 1;  // CAP_SYS_ADMIN
+  }
+  return ::geteuid() == 0;
 }
 
 // libfuse splices a reply through a pipe of its own that must hold the reply plus a few pages;
@@ -154,6 +174,10 @@ Status FuseServer::mount(const std::string& mountpoint) {
     return Status(Errc::kIo, "cannot mount FUSE at " + mountpoint +
                                  " (is /dev/fuse available, and allow_other permitted in /etc/fuse.conf?)");
   impl_->mounted = true;
+  if (impl_->opts.passthrough && !may_passthrough()) {
+    spdlog::info("FUSE passthrough off: it needs CAP_SYS_ADMIN (root); cached files are served by the daemon");
+    impl_->opts.passthrough = false;
+  }
   if (impl_->opts.passthrough) {
     // Same fd, our read/writev: lets INIT (and open replies) be amended for passthrough.
     static const fuse_custom_io io = passthrough_io();

@@ -11,6 +11,7 @@
 
 #include "hubapi/headers.h"
 #include "hubapi/endpoint_client_impl.h"
+#include "hubapi/token_source.h"
 
 namespace hffs::hubapi {
 
@@ -30,22 +31,6 @@ int64_t system_epoch() {
       .count();
 }
 
-// As huggingface_hub does: drop CR/LF, trim; a token with other control characters would allow
-// header injection, so it is not used at all. nullopt: no token to send.
-std::optional<std::string> usable_token(const std::string& given) {
-  std::string t;
-  for (char ch : given)
-    if (ch != '\r' && ch != '\n') t += ch;
-  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.pop_back();
-  size_t b = t.find_first_not_of(" \t");
-  t = b == std::string::npos ? std::string() : t.substr(b);
-  bool bad = false;
-  for (char ch : t) bad |= static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
-  if (bad) spdlog::warn("hubapi: the token contains control characters; it will not be sent");
-  if (t.empty() || bad) return std::nullopt;
-  return t;
-}
-
 }  // namespace
 
 EndpointClient::Impl::Impl(HubConfig c, bool ff)
@@ -61,14 +46,27 @@ EndpointClient::Impl::Impl(HubConfig c, bool ff)
   if (fail_fast && (policy.max_attempts == 0 || policy.max_attempts > 2)) policy.max_attempts = 2;
   policy.base = cfg.backoff_base;
   policy.cap = cfg.backoff_cap;
-  if (!cfg.endpoint_sends_token) cfg.token.reset();
-  if (cfg.token) cfg.token = usable_token(*cfg.token);
+  // One source for every endpoint of the list (a file is looked at once, not per endpoint); an
+  // endpoint that must never see the token gets none.
+  if (!cfg.endpoint_sends_token) tokens = TokenSource::fixed(std::nullopt);
+  else if (cfg.token_source) tokens = cfg.token_source;
+  else tokens = TokenSource::fixed(cfg.token);
+  cfg.token_source = tokens;
+  if (auto t = tokens->current()) cfg.token = *t;
+  else cfg.token.reset();
 }
 
 bool EndpointClient::Impl::may_send_auth(const std::string& url) const {
-  if (!cfg.token || !ep) return false;
+  if (!ep) return false;
   auto u = parse_url(url);
   return u && same_origin(*u, *ep);
+}
+
+bool EndpointClient::Impl::token_rotated(const HttpResponse& r, const TokenSource::Token& used) const {
+  if (r.status != 401 || !tokens->rejected(used)) return false;
+  spdlog::info("hubapi: {} rejected the token; sending the request again with the token now in {}", endpoint,
+               tokens->path());
+  return true;
 }
 
 Status EndpointClient::Impl::check_downgrade(const std::string& from, const Url& to, const std::string& what) {
@@ -82,20 +80,23 @@ Status EndpointClient::Impl::check_downgrade(const std::string& from, const Url&
   return Status(Errc::kProtocol, msg);
 }
 
-HttpRequest EndpointClient::Impl::make_request(const std::string& url, Clock::time_point deadline,
-                                          bool head) const {
+HttpRequest EndpointClient::Impl::make_request(const std::string& url, Clock::time_point deadline, bool head,
+                                               TokenSource::Token* used) const {
   HttpRequest r;
   r.url = url;
   r.head = head;
   r.deadline = deadline;
   r.connect_timeout = cfg.connect_timeout;
   r.stall_timeout = cfg.stall_timeout;
-  if (may_send_auth(url)) r.headers.push_back("Authorization: Bearer " + *cfg.token);
+  TokenSource::Token t = may_send_auth(url) ? tokens->current() : nullptr;
+  if (t) r.headers.push_back("Authorization: Bearer " + *t);
+  if (used) *used = std::move(t);
   return r;
 }
 
 std::string EndpointClient::Impl::scrub(std::string s) const {
-  return cfg.token ? scrub_secret(std::move(s), *cfg.token) : s;
+  for (const std::string& t : tokens->known()) s = scrub_secret(std::move(s), t);
+  return s;
 }
 
 HttpErrorInfo EndpointClient::Impl::error_info(const HttpResponse& r) const {
@@ -135,7 +136,7 @@ ErrorContext EndpointClient::Impl::context(const RepoId& repo, std::string_view 
   c.revision = std::string(rev);
   c.path = std::string(path);
   c.what = std::move(what);
-  c.had_token = cfg.token.has_value();
+  c.had_token = tokens->current() != nullptr;
   c.kind = kind;
   return c;
 }

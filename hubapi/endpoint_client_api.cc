@@ -35,7 +35,8 @@ class EndpointClient::Impl::ApiGet {
       : m_(m), cur_(url), what_(what), ctx_(ctx), deadline_(deadline), out_(out), final_url_(final_url) {}
 
   Outcome attempt() {
-    HttpRequest req = m_.make_request(cur_, deadline_, false);
+    TokenSource::Token used;
+    HttpRequest req = m_.make_request(cur_, deadline_, false, &used);
     req.headers.push_back("Accept: application/json");
     req.max_string_body = kMaxApiAnswerBytes;
     ++m_.api_requests;
@@ -56,6 +57,7 @@ class EndpointClient::Impl::ApiGet {
       return Outcome::done();
     }
     Status s = map_http_error(m_.error_info(r), ctx_);
+    if (m_.token_rotated(r, used)) return Outcome::again(s, /*hop=*/false);
     if (is_retryable_status(r.status)) return Outcome::retry(s, m_.server_delay(r));
     return Outcome::fail(s);
   }

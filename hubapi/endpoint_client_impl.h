@@ -20,6 +20,7 @@
 #include "hubapi/http.h"
 #include "hubapi/endpoint_client.h"
 #include "hubapi/retry.h"
+#include "hubapi/token_source.h"
 #include "hubapi/url.h"
 
 namespace hffs::hubapi {
@@ -63,6 +64,7 @@ struct CachedLocation {
 
 struct EndpointClient::Impl {
   HubConfig cfg;
+  std::shared_ptr<TokenSource> tokens;  // never null (a fixed "none" for an endpoint not sent the token)
   bool fail_fast = false;
   std::string endpoint;
   std::optional<Url> ep;
@@ -95,11 +97,17 @@ struct EndpointClient::Impl {
   class RangeRead;  // hub_client_range.cc
 
   // ---- requests and their failures (hub_client.cc) ----
+  // A request to `url` carries the token (the endpoint's origin only, never a CDN's).
   bool may_send_auth(const std::string& url) const;
+  // `r` is the endpoint's 401 to a request sent with `used`, and the token file holds another
+  // token now (read again at once): the request is worth sending again (logged).
+  bool token_rotated(const HttpResponse& r, const TokenSource::Token& used) const;
   // A redirect from `from` to `to` that leaves https for plain http: refused unless allowed
   // (logged once, counted). Returns the failure, or ok.
   Status check_downgrade(const std::string& from, const Url& to, const std::string& what);
-  HttpRequest make_request(const std::string& url, Clock::time_point deadline, bool head) const;
+  // `used`: the token the request carries (null: none).
+  HttpRequest make_request(const std::string& url, Clock::time_point deadline, bool head,
+                           TokenSource::Token* used = nullptr) const;
   std::string scrub(std::string s) const;
   Status scrubbed(const Status& s) const { return Status(s.code(), scrub(s.message())); }
   HttpErrorInfo error_info(const HttpResponse& r) const;

@@ -107,7 +107,8 @@ Outcome EndpointClient::Impl::resolve_once(const RepoId& repo, std::string_view 
   std::string cur = resolve_url(endpoint, repo, commit, path);
   std::string fallback;  // the current hop without its query, tried once if the hop fails
   for (int hop = 0; hop <= kMaxRedirectHops + 1; ++hop) {
-    HttpRequest req = make_request(cur, deadline, true);
+    TokenSource::Token used;
+    HttpRequest req = make_request(cur, deadline, true, &used);
     ++resolve_requests;
     HttpResponse r = http.perform(req);
     if (!r.ok_transfer()) {
@@ -145,6 +146,7 @@ Outcome EndpointClient::Impl::resolve_once(const RepoId& repo, std::string_view 
     }
     if (is_retryable_status(r.status))
       return Outcome::retry(map_http_error(error_info(r), ctx), server_delay(r));
+    if (token_rotated(r, used)) return Outcome::again(map_http_error(error_info(r), ctx), /*hop=*/false);
     if (!fallback.empty() && r.status >= 400 && r.status < 500) {
       spdlog::debug("hubapi: redirect target failed with its query, retrying without it");
       cur = fallback;

@@ -83,7 +83,7 @@ class EndpointClient::Impl::RangeRead {
   // GET bytes first..last_; the body goes to the sink after the bytes already there, and only
   // once judge_headers has seen a 206 with exactly the range asked for.
   HttpRequest ranged_get(const CachedLocation& loc, uint64_t first) {
-    HttpRequest req = m_.make_request(loc.url, deadline_, false);
+    HttpRequest req = m_.make_request(loc.url, deadline_, false, &used_);
     req.headers.push_back("Range: bytes=" + std::to_string(first) + "-" + std::to_string(last_));
     req.sink = &sink_;
     req.sink_at = got_;
@@ -127,6 +127,13 @@ class EndpointClient::Impl::RangeRead {
 
   Outcome judge(const HttpResponse& r, const CachedLocation& loc) {
     const std::string where = loc.hub ? m_.endpoint : "the data host";
+    // The endpoint refused a token that the token file has replaced since: the same request
+    // again, with the new token (before the one-trip and resolve-cache fallbacks, which would
+    // send another request with the old one).
+    if (loc.hub && r.ok_transfer() && m_.token_rotated(r, used_)) {
+      in_direct_ = false;
+      return Outcome::again(map_http_error(m_.error_info(r), resolve_ctx_), /*hop=*/false);
+    }
     if (in_direct_) {
       in_direct_ = false;
       // Anything but the bytes (or a busy server, or a lost connection: tried again as usual):
@@ -222,6 +229,7 @@ class EndpointClient::Impl::RangeRead {
   }
 
   Impl& m_;
+  TokenSource::Token used_;  // the token the last request carried
   const RepoId& repo_;
   const std::string_view commit_, path_;
   const uint64_t expected_size_, offset_, len_, last_;

@@ -10,6 +10,7 @@
 
 #include "hubapi/errors.h"
 #include "hubapi/failover.h"
+#include "hubapi/token_source.h"
 
 namespace hffs::hubapi {
 
@@ -56,6 +57,8 @@ struct HubClient::Impl {
 
   explicit Impl(HubConfig c)
       : cfg(std::move(c)), set(cfg.endpoints(), FailoverOptions{cfg.endpoint_backoff, cfg.endpoint_backoff_max}) {
+    // One token for every endpoint (a token file is looked at once, not once per endpoint).
+    if (!cfg.token_source) cfg.token_source = TokenSource::fixed(cfg.token);
     const auto list = cfg.endpoints();
     const bool several = list.size() > 1;
     for (const EndpointSpec& e : list) {

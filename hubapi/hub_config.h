@@ -3,6 +3,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,8 @@
 #include "hubapi/limits.h"
 
 namespace hffs::hubapi {
+
+class TokenSource;  // token_source.h
 
 // One endpoint of an ordered list (a mirror, a site cache, the Hub).
 struct EndpointSpec {
@@ -24,6 +27,9 @@ struct HubConfig {
   // lacks the repo, the commit, or refuses a gated repo). Empty: one endpoint, as it always was.
   std::vector<EndpointSpec> fallback_endpoints;
   std::optional<std::string> token;  // sent only to endpoints (never to a CDN a redirect names)
+  // When set, where the token comes from instead of `token` (a file re-read as it rotates,
+  // token_source.h); shared by every endpoint of the list.
+  std::shared_ptr<TokenSource> token_source;
   std::string ca_file;                              // extra CA bundle ("" = system default;
                                                     // SSL_CERT_FILE / CURL_CA_BUNDLE honoured)
   std::string user_agent = "hffs/" HFFS_VERSION;

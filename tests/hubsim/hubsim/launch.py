@@ -261,6 +261,13 @@ class Simulator:
     def configure(self, **knobs):
         return self.control("config", knobs)
 
+    def tokens(self, add=None, revoke=()):
+        """Adds ({token: {"user": ..., "private": [...], "gated": [...]}}) and revokes tokens now;
+        returns {token_id: user} of the valid ones (repos.token_id)."""
+        if add is None and not revoke:
+            return self.control("tokens")["tokens"]
+        return self.control("tokens", {"add": add or {}, "revoke": list(revoke)})["tokens"]
+
     def requests(self, kind=None, path=None):
         """Requests the simulator has logged since the last reset (both hosts), oldest first."""
         return [e for e in self.stats()["log"]

@@ -1,6 +1,7 @@
 """In-memory view of manifest.json: repos, revisions, per-commit file tables and tree listings."""
 import copy
 import fnmatch
+import hashlib
 import re
 import threading
 
@@ -188,6 +189,28 @@ class Registry:
                 self.alias[(r.type, a.lower())] = r
         self.tokens = manifest.get("tokens", {})
 
+    def change_tokens(self, add=None, revoke=()):
+        """Adds (or replaces) and revokes tokens at run time (``POST /_sim/tokens``): ``add`` maps a
+        token to its user dict (``user``, and the ``private`` / ``gated`` repo id patterns it reads),
+        ``revoke`` lists tokens that become invalid (401). Raises ValueError on a malformed change.
+        The dict is replaced whole, so a request in flight sees the old or the new set."""
+        add = {} if add is None else add
+        if not isinstance(add, dict) or not isinstance(revoke, (list, tuple)):
+            raise ValueError("'add' is an object of token -> user, 'revoke' a list of tokens")
+        for tok, u in add.items():
+            if not tok or not isinstance(u, dict) or not isinstance(u.get("user"), str):
+                raise ValueError(f"token {tok!r}: give an object with a 'user' name")
+            for k in ("private", "gated"):
+                if not all(isinstance(p, str) for p in u.get(k, [])):
+                    raise ValueError(f"token {tok!r}: '{k}' is a list of repo id patterns")
+        tokens = dict(self.tokens)
+        for tok in revoke:
+            tokens.pop(tok, None)
+        for tok, u in add.items():
+            tokens[tok] = {"user": u["user"], "private": list(u.get("private", [])), "gated": list(u.get("gated", []))}
+        self.tokens = tokens
+        return tokens
+
     @staticmethod
     def parse_id(spec):
         """(type, lowercase id) of "org/name", "models/org/name", "datasets/org/name", "spaces/org/name"."""
@@ -209,3 +232,12 @@ class Registry:
 
     def gated_approved(self, user, repo):
         return bool(user) and any(fnmatch.fnmatchcase(repo.id, p) for p in user.get("gated", []))
+
+
+def token_id(authorization):
+    """What the request log keeps of an ``Authorization`` header: the first 12 hex digits of the
+    SHA-256 of its token (never the token), or None without one."""
+    if not authorization:
+        return None
+    tok = authorization.split(None, 1)[1].strip() if authorization.lower().startswith("bearer ") else authorization.strip()
+    return hashlib.sha256(tok.encode()).hexdigest()[:12]

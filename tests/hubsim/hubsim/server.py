@@ -21,7 +21,7 @@ import urllib.parse
 
 from . import cdn as cdnmod
 from .faults import corrupt_chunk
-from .repos import PLURAL, PREFIX, TYPES, Registry
+from .repos import PLURAL, PREFIX, TYPES, Registry, token_id
 
 STOP = threading.Event()
 
@@ -375,7 +375,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         self.hub.stats.record({"host": "api", "kind": self.kind, "method": self.command, "path": self.raw_path,
                                "query": self.raw_query, "status": status, "range": self.headers.get("Range"),
-                               "had_auth": bool(self.headers.get("Authorization")), "bytes": nbytes,
+                               "had_auth": bool(self.headers.get("Authorization")),
+                               "token_id": token_id(self.headers.get("Authorization")), "bytes": nbytes,
                                "t": self.t0, "request_id": self.request_id, "location": self.location})
 
     def json(self, status, obj, headers=()):
@@ -827,11 +828,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if op == "manifest":
             with open(hub.manifest_path, "rb") as fh:
                 return self.send(200, [("Content-Type", "application/json")], fh.read())
+        if op == "tokens":
+            return self.tokens_control()
         if op == "cdn-gate":
             return self.cdn_gate()
         if op == "cdn-fault":
             return self.cdn_fault()
         self.json(404, {"error": f"unknown control endpoint /_sim/{op}"})
+
+    def tokens_control(self):
+        """GET: {"tokens": {token_id: user}}; POST {"add": {token: user dict}, "revoke": [token]}:
+        the change, answered like GET (400 on a malformed body)."""
+        reg = self.hub.reg
+        if self.command == "POST":
+            try:
+                body = json.loads(self.body or b"{}")
+                reg.change_tokens(body.get("add"), body.get("revoke", []))
+            except (ValueError, TypeError, AttributeError) as e:
+                return self.json(400, {"error": str(e)})
+        return self.json(200, {"tokens": {token_id("Bearer " + t): u["user"] for t, u in reg.tokens.items()}})
 
     def cdn_gate(self):
         """auth_request target: 204 = serve (X-Hubsim-Rate feeds limit_rate), 401 = fault."""
