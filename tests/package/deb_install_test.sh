@@ -43,7 +43,7 @@ for page in /usr/share/man/man1/hffs.1.gz /usr/share/man/man8/mount.fuse.hffs.8.
   MANWIDTH=80 man --warnings -l "$page" >/dev/null 2>"$WORK/man.err" || fail "man -l $page"
   [ ! -s "$WORK/man.err" ] || { cat "$WORK/man.err"; fail "man warnings in $page"; }
 done
-[ "$(man -w mount.hffs)" = /usr/share/man/man8/mount.hffs.8.gz ] || fail "man -w mount.hffs: $(man -w mount.hffs)"
+[ "$(readlink -f "$(man -w mount.hffs)")" = /usr/share/man/man8/mount.fuse.hffs.8.gz ] || fail "man -w mount.hffs: $(man -w mount.hffs)"
 man -w hffs >/dev/null || fail "man cannot find hffs(1)"
 
 cp /lib/systemd/system/hffs@.service "$WORK/hffs@pkgtest.service"
@@ -94,6 +94,9 @@ for d in /usr/share/doc/hffs /usr/share/bash-completion/completions/hffs; do [ !
 
 # What the installs wrote and nothing removed: only dpkg's, apt's and man-db's bookkeeping may stay,
 # and directories of the machine's own tree that the overlay copied up.
+comm -13 "$WORK/upper.before" <(upper_listing) >"$WORK/upper.new"
+# dpkg's own database changed: a listing with nothing new would mean this check sees nothing.
+grep -q ' /var/lib/dpkg/' "$WORK/upper.new" || fail "the overlay shows no dpkg change: leftover check is blind"
 leftover=""
 while read -r kind path; do
   case "$path" in
@@ -103,6 +106,6 @@ while read -r kind path; do
   top="${path#/}"; top="${top%%/*}"
   if [ "$kind" = d ] && [ -d "$OVL/$top.lower/${path#/"$top"/}" ]; then continue; fi
   leftover="$leftover $path"
-done < <(comm -13 "$WORK/upper.before" <(upper_listing))
+done <"$WORK/upper.new"
 [ -z "$leftover" ] || fail "left behind after purge:$leftover"
-echo "remove: all $(wc -l <"$WORK/owned") paths of the package gone, cache and config kept; purge: both gone, nothing else left"
+echo "remove: all $(wc -l <"$WORK/owned") paths of the package gone, cache and config kept; purge: both gone, nothing else left ($(wc -l <"$WORK/upper.new") new paths in the overlay, all bookkeeping)"

@@ -58,10 +58,11 @@ grep -q ' ./usr/bin/hffs$' <(awk '$1 == "-rwxr-xr-x"' "$WORK/contents") || fail 
 [ "$(dpkg-deb -f "$DEB" Version)" = "$VERSION" ] || fail "Version $(dpkg-deb -f "$DEB" Version) != $VERSION"
 DEPENDS="$(dpkg-deb -f "$DEB" Depends)"
 echo "Depends: $DEPENDS"
+dep_names="$(sed 's/ *([^)]*)//g; s/, */\n/g' <<<"$DEPENDS")"
 for dep in fuse3 libc6 libstdc++6 libfuse3-3 libcurl4 libssl3; do
-  grep -qE "(^|, )$dep( |,|$)" <<<"$DEPENDS" || fail "Depends lacks $dep"
+  grep -qxF "$dep" <<<"$dep_names" || fail "Depends lacks $dep"
 done
-dpkg-deb -f "$DEB" Description | head -1 | grep -q . || fail "no Description"
+[ -n "$(dpkg-deb -f "$DEB" Description)" ] || fail "no Description"
 mkdir "$WORK/control" && dpkg-deb -e "$DEB" "$WORK/control"
 for s in postinst prerm postrm md5sums; do [ -f "$WORK/control/$s" ] || fail "control.tar lacks $s"; done
 grep -q 'rm -rf /var/cache/hffs /etc/hffs' "$WORK/control/postrm" || fail "postrm purge"
@@ -74,7 +75,7 @@ if ! command -v lintian >/dev/null; then fail "lintian is not installed (scripts
 lintian --no-cfg --display-info "$DEB" >"$WORK/lintian" 2>&1 || true
 cat "$WORK/lintian"
 grep -q '^E: ' "$WORK/lintian" && fail "lintian errors"
-allowed="$(grep -oE '^- `[a-z0-9-]+`' "$SRC/docs/PACKAGING.md" | tr -d '`- ' || true)"
+allowed="$(sed -nE 's/^- `([a-z0-9-]+)`.*/\1/p' "$SRC/docs/PACKAGING.md")"
 while read -r level _ tag _; do
   [ "$level" = "W:" ] || continue
   grep -qx "$tag" <<<"$allowed" || fail "lintian warning $tag is not listed in docs/PACKAGING.md"
