@@ -67,6 +67,8 @@ mkdir "$WORK/control" && dpkg-deb -e "$DEB" "$WORK/control"
 for s in postinst prerm postrm md5sums; do [ -f "$WORK/control/$s" ] || fail "control.tar lacks $s"; done
 grep -q 'rm -rf /var/cache/hffs /etc/hffs' "$WORK/control/postrm" || fail "postrm purge"
 (cd "$WORK" && mkdir x && dpkg-deb -x "$DEB" x && cd x && md5sum -c --quiet "$WORK/control/md5sums") || fail md5sums
+top="$(zcat "$WORK/x/usr/share/doc/hffs/changelog.gz" | sed -n 1p)"
+case "$top" in "hffs ($VERSION) "*) ;; *) fail "packaging/changelog's newest entry '$top' is not $VERSION" ;; esac
 ver="$("$WORK/x/usr/bin/hffs" --version)"
 [ "$ver" = "hffs $VERSION" ] || fail "packaged hffs --version printed '$ver'"
 
