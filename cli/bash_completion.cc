@@ -30,7 +30,8 @@ std::string join(const std::vector<std::string>& v) {
 
 const char* const kWalker = R"BASH(
 # Walks the words before the cursor: a subcommand name descends, an option that takes a value
-# skips its value (also --opt=value, which bash splits at '='), then completes the word under the cursor.
+# skips its value (also --opt=value, which bash splits at '='), then completes the word under the
+# cursor (one reply per line: directory names with spaces stay whole).
 _hffs() {
   local cur="${COMP_WORDS[COMP_CWORD]}" path="" i w kind="" value_of=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -50,18 +51,19 @@ _hffs() {
   if [[ -n "$value_of" ]]; then
     kind="$(_hffs_value "$path" "$value_of")"
     case "$kind" in
-      dir) COMPREPLY=($(compgen -d -- "$cur")) ;;
-      file) COMPREPLY=($(compgen -f -- "$cur")) ;;
-      choice:*) COMPREPLY=($(compgen -W "${kind#choice:}" -- "$cur")) ;;
+      dir) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
+      file) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
+      choice:*) mapfile -t COMPREPLY < <(compgen -W "${kind#choice:}" -- "$cur") ;;
     esac
     return 0
   fi
   if [[ "$cur" == -* ]]; then
-    COMPREPLY=($(compgen -W "$(_hffs_options "$path")" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -W "$(_hffs_options "$path")" -- "$cur")
   elif [[ -n "$(_hffs_subcommands "$path")" ]]; then
-    COMPREPLY=($(compgen -W "$(_hffs_subcommands "$path")" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -W "$(_hffs_subcommands "$path")" -- "$cur")
   elif [[ "$(_hffs_positional "$path")" == dir ]]; then
-    COMPREPLY=($(compgen -d -- "$cur"))
+    compopt -o filenames 2>/dev/null
+    mapfile -t COMPREPLY < <(compgen -d -- "$cur")
   fi
   return 0
 }
