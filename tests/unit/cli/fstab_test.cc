@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 using namespace hffs::cli;
 
 TEST(MountHelper, RecognisesItsNames) {
@@ -114,4 +117,13 @@ TEST(MountHelper, EndpointOptionsNeedValuesAndBackoffIsBounded) {
   auto r = parse_mount_helper_args({"org/name", "/mnt", "-o", "endpoint_backoff=120"}, &fake);
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_DOUBLE_EQ(r->endpoint_backoff_s, 120);
+}
+
+// mount.fuse.hffs(8) says "Same as revision=" for rev= (cli/man_pages.cc): an alias is a key that
+// sets the field of an earlier one, and only rev= and type= are.
+TEST(MountHelper, AliasesNameTheOptionTheySpellDifferently) {
+  std::map<std::string, std::string> alias;
+  for (const auto& o : fstab_options())
+    if (!o.alias_of.empty()) alias[o.key] = o.alias_of;
+  EXPECT_EQ(alias, (std::map<std::string, std::string>{{"rev", "revision"}, {"type", "repo_type"}}));
 }
