@@ -26,7 +26,7 @@ def help_of(path):
         if re.match(r"^\S.*:$", line):
             section = line[:-1]
             continue
-        if section == "Options":
+        if section not in ("Subcommands", "Positionals"):  # "Options" or a named option group
             m = re.match(r"^  (-[^\s]+)(?:\s+(\S+))?", line)
             if m:
                 names = m.group(1).split(",")
