@@ -20,8 +20,8 @@ done
 
 # The machine may hold an hffs from `cmake --install` or test_ops's own helper link
 # (/sbin/mount.fuse.hffs): hidden in here so the package installs as on a fresh system.
-for f in /usr/bin/hffs /sbin/mount.fuse.hffs /sbin/mount.hffs /lib/systemd/system/hffs@.service; do
-  if [ -e "$f" ] || [ -L "$f" ]; then echo "note: $f exists on this machine, hidden in here"; rm -f "$f"; fi
+for f in /usr/bin/hffs /sbin/mount.fuse.hffs /sbin/mount.hffs /lib/systemd/system/hffs@.service /etc/hffs /var/cache/hffs; do
+  if [ -e "$f" ] || [ -L "$f" ]; then echo "note: $f exists on this machine, hidden in here"; rm -rf "$f"; fi
 done
 upper_listing() {  # every path in the upper dirs, "d PATH" for directories
   local d
@@ -32,7 +32,7 @@ upper_listing() {  # every path in the upper dirs, "d PATH" for directories
 upper_listing >"$WORK/upper.before"
 
 "${APT[@]}" install "$DEB" >"$WORK/apt-install.log" 2>&1 || { cat "$WORK/apt-install.log"; fail "apt install"; }
-dpkg -s hffs | grep -q '^Status: install ok installed' || fail "not installed"
+[ "$(dpkg-query -W -f '${Status}' hffs)" = "install ok installed" ] || fail "not installed"
 dpkg -L hffs | sort >"$WORK/owned"
 
 echo "installed; checking"
