@@ -169,7 +169,17 @@ Status apply_option(const std::string& o, MountArgs& m, bool* known) {
 
 std::vector<FstabOption> fstab_options() {
   std::vector<FstabOption> out;
-  for (const auto& v : kValues) out.push_back({v.key, true, v.list != nullptr});
+  for (const auto& v : kValues) {
+    FstabOption o{v.key, true, v.list != nullptr};
+    for (const auto& first : kValues) {  // an alias sets the field of an earlier key
+      if (&first == &v) break;
+      if (first.str == v.str && first.opt == v.opt && first.list == v.list) {
+        o.alias_of = first.key;
+        break;
+      }
+    }
+    out.push_back(o);
+  }
   for (const auto& sec : kSeconds) out.push_back({sec.key, true});
   for (const auto& u : kUints) out.push_back({u.key, true});
   for (const auto& [k, _] : kFlags) out.push_back({k, false});

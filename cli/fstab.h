@@ -20,6 +20,7 @@ struct FstabOption {
   std::string key;
   bool value;          // key=VALUE; else a flag
   bool list = false;   // may repeat: each occurrence adds one item, in order (endpoint=)
+  std::string alias_of = "";  // rev= and type=: the option they spell differently ("revision")
 };
 std::vector<FstabOption> fstab_options();
 

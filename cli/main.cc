@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/doc_gen.h"
 #include "cli/fstab.h"
 #include "cli/mount_options.h"
 
@@ -40,7 +41,7 @@ void hold_secrets() { (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
 bool is_helper_form(int argc, char** argv) {
   if (argc > 0 && is_mount_helper_name(argv[0])) return true;
   if (argc < 3 || argv[1][0] == '-') return false;
-  for (std::string_view sub : {"mount", "umount", "status", "cache", "prefetch", "help"})
+  for (std::string_view sub : {"mount", "umount", "status", "cache", "prefetch", "help", "__doc"})
     if (argv[1] == sub) return false;
   return true;
 }
@@ -59,7 +60,7 @@ int run_mount_helper(int argc, char** argv) {
 
 CLI::App* add_umount_command(CLI::App& app, UmountArgs& u) {
   auto* umount = app.add_subcommand("umount", "Unmount an hffs mount (also a dead one)");
-  umount->add_option("mountpoint", u.mountpoint)->required();
+  umount->add_option("mountpoint", u.mountpoint, "The hffs mount to unmount")->required();
   umount->add_flag("-l,--lazy", u.lazy, "Detach now even if busy; cleaned up when no longer used");
   umount->add_flag("--force", u.force,
                    "For a wedged daemon: abort its FUSE connection (readers get ENOTCONN), then detach like --lazy");
@@ -144,6 +145,10 @@ int main(int argc, char** argv) {
   auto* status = add_status_command(app, st);
   auto* cache = add_cache_command(app, ca);
   auto* prefetch = add_prefetch_command(app, pf);
+
+  // Hidden: the build writes the man pages and the completion from this very tree (cli/doc_gen.h).
+  if (argc >= 2 && std::string_view(argv[1]) == "__doc")
+    return cmd_doc(app, std::vector<std::string>(argv + 2, argv + argc));
 
   try {
     app.parse(argc, argv);

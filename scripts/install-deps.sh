@@ -16,6 +16,7 @@ PKGS=(
 
   psmisc procps attr iproute2 util-linux
   clang libclang-rt-14-dev
+  lintian man-db
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 using namespace hffs::cli;
 
 TEST(MountHelper, RecognisesItsNames) {
@@ -133,4 +136,13 @@ TEST(MountHelper, SubfolderAndRepeatedGlobs) {
   EXPECT_EQ(path->repo, "datasets/org/name/data/train");
   for (const char* bad : {"include=", "exclude", "subfolder="})
     EXPECT_FALSE(parse_mount_helper_args({"org/name", "/mnt", "-o", bad}, &fake).ok()) << bad;
+}
+
+// mount.fuse.hffs(8) says "Same as revision=" for rev= (cli/man_pages.cc): an alias is a key that
+// sets the field of an earlier one, and only rev= and type= are.
+TEST(MountHelper, AliasesNameTheOptionTheySpellDifferently) {
+  std::map<std::string, std::string> alias;
+  for (const auto& o : fstab_options())
+    if (!o.alias_of.empty()) alias[o.key] = o.alias_of;
+  EXPECT_EQ(alias, (std::map<std::string, std::string>{{"rev", "revision"}, {"type", "repo_type"}}));
 }
