@@ -826,11 +826,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if op == "manifest":
             with open(hub.manifest_path, "rb") as fh:
                 return self.send(200, [("Content-Type", "application/json")], fh.read())
+        if op == "commit" and self.command == "POST":
+            return self.push_commit()
         if op == "cdn-gate":
             return self.cdn_gate()
         if op == "cdn-fault":
             return self.cdn_fault()
         self.json(404, {"error": f"unknown control endpoint /_sim/{op}"})
+
+    def push_commit(self):
+        """A new commit on a branch (hubsim/push.py)."""
+        from . import push
+        try:
+            body = json.loads(self.body or b"{}")
+            rtype = body.get("type", "model")
+            repo = self.hub.reg.repos.get((rtype, body.get("repo", "")))
+            if repo is None:
+                return self.json(404, {"error": f"no {rtype} repo {body.get('repo')!r}"})
+            return self.json(200, push.push(repo, body, self.server.blobs))
+        except (ValueError, TypeError, KeyError) as e:
+            return self.json(400, {"error": str(e)})
 
     def cdn_gate(self):
         """auth_request target: 204 = serve (X-Hubsim-Rate feeds limit_rate), 401 = fault."""
