@@ -30,6 +30,7 @@ struct RepoMetrics {
   std::string repo;  // "org/name" (a --hub mount: "org/name@rev", its repo label)
   std::string revision, commit;
   uint64_t reads = 0, hf_cache_bytes = 0, spliced_bytes = 0, passthrough_opens = 0, read_errors = 0;
+  uint64_t view_switches = 0, refresh_checks = 0, refresh_failures = 0;  // following a branch
   std::vector<std::pair<Errc, uint64_t>> errors_by_cause;  // the causes seen (count > 0)
   fs::PrefetchStats prefetch;
 };
