@@ -33,16 +33,14 @@ void Follower::loop() {
   auto next = std::chrono::steady_clock::now() + interval_;
   while (!stop_) {
     auto asked = [&] { return stop_ || asked_ > done_; };
-    if (interval_.count() > 0) {
-      if (!cv_.wait_until(lk, next, asked) && !stop_) next = std::chrono::steady_clock::now() + interval_;
-    } else {
-      cv_.wait(lk, asked);
-    }
+    if (interval_.count() > 0) cv_.wait_until(lk, next, asked);
+    else cv_.wait(lk, asked);
     if (stop_) break;
     const uint64_t serving = asked_;  // every caller so far gets this check's outcome
     lk.unlock();
     std::string out = run_check();
     lk.lock();
+    next = std::chrono::steady_clock::now() + interval_;  // the next periodic one: an interval after any check
     done_ = std::max(done_, serving);
     last_ = std::move(out);
     cv_.notify_all();
