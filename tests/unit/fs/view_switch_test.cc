@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "fs/errno_map.h"
 #include "fs/filesystem.h"
@@ -244,4 +245,49 @@ TEST_F(SwitchTest, ToALazyTreeRootFilesKeepTheirNumbersDirectoriesAreNew) {
   ASSERT_TRUE(h.ok());
   expect_content(c, h->fh, 10, '3');
   fs_->release(c, h->fh);
+}
+
+TEST_F(SwitchTest, ReadersRacingSwitchesSeeOneCommitsBytesPerOpen) {
+  // Readers look up, open, read and release b.bin while the branch flips between two commits:
+  // each open reads one commit's bytes whole (never a mix), and nothing it holds goes away.
+  std::atomic<bool> stop{false};
+  std::atomic<int> reads{0}, bad{0};
+  auto reader = [&] {
+    hffs::test::FakeKernel k;
+    k.on = false;  // no passthrough: every read comes through the core
+    while (!stop.load()) {
+      auto a = fs_->lookup(fs::kRootIno, "b.bin");
+      if (!a) continue;  // looked up in a tree being replaced: asked again
+      auto h = fs_->open(a->ino, O_RDONLY, k);
+      if (!h) continue;
+      hffs::test::FakeTarget to(false);
+      auto r = fs_->read(a->ino, h->fh, 0, 70000, to);
+      if (!r || r->bytes != 70000) {
+        bad.fetch_add(1);
+      } else {
+        auto whole = [&](unsigned char seed) {
+          for (size_t i = 0; i < 70000; i += 97)
+            if (to.buf[i] != ht::gen_byte(i, seed)) return false;
+          return true;
+        };
+        if (!whole('2') && !whole('7')) bad.fetch_add(1);
+      }
+      fs_->release(a->ino, h->fh);
+      reads.fetch_add(1);
+    }
+  };
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 4; ++i) ts.emplace_back(reader);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (int i = 0; i < 20; ++i) {
+    // Each switch after the readers got two more reads in: switches and reads interleave.
+    while (reads.load() < 2 * i && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    fs_->switch_to(spec({file("a.txt", 100, '1'), file("b.bin", 70000, i % 2 ? '2' : '7')},
+                        std::string(40, i % 2 ? 'd' : 'e'), 2000 + i));
+  }
+  while (reads.load() < 40 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  stop = true;
+  for (auto& t : ts) t.join();
+  EXPECT_GE(reads.load(), 40);
+  EXPECT_EQ(bad.load(), 0);
 }
