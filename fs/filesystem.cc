@@ -41,10 +41,19 @@ Filesystem::~Filesystem() {
 
 Filesystem::Node Filesystem::node(uint64_t ino) const {
   Node f;
-  f.view = view_.load(std::memory_order_acquire);
+  f.view = view_.load();
   if (uint32_t local = f.view->local_of(ino)) {
     f.n = f.view->ns.get(local);
     return f;
+  }
+  // Not in this thread's view: a switch is being stored (the latest has it), or a file of an
+  // older view is open (held_ has it).
+  if (auto l = view_.latest(); l != f.view) {
+    if (uint32_t local = l->local_of(ino)) {
+      f.view = std::move(l);
+      f.n = f.view->ns.get(local);
+      return f;
+    }
   }
   std::lock_guard lk(held_mu_);
   auto it = held_.find(ino);
@@ -56,7 +65,7 @@ Filesystem::Node Filesystem::node(uint64_t ino) const {
 }
 
 FsSummary Filesystem::summary() {
-  auto v = view_.load(std::memory_order_acquire);
+  auto v = view_.latest();
   return {v->ns.total_bytes(), v->ns.inode_count()};
 }
 
@@ -68,10 +77,10 @@ SwitchReport Filesystem::switch_to(ViewSpec spec) {
   SwitchReport rep;
   {
     std::lock_guard lk(switch_mu_);
-    prev = view_.load(std::memory_order_acquire);
+    prev = view_.latest();
     rep = diff_views(*prev, *next);
     if (!next->ns.complete()) next->list_ahead = std::make_unique<ListAhead>(next->ns, cfg_.list_ahead_workers);
-    view_.store(next, std::memory_order_release);
+    view_.store(next);
   }
   return rep;  // `prev` goes here unless an open handle or a request in flight still holds it
 }
@@ -312,7 +321,7 @@ uint64_t Filesystem::content_epoch(uint64_t ino) {
 
 std::vector<uint64_t> Filesystem::inodes_of(const std::string& key) {
   std::vector<uint64_t> out;
-  auto v = view_.load(std::memory_order_acquire);
+  auto v = view_.latest();
   const Namespace& ns = v->ns;
   for (uint64_t l = kRootIno; l < kRootIno + ns.inode_count(); ++l)
     if (const Inode* n = ns.get(l); n && !n->is_dir && ns.key_is(*n, key)) out.push_back(v->kernel_of(n->ino));

@@ -100,10 +100,10 @@ class Filesystem : public FsOps {
   Result<std::vector<std::string>> listxattr(uint64_t ino) override;
 
   // The current view's tree: valid until the next switch_to (setup code and tests).
-  const Namespace& ns() const { return view_.load(std::memory_order_acquire)->ns; }
+  const Namespace& ns() const { return view_.latest()->ns; }
   const FsConfig& config() const { return cfg_; }
   // The commit served now (config().commit until a switch).
-  std::string commit() const { return view_.load(std::memory_order_acquire)->commit; }
+  std::string commit() const { return view_.latest()->commit; }
   FsStats& stats() { return stats_; }
   const FsStats& stats() const { return stats_; }
 
@@ -123,7 +123,7 @@ class Filesystem : public FsOps {
     const Inode* n = nullptr;
   };
   Node node(uint64_t ino) const;
-  bool current(const View& v) const { return view_.load(std::memory_order_acquire).get() == &v; }
+  bool current(const View& v) const { return view_.is_latest(v); }
   Attr attr_of(const View& v, const Inode& n) const;
   void unhold(uint64_t ino);  // one open of `ino` fewer
   int local_fd(uint64_t ino);  // -1 when the inode has no local copy
@@ -133,8 +133,8 @@ class Filesystem : public FsOps {
   Result<size_t> read_cached(uint64_t ino, const Node& f, const cache::FileRef& ref, uint64_t offset,
                              std::span<char> out);
 
-  // The view lookups see; swapped whole by switch_to (readers take no lock: one atomic load).
-  std::atomic<std::shared_ptr<View>> view_;
+  // The view lookups see; replaced whole by switch_to (requests share no lock to take it).
+  ViewCell view_;
   std::mutex switch_mu_;  // one switch at a time (leaf: CPU only)
   // Inodes open now, with the view they were opened in: a file that changed or went away in a
   // switch keeps being served from its own view until its last release.

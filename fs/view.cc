@@ -1,6 +1,7 @@
 #include "fs/view.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace hffs::fs {
 
@@ -66,6 +67,38 @@ cache::BlockSource& View::source_of(const Inode& n) {
   cache::BlockSource* expected = nullptr;
   if (slot.compare_exchange_strong(expected, opened.get(), std::memory_order_acq_rel)) return *opened.release();
   return *expected;  // another reader opened it first
+}
+
+namespace {
+size_t my_stripe(size_t n) {
+  static std::atomic<size_t> next{0};
+  static thread_local const size_t mine = next.fetch_add(1, std::memory_order_relaxed);
+  return mine % n;
+}
+}  // namespace
+
+std::shared_ptr<View> ViewCell::load() const {
+  const Slot& s = slots_[my_stripe(kStripes)];
+  std::lock_guard lk(s.mu);
+  return s.v;
+}
+
+std::shared_ptr<View> ViewCell::latest() const {
+  std::lock_guard lk(latest_mu_);
+  return latest_;
+}
+
+void ViewCell::store(std::shared_ptr<View> v) {
+  {
+    std::lock_guard lk(latest_mu_);
+    latest_ = v;
+    latest_raw_.store(v.get(), std::memory_order_release);
+  }
+  for (Slot& s : slots_) {
+    std::shared_ptr<View> old;  // freed outside the slot's lock
+    std::lock_guard lk(s.mu);
+    old = std::exchange(s.v, v);
+  }
 }
 
 SwitchReport diff_views(const View& prev, View& next) {

@@ -78,6 +78,31 @@ struct View {
   std::mutex sources_mu_;                                   // growing sources_ (leaf)
 };
 
+// The current View of a Filesystem as its requests take it: each copies the shared_ptr from its
+// thread's slot (one of kStripes, each with its own mutex), so concurrent requests share no lock
+// and a request keeps the view it started with; a switch writes every slot. (std::atomic of a
+// shared_ptr was the first shape: libstdc++ 12's load releases its internal lock with relaxed
+// order, which ThreadSanitizer reports as a race.)
+class ViewCell {
+ public:
+  std::shared_ptr<View> load() const;
+  // The view stored last (a thread's slot may lag it by the length of a store).
+  std::shared_ptr<View> latest() const;
+  bool is_latest(const View& v) const { return latest_raw_.load(std::memory_order_acquire) == &v; }
+  void store(std::shared_ptr<View> v);
+
+ private:
+  static constexpr size_t kStripes = 16;
+  struct alignas(64) Slot {
+    mutable std::mutex mu;  // leaf
+    std::shared_ptr<View> v;
+  };
+  Slot slots_[kStripes];
+  mutable std::mutex latest_mu_;  // leaf
+  std::shared_ptr<View> latest_;
+  std::atomic<const View*> latest_raw_{nullptr};
+};
+
 // What the kernel must forget after a switch: entries (parent, name) that changed, appeared or
 // went away, and directories whose attributes or listing changed.
 struct Invalidations {
