@@ -49,6 +49,7 @@ struct MountArgs : HubArgs {
   bool offline = false;  // also HF_HUB_OFFLINE=1
   bool hub = false;      // serve every repo under MOUNTPOINT/<org>/<name>
   unsigned idle_release_s = 600;
+  unsigned refresh_s = 0;  // follow the branch: re-resolve every this many seconds (0: pinned)
   std::optional<std::string> metrics_file;  // Prometheus text, rewritten every 10 s
   unsigned read_ahead_kb = 16384;
   bool publish_hf_cache = false;  // verified files are also written into $HF_HUB_CACHE
@@ -73,6 +74,10 @@ struct StatusArgs {
   bool prometheus = false;
 };
 int cmd_status(const StatusArgs& a);
+
+// `hffs refresh MOUNTPOINT`: one check of the followed branch now; prints "<old> -> <new>",
+// "unchanged <sha>" or why not.
+int cmd_refresh(const std::string& mountpoint);
 
 struct CacheArgs {
   std::string action;  // stats | verify | gc | clear

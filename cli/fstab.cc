@@ -81,6 +81,7 @@ struct UintOpt {
 };
 const UintOpt kUints[] = {
     {"idle_release", &MountArgs::idle_release_s, kIdleReleaseBounds},
+    {"refresh", &MountArgs::refresh_s, kRefreshBounds},
     {"part_size", &MountArgs::part_mib, kPartSizeBounds},
     {"max_inflight", &MountArgs::max_inflight_mib, kMaxInflightBounds},
     {"read_ahead_kb", &MountArgs::read_ahead_kb, kReadAheadKbBounds},

@@ -41,7 +41,7 @@ void hold_secrets() { (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
 bool is_helper_form(int argc, char** argv) {
   if (argc > 0 && is_mount_helper_name(argv[0])) return true;
   if (argc < 3 || argv[1][0] == '-') return false;
-  for (std::string_view sub : {"mount", "umount", "status", "cache", "prefetch", "help", "__doc"})
+  for (std::string_view sub : {"mount", "umount", "status", "refresh", "cache", "prefetch", "help", "__doc"})
     if (argv[1] == sub) return false;
   return true;
 }
@@ -143,6 +143,9 @@ int main(int argc, char** argv) {
   auto* mount = add_mount_command(app, m);
   auto* umount = add_umount_command(app, u);
   auto* status = add_status_command(app, st);
+  std::string refresh_mp;
+  auto* refresh = app.add_subcommand("refresh", "Check a mount's branch for a new commit now and switch to it (see --refresh)");
+  refresh->add_option("mountpoint", refresh_mp, "The mount (a --hub mount: the repo's directory)")->required();
   auto* cache = add_cache_command(app, ca);
   auto* prefetch = add_prefetch_command(app, pf);
 
@@ -161,6 +164,7 @@ int main(int argc, char** argv) {
   if (*mount) return cmd_mount(m);
   if (*umount) return cmd_umount(u);
   if (*status) return cmd_status(st);
+  if (*refresh) return cmd_refresh(refresh_mp);
   if (*cache) return cmd_cache(ca);
   if (*prefetch) return cmd_prefetch(pf);
   return kExitUsage;

@@ -128,9 +128,12 @@ RepoMetrics repo_metrics(std::string repo, const fs::Filesystem& f) {
   RepoMetrics r;
   r.repo = std::move(repo);
   r.revision = f.config().revision;
-  r.commit = f.config().commit;
+  r.commit = f.commit();
   r.view = PartialView{f.config().subfolder, {f.config().include, f.config().exclude}}.describe();
   const auto& s = f.stats();
+  r.view_switches = s.view_switches.load();
+  r.refresh_checks = s.refresh_checks.load();
+  r.refresh_failures = s.refresh_failures.load();
   r.reads = s.reads.load();
   r.hf_cache_bytes = s.local_bytes.load();
   r.spliced_bytes = s.spliced_bytes.load();
@@ -156,6 +159,13 @@ std::string render_metrics(const MountMetrics& mount) {
              1);
   const auto& cs = mount.cache;
   render_repo_families(e, rs, m, cs);
+  e.family("hffs_view_switches_total", "counter", "Switches to a new commit of the followed branch (--refresh).");
+  for (const auto& r : rs) e.sample("hffs_view_switches_total", r.labels, "", r.r->view_switches);
+  e.family("hffs_refresh_checks_total", "counter", "Checks of the followed branch, by result (failed: the current view is kept).");
+  for (const auto& r : rs) {
+    e.sample("hffs_refresh_checks_total", r.labels, "result=\"all\"", r.r->refresh_checks);
+    e.sample("hffs_refresh_checks_total", r.labels, "result=\"failed\"", r.r->refresh_failures);
+  }
   e.family("hffs_cache_fetches_total", "counter", "Block cache misses fetched from the origin.");
   e.sample("hffs_cache_fetches_total", m, "", cs.fetches);
   e.family("hffs_cache_waits_total", "counter", "Readers that waited for a fetch already in flight.");

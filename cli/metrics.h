@@ -31,6 +31,7 @@ struct RepoMetrics {
   std::string revision, commit;
   std::string view;  // a partial view: "subfolder=onnx include=*.json" (cli/partial_view.h); "" = whole
   uint64_t reads = 0, hf_cache_bytes = 0, spliced_bytes = 0, passthrough_opens = 0, read_errors = 0;
+  uint64_t view_switches = 0, refresh_checks = 0, refresh_failures = 0;  // following a branch
   std::vector<std::pair<Errc, uint64_t>> errors_by_cause;  // the causes seen (count > 0)
   fs::PrefetchStats prefetch;
 };

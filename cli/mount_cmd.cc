@@ -29,6 +29,7 @@
 #include "cache/block_cache.h"
 #include "cache/cache_dir.h"
 #include "cli/commands.h"
+#include "cli/follow.h"
 #include "cli/hub_setup.h"
 #include "cli/metrics.h"
 #include "cli/mountpoint.h"
@@ -149,6 +150,11 @@ std::unique_ptr<Served> open_served(const MountArgs& a, const hubapi::RepoId& re
     nc.uid = session.context().uid;
     nc.gid = session.context().gid;
     nc.idle_release = std::chrono::seconds(a.idle_release_s);
+    if (a.refresh_s > 0)  // org/name follows main; org/name@rev stays pinned (HubNamespace::open_repo)
+      nc.follow = [&session, refresh = a.refresh_s](const hubapi::RepoId& r, const std::string& rev, fs::Filesystem& f,
+                                                    fs::Follower::Forget forget) {
+        return make_follower(session, r, rev, f, std::move(forget), refresh);
+      };
     s->hub_ns = std::make_unique<fs::HubNamespace>(
         [&session](const hubapi::RepoId& r, const std::string& rev) { return session.open_repo(r, rev); }, nc);
     s->hub_ns->set_metrics_provider([ns = s->hub_ns.get(), metrics] {
@@ -167,7 +173,7 @@ std::unique_ptr<Served> open_served(const MountArgs& a, const hubapi::RepoId& re
   }
   s->single = std::move(*m);
   fs::Filesystem& f = *s->single.fs;
-  s->commit = f.config().commit;
+  s->commit = f.commit();
   f.set_metrics_provider([&f, metrics, name = repo_display(repo)] { return metrics({repo_metrics(name, f)}); });
   s->ops = &f;
   s->label = repo.id + (a.subfolder ? "/" + *a.subfolder : "");
@@ -237,6 +243,12 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   fs::FuseServer server(*ops, fuse_options(a, label));
   fs::HubNamespace* hub_ns = served->hub_ns.get();
   if (hub_ns) hub_ns->set_invalidator([&server](uint64_t p, const std::string& n) { server.invalidate_entry(p, n); });
+  // A switch to a new commit of the branch (--refresh, `hffs refresh`): the kernel forgets what
+  // changed, told from the follower's thread once the server mounts.
+  auto forget = [&invalidator](const fs::Invalidations& inv) {
+    if (auto* s = invalidator.load()) s->forget(inv.entries, inv.inodes);
+  };
+  if (hub_ns) hub_ns->set_forget(forget);
   if (!rep.parent_still_waiting()) {
     spdlog::warn("the waiting `hffs mount` is gone: not mounting {}", mountpoint);
     return 1;
@@ -247,6 +259,11 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
     return 1;
   }
   spdlog::info("mounted at {}", mountpoint);
+  if (!hub_ns) {  // made once the kernel can be told about a switch
+    served->single.follower = make_follower(session, repo, a.revision, *served->single.fs, forget, a.refresh_s);
+    if (served->single.follower && a.refresh_s > 0)
+      spdlog::info("following {} of {}: checked every {} s", a.revision, repo_display(repo), a.refresh_s);
+  }
   rep.ready();
 #ifdef HFFS_HAVE_SYSTEMD
   sd_notifyf(0, "READY=1\nSTATUS=serving %s %s at %s", label.c_str(), commit.c_str(), mountpoint.c_str());
@@ -254,6 +271,9 @@ int run(const MountArgs& a, const hubapi::RepoId& repo, const std::string& mount
   // Detach from the terminal now that the parent has its answer.
   if (!foreground) detach_stdio();
   int rc = server.serve();
+  // No switch from here on: the followers stop before the kernel connection goes away.
+  if (hub_ns) hub_ns->stop_following();
+  served->single.follower.reset();
   invalidator = nullptr;
   spdlog::info("unmounted {}", mountpoint);
   if (hub_ns) hub_ns->set_invalidator(nullptr);

@@ -52,6 +52,11 @@ CLI::App* add_mount_command(CLI::App& app, MountArgs& m) {
   mount->add_option("mountpoint", m.mountpoint, "Existing empty directory to mount on");
   mount->add_flag("--hub", m.hub,
                   "Serve every repository: MOUNTPOINT/<org>/<name>[@rev], MOUNTPOINT/datasets/..., MOUNTPOINT/spaces/...");
+  mount->add_option("--refresh", m.refresh_s,
+                    "Follow the branch: check every SECONDS for a new commit and switch to it (open files keep "
+                    "their bytes; 0, the default: pinned at mount). A commit sha or a tag never moves; with --hub, "
+                    "org/name follows main at this interval, org/name@rev stays pinned")
+      ->check(CLI::Range(kRefreshBounds.min, kRefreshBounds.max));
   mount->add_option("--idle-release", m.idle_release_s, "With --hub: seconds after which an unused repo is released")
       ->check(CLI::PositiveNumber);
   mount->add_option("--subfolder", m.subfolder,

@@ -20,6 +20,7 @@ inline constexpr UintBounds kIdleReleaseBounds{1, UINT_MAX};      // --idle-rele
 inline constexpr UintBounds kPartSizeBounds{1, 256};               // --part-size, MiB
 inline constexpr UintBounds kMaxInflightBounds{1, 65536};          // --max-inflight, MiB
 inline constexpr UintBounds kReadAheadKbBounds{0, UINT_MAX};       // --read-ahead-kb
+inline constexpr UintBounds kRefreshBounds{0, 7 * 86400};          // --refresh, seconds (0: off)
 
 // Help of --token, for every command that takes one.
 extern const char* const kTokenHelp;

@@ -277,4 +277,54 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
   return m;
 }
 
+Result<std::optional<fs::ViewSpec>> next_view(const OpenContext& ctx, const hubapi::RepoId& repo,
+                                              const std::string& revision, const std::string& current) {
+  if (!ctx.client) return Status(Errc::kOffline, "offline: the revision cannot be checked");
+  auto info = ctx.client->repo_info(repo, revision);
+  if (!info) return info.status();
+  if (info->sha == current) return std::optional<fs::ViewSpec>();
+  hubapi::Snapshot view{repo, std::move(*info), {}};
+  std::optional<fs::Namespace> tree;
+  bool lazy = false;
+  // A partial view follows as itself: the new commit is cut to the same folder and globs. A folder
+  // or matches gone from the new commit fail the check, so the mount keeps its current view.
+  Status gone;
+  if (auto kept = kept_commit(ctx, repo, view.info.sha)) tree = kept_tree(ctx, *kept, &gone);
+  if (!gone) return gone;
+  if (!tree) {
+    auto t = ctx.view.whole() ? list_commit(ctx, repo, view.info.sha, view.tree, lazy)
+                              : list_view(ctx, repo, view.info.sha, view.tree, lazy);
+    if (!t) return t.status();
+    tree = std::move(*t);
+    view.tree_in_image = lazy;
+    // A subfolder's own listing is not the commit's tree and is not kept (as at mount).
+    const bool partial_listing = !ctx.view.whole() && view.tree.empty();
+    if (auto s = partial_listing ? Status::ok() : ctx.views->save(view, revision); !s)
+      spdlog::warn("cannot keep the view for offline use: {}", s.to_string());
+  } else if (auto s = ctx.views->save_ref(repo, revision, view.info.sha); !s) {
+    spdlog::warn("cannot keep the view for offline use: {}", s.to_string());
+  }
+  view.tree.clear();
+  view.tree.shrink_to_fit();
+  fs::ViewSpec spec;
+  spec.commit = view.info.sha;
+  spec.mtime = view.info.last_modified_epoch;
+  spec.source = std::make_unique<fs::HubSource>(*ctx.client, repo, view.info.sha);
+  if (ctx.view.whole() && (lazy || !tree->complete()) && ctx.views) {
+    spec.on_close = [store = *ctx.views, repo, sha = view.info.sha, loaded = lazy ? 0 : tree->inode_count()](
+                        const fs::Namespace& t) mutable {
+      if (t.inode_count() <= loaded) return;
+      if (auto s = store.save_image(repo, sha, t); !s) spdlog::warn("cannot keep the listed tree: {}", s.to_string());
+    };
+  }
+  if (ctx.publish) ctx.publish->add_repo(repo, view.info.sha, revision, *tree, ctx.cache);
+  spec.ns = std::move(*tree);
+  return std::optional<fs::ViewSpec>(std::move(spec));
+}
+
+bool revision_moves(std::string_view revision) {
+  const bool sha = revision.size() == 40 && revision.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  return !sha && !revision.starts_with("refs/tags/");
+}
+
 }  // namespace hffs::cli

@@ -2,7 +2,9 @@
 // --hub namespace, which opens repos on first access.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "cache/block_cache.h"
 #include "cli/hf_publish.h"
@@ -10,6 +12,7 @@
 #include "cli/snapshot_store.h"
 #include "fs/hub_namespace.h"
 #include "fs/prefetcher.h"
+#include "fs/view.h"
 #include "hubapi/hub_client.h"
 
 namespace hffs::cli {
@@ -35,5 +38,14 @@ struct OpenContext {
 // for access. Errors keep their Errc (kRepoNotFound, kGated, ...) for the caller to word.
 Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoId& repo,
                                      const std::string& revision);
+
+// A branch that may have moved (--refresh): nullopt when `revision` still names `current`, else
+// the new commit's tree (listed, or its kept view) and source, kept for offline use like a mount's.
+Result<std::optional<fs::ViewSpec>> next_view(const OpenContext& ctx, const hubapi::RepoId& repo,
+                                              const std::string& revision, const std::string& current);
+// Whether a mount of `revision` can follow it: not a full commit sha nor a refs/tags/ name (a tag
+// named without refs/tags/ cannot be told from a branch without asking: it is checked, and never
+// moves).
+bool revision_moves(std::string_view revision);
 
 }  // namespace hffs::cli

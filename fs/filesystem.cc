@@ -20,34 +20,69 @@ Status not_found(uint64_t ino) { return Status(Errc::kEntryNotFound, "no inode "
 
 Filesystem::Filesystem(Namespace ns, cache::BlockCache& cache, RepoSource& source, FsConfig cfg,
                        PrefetchConfig prefetch)
-    : ns_(std::move(ns)), cache_(cache), source_(source), cfg_(std::move(cfg)),
-      sources_(14) {
-  sources_.append_n(ns_.inode_count());
-  if (!ns_.complete()) list_ahead_ = std::make_unique<ListAhead>(ns_, cfg_.list_ahead_workers);
+    : cache_(cache), cfg_(std::move(cfg)) {
+  auto v = std::make_shared<View>(std::move(ns), cfg_.commit, cfg_.mtime, source);
+  v->on_close = cfg_.on_close;
+  if (!v->ns.complete()) v->list_ahead = std::make_unique<ListAhead>(v->ns, cfg_.list_ahead_workers);
+  view_.store(std::move(v));
   prefetcher_ = std::make_unique<Prefetcher>(
       prefetch, [this](uint64_t ino, uint64_t off, uint64_t len) { return warm(ino, off, len); });
 }
 
 Filesystem::~Filesystem() {
   prefetcher_.reset();  // stop workers before the state they use goes away
-  list_ahead_.reset();
-  if (cfg_.on_close) cfg_.on_close(ns_);
+  {
+    std::lock_guard lk(held_mu_);
+    held_.clear();
+  }
+  view_.store(nullptr);  // each view lists no more, keeps its tree (on_close), frees its sources
   for (auto& [ino, lc] : local_) close_fd(lc->fd.load());
-  for (size_t i = 0; i < sources_.size(); ++i) delete sources_.at(static_cast<uint32_t>(i))->load();
 }
 
-cache::BlockSource& Filesystem::source_of(const Inode& n) {
-  if (n.ino > sources_.size()) {  // the tree grew (a lazy listing): slots for the new inodes
-    std::lock_guard lk(sources_mu_);
-    // One at a time: a run never starts at a new chunk boundary, so index = ino - 1 holds.
-    while (sources_.size() < ns_.inode_count()) sources_.append_n(1);
+Filesystem::Node Filesystem::node(uint64_t ino) const {
+  Node f;
+  f.view = view_.load();
+  if (uint32_t local = f.view->local_of(ino)) {
+    f.n = f.view->ns.get(local);
+    return f;
   }
-  std::atomic<cache::BlockSource*>& slot = *sources_.at_mut(n.ino - 1);
-  if (cache::BlockSource* s = slot.load(std::memory_order_acquire)) return *s;
-  std::unique_ptr<cache::BlockSource> opened = source_.open(ns_, n);
-  cache::BlockSource* expected = nullptr;
-  if (slot.compare_exchange_strong(expected, opened.get(), std::memory_order_acq_rel)) return *opened.release();
-  return *expected;  // another reader opened it first
+  // Not in this thread's view: a switch is being stored (the latest has it), or a file of an
+  // older view is open (held_ has it).
+  if (auto l = view_.latest(); l != f.view) {
+    if (uint32_t local = l->local_of(ino)) {
+      f.view = std::move(l);
+      f.n = f.view->ns.get(local);
+      return f;
+    }
+  }
+  std::lock_guard lk(held_mu_);
+  auto it = held_.find(ino);
+  if (it == held_.end()) return {};
+  f.view = it->second.view;
+  uint32_t local = f.view->local_of(ino);
+  f.n = local ? f.view->ns.get(local) : nullptr;
+  return f;
+}
+
+FsSummary Filesystem::summary() {
+  auto v = view_.latest();
+  return {v->ns.total_bytes(), v->ns.inode_count()};
+}
+
+SwitchReport Filesystem::switch_to(ViewSpec spec) {
+  auto next = std::make_shared<View>(std::move(spec.ns), std::move(spec.commit), spec.mtime, *spec.source);
+  next->owned_source = std::move(spec.source);
+  next->on_close = std::move(spec.on_close);
+  std::shared_ptr<View> prev;
+  SwitchReport rep;
+  {
+    std::lock_guard lk(switch_mu_);
+    prev = view_.latest();
+    rep = diff_views(*prev, *next);
+    if (!next->ns.complete()) next->list_ahead = std::make_unique<ListAhead>(next->ns, cfg_.list_ahead_workers);
+    view_.store(next);
+  }
+  return rep;  // `prev` goes here unless an open handle or a request in flight still holds it
 }
 
 void Filesystem::add_local_copy(uint64_t ino, std::string path) {
@@ -73,28 +108,29 @@ int Filesystem::local_fd(uint64_t ino) {
 }
 
 Status Filesystem::warm(uint64_t ino, uint64_t offset, uint64_t len) {
-  const Inode* n = ns_.get(ino);
-  if (!n || n->is_dir || offset >= n->size) return Status::ok();
+  Node f = node(ino);
+  if (!f.n || f.n->is_dir || offset >= f.n->size) return Status::ok();
   if (local_fd(ino) >= 0) return Status::ok();
-  len = std::min<uint64_t>(len, n->size - offset);
+  len = std::min<uint64_t>(len, f.n->size - offset);
   // Cached ranges too: prefetch() then starts reading them from the cache file's disk.
-  return cache_.prefetch(ns_.file_ref(*n), offset, len, source_of(*n));
+  return cache_.prefetch(f.view->ns.file_ref(*f.n), offset, len, f.view->source_of(*f.n));
 }
 
-Attr Filesystem::attr_of(const Inode& n) const {
+Attr Filesystem::attr_of(const View& v, const Inode& n) const {
+  const Namespace& ns = v.ns;
   Attr a;
-  a.ino = n.ino;
+  a.ino = v.kernel_of(n.ino);
   a.is_dir = n.is_dir;
   a.size = n.is_dir ? 0 : n.size;
   a.mode = n.is_dir ? (S_IFDIR | 0555) : (S_IFREG | 0444);
-  if (n.is_dir && !ns_.listed(n)) {
+  if (n.is_dir && !ns.listed(n)) {
     a.nlink = 1;  // not listed yet: "unknown", which find(1) and fts take as no leaf count
   } else if (n.is_dir) {
     uint32_t subdirs = 0;
-    for (auto c : ns_.children(n)) subdirs += ns_.get(c)->is_dir ? 1 : 0;
+    for (auto c : ns.children(n)) subdirs += ns.get(c)->is_dir ? 1 : 0;
     a.nlink = 2 + subdirs;
   }
-  a.mtime = cfg_.mtime;
+  a.mtime = v.mtime_of(n.ino);
   a.uid = cfg_.uid;
   a.gid = cfg_.gid;
   a.blocks512 = (a.size + 511) / 512;
@@ -102,53 +138,89 @@ Attr Filesystem::attr_of(const Inode& n) const {
 }
 
 Result<Attr> Filesystem::lookup(uint64_t parent, std::string_view name) {
-  const Inode* dir = ns_.get(parent);
-  if (!dir) return not_found(parent);
-  if (!dir->is_dir) return Status(Errc::kInvalidInput, "not a directory");
-  if (Status s = ns_.ensure_listed(*dir); !s) return s;
-  const Inode* n = ns_.lookup(parent, name);
-  if (!n) return Status(Errc::kEntryNotFound, std::string(name));
-  return attr_of(*n);
+  // A lookup that a switch overtook is made again in the new view: the kernel must not be handed
+  // a number of the old tree after the switch told it to forget that tree's changes.
+  for (int attempt = 0;; ++attempt) {
+    Node d = node(parent);
+    if (!d.n) return not_found(parent);
+    if (!d.n->is_dir) return Status(Errc::kInvalidInput, "not a directory");
+    const Namespace& ns = d.view->ns;
+    if (Status s = ns.ensure_listed(*d.n); !s) return s;
+    const Inode* n = ns.lookup(d.n->ino, name);
+    if (attempt < 2 && !current(*d.view)) continue;
+    if (!n) return Status(Errc::kEntryNotFound, std::string(name));
+    return attr_of(*d.view, *n);
+  }
 }
 
 Result<Attr> Filesystem::getattr(uint64_t ino) {
-  const Inode* n = ns_.get(ino);
-  if (!n) return not_found(ino);
-  return attr_of(*n);
+  Node f = node(ino);
+  if (!f.n) return not_found(ino);
+  return attr_of(*f.view, *f.n);
 }
 
 Status Filesystem::readdir(uint64_t ino, uint64_t offset, DirFiller& out) {
-  const Inode* d = ns_.get(ino);
-  if (!d) return not_found(ino);
-  if (!d->is_dir) return Status(Errc::kInvalidInput, "not a directory");
-  if (Status s = ns_.ensure_listed(*d); !s) return s;
-  if (offset == 0 && list_ahead_) list_ahead_->on_readdir(*d);
-  const auto children = ns_.children(*d);
+  Node d;
+  for (int attempt = 0;; ++attempt) {
+    d = node(ino);
+    if (!d.n) return not_found(ino);
+    if (!d.n->is_dir) return Status(Errc::kInvalidInput, "not a directory");
+    if (Status s = d.view->ns.ensure_listed(*d.n); !s) return s;
+    if (attempt >= 2 || current(*d.view)) break;
+  }
+  const View& v = *d.view;
+  const Namespace& ns = v.ns;
+  if (offset == 0 && v.list_ahead) v.list_ahead->on_readdir(*d.n);
+  const auto children = ns.children(*d.n);
   auto item_at = [&](uint64_t i) {
-    if (i == 0) return DirItem{".", d->ino, true};
-    if (i == 1) return DirItem{"..", d->parent, true};
-    const Inode* n = ns_.get(children[i - 2]);
-    return DirItem{ns_.name(*n), n->ino, n->is_dir};
+    if (i == 0) return DirItem{".", ino, true};
+    if (i == 1) return DirItem{"..", v.kernel_of(d.n->parent), true};
+    const Inode* n = ns.get(children[i - 2]);
+    return DirItem{ns.name(*n), v.kernel_of(n->ino), n->is_dir};
   };
-  auto attr = [&](const DirItem& c) -> Result<Attr> { return attr_of(*ns_.get(c.ino)); };
+  auto attr = [&](const DirItem& c) -> Result<Attr> {
+    uint32_t local = c.ino == ino ? d.n->ino : v.local_of(c.ino);
+    return attr_of(v, *ns.get(local));
+  };
   fill_dir_page(out, offset, children.size() + 2, item_at, attr);
   return Status::ok();
 }
 
 Result<OpenReply> Filesystem::open(uint64_t ino, int flags, BackingFiles& kernel) {
-  const Inode* n = ns_.get(ino);
-  if (!n) return not_found(ino);
-  if (n->is_dir) return Status(Errc::kInvalidInput, "is a directory");
+  Node f = node(ino);
+  if (!f.n) return not_found(ino);
+  if (f.n->is_dir) return Status(Errc::kInvalidInput, "is a directory");
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_APPEND | O_CREAT)))
     return Status(Errc::kReadOnly, "read-only filesystem");
-  const uint64_t epoch = cache_.corrupt_epoch(ns_.file_ref(*n));
-  return opens_.open(ino, epoch, kernel, [this, n] { return pin_whole(*n); });
+  {
+    std::lock_guard lk(held_mu_);
+    Held& h = held_[ino];
+    if (!h.view) h.view = f.view;
+    ++h.opens;
+  }
+  const uint64_t epoch = cache_.corrupt_epoch(f.view->ns.file_ref(*f.n));
+  return opens_.open(ino, epoch, kernel, [this, ino, &f] { return pin_whole(ino, f.view->ns, *f.n); });
 }
 
-void Filesystem::release(uint64_t ino, uint64_t fh) { opens_.release(ino, fh); }
+void Filesystem::release(uint64_t ino, uint64_t fh) {
+  opens_.release(ino, fh);
+  unhold(ino);
+}
+
+void Filesystem::unhold(uint64_t ino) {
+  std::shared_ptr<View> last;  // a view freed here is freed outside the lock
+  std::lock_guard lk(held_mu_);
+  auto it = held_.find(ino);
+  if (it == held_.end()) return;
+  if (--it->second.opens == 0) {
+    last = std::move(it->second.view);
+    held_.erase(it);
+  }
+}
 
 Status Filesystem::opendir(uint64_t ino) {
-  const Inode* n = ns_.get(ino);
+  Node d = node(ino);
+  const Inode* n = d.n;
   if (!n) return not_found(ino);
   if (!n->is_dir) return Status(Errc::kInvalidInput, "not a directory");
   return Status::ok();
@@ -175,10 +247,11 @@ Result<size_t> Filesystem::read(uint64_t ino, uint64_t offset, std::span<char> o
 }
 
 Result<ReadDone> Filesystem::read(uint64_t ino, uint64_t fh, uint64_t offset, size_t len, ReadTarget& to) {
-  const Inode* n = ns_.get(ino);
+  Node f = node(ino);
+  const Inode* n = f.n;
   if (!n) return not_found(ino);
   if (n->is_dir) return Status(Errc::kInvalidInput, "is a directory");
-  const cache::FileRef ref = ns_.file_ref(*n);
+  const cache::FileRef ref = f.view->ns.file_ref(*n);
   if (OpenFiles::needs_epoch(fh) && !OpenFiles::current(fh, cache_.corrupt_epoch(ref)))
     return Status(Errc::kIo, "the file's content failed verification after this open read it; "
                              "reopen it to read verified bytes");
@@ -199,18 +272,18 @@ Result<ReadDone> Filesystem::read(uint64_t ino, uint64_t fh, uint64_t offset, si
     }
   }
   std::span<char> out = to.buffer(len).first(len);
-  auto r = fd >= 0 ? read_local(*n, fd, offset, out) : read_cached(*n, ref, offset, out);
+  auto r = fd >= 0 ? read_local(f, fd, offset, out) : read_cached(ino, f, ref, offset, out);
   if (!r) return r.status();
   return ReadDone{*r, false};
 }
 
-Result<size_t> Filesystem::read_local(const Inode& n, int fd, uint64_t offset, std::span<char> out) {
+Result<size_t> Filesystem::read_local(const Node& f, int fd, uint64_t offset, std::span<char> out) {
   size_t done = 0;
   while (done < out.size()) {
     ssize_t r = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (r <= 0) {
       stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
-      return Status(Errc::kIo, "reading the local copy of " + ns_.path_of(n) + " failed");
+      return Status(Errc::kIo, "reading the local copy of " + f.view->ns.path_of(*f.n) + " failed");
     }
     done += static_cast<size_t>(r);
   }
@@ -219,16 +292,16 @@ Result<size_t> Filesystem::read_local(const Inode& n, int fd, uint64_t offset, s
   return done;
 }
 
-Result<size_t> Filesystem::read_cached(const Inode& n, const cache::FileRef& ref, uint64_t offset,
+Result<size_t> Filesystem::read_cached(uint64_t ino, const Node& f, const cache::FileRef& ref, uint64_t offset,
                                        std::span<char> out) {
-  const uint64_t ino = n.ino;
+  const Inode& n = *f.n;
   const size_t len = out.size();
   prefetcher_->on_read(ino, n.size, offset, len);
   if (auto f = recent_failure(ino, offset, len); !f) {
     stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
     return f;
   }
-  auto r = cache_.read(ref, offset, out, source_of(n));
+  auto r = cache_.read(ref, offset, out, f.view->source_of(n));
   if (!r) {
     remember_failure(ino, offset, len, r.status());
     stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
@@ -241,27 +314,37 @@ Result<size_t> Filesystem::read_cached(const Inode& n, const cache::FileRef& ref
 }
 
 uint64_t Filesystem::content_epoch(uint64_t ino) {
-  const Inode* n = ns_.get(ino);
-  if (!n || n->is_dir) return 0;
-  return cache_.corrupt_epoch(ns_.file_ref(*n));
+  Node f = node(ino);
+  if (!f.n || f.n->is_dir) return 0;
+  return cache_.corrupt_epoch(f.view->ns.file_ref(*f.n));
 }
 
 std::vector<uint64_t> Filesystem::inodes_of(const std::string& key) {
   std::vector<uint64_t> out;
-  for (uint64_t ino = kRootIno; ino < kRootIno + ns_.inode_count(); ++ino)
-    if (const Inode* n = ns_.get(ino); n && !n->is_dir && ns_.key_is(*n, key)) out.push_back(ino);
+  auto v = view_.latest();
+  const Namespace& ns = v->ns;
+  for (uint64_t l = kRootIno; l < kRootIno + ns.inode_count(); ++l)
+    if (const Inode* n = ns.get(l); n && !n->is_dir && ns.key_is(*n, key)) out.push_back(v->kernel_of(n->ino));
+  std::lock_guard lk(held_mu_);  // files of older views still open
+  for (auto& [ino, h] : held_) {
+    if (h.view == v) continue;
+    const Inode* n = h.view->ns.get(h.view->local_of(ino));
+    if (n && !n->is_dir && h.view->ns.key_is(*n, key)) out.push_back(ino);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
-std::unique_ptr<cache::FilePin> Filesystem::pin_whole(const Inode& n) {
+std::unique_ptr<cache::FilePin> Filesystem::pin_whole(uint64_t ino, const Namespace& ns, const Inode& n) {
   if (n.size == 0) return nullptr;
   std::unique_ptr<cache::FilePin> pin;
-  if (int fd = local_fd(n.ino); fd >= 0) {
+  if (int fd = local_fd(ino); fd >= 0) {
     int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     // A blob of the standard HF cache: immutable, nothing to hold but our own fd.
     if (own >= 0) pin = std::make_unique<cache::FilePin>(own);
   } else {
-    pin = cache_.pin_complete(ns_.file_ref(n));
+    pin = cache_.pin_complete(ns.file_ref(n));
   }
   if (pin) stats_.passthrough_pins.fetch_add(1, std::memory_order_relaxed);
   return pin;
@@ -298,11 +381,13 @@ void Filesystem::remember_failure(uint64_t ino, uint64_t offset, size_t len, con
 }
 
 Result<std::string> Filesystem::getxattr(uint64_t ino, std::string_view name) {
-  const Inode* n = ns_.get(ino);
+  Node f = node(ino);
+  const Inode* n = f.n;
   if (!n) return not_found(ino);
+  const Namespace& ns = f.view->ns;
   if (name == "user.hffs.repo") return cfg_.repo;
   if (name == "user.hffs.revision") return cfg_.revision;
-  if (name == "user.hffs.commit") return cfg_.commit;
+  if (name == "user.hffs.commit") return f.view->commit;  // an open file of an older view: its commit
   // A partial view: the subfolder, and each glob on a line of its own.
   auto lines = [](const std::vector<std::string>& v) {
     std::string out;
@@ -312,13 +397,14 @@ Result<std::string> Filesystem::getxattr(uint64_t ino, std::string_view name) {
   if (name == "user.hffs.subfolder" && !cfg_.subfolder.empty()) return cfg_.subfolder;
   if (name == "user.hffs.include" && !cfg_.include.empty()) return lines(cfg_.include);
   if (name == "user.hffs.exclude" && !cfg_.exclude.empty()) return lines(cfg_.exclude);
-  if (n->ino == kRootIno && name == "user.hffs.metrics" && metrics_) return metrics_();
+  if (ino == kRootIno && name == "user.hffs.metrics" && metrics_) return metrics_();
+  if (ino == kRootIno && name == "user.hffs.refresh" && refresh_) return refresh_();
   if (!n->is_dir) {
-    if (name == "user.hffs.hash") return std::string(n->lfs ? "sha256:" : "gitsha1:") + ns_.key_hex(*n);
-    if (name == "user.hffs.source") return source_.describe(ns_, *n);
+    if (name == "user.hffs.hash") return std::string(n->lfs ? "sha256:" : "gitsha1:") + ns.key_hex(*n);
+    if (name == "user.hffs.source") return f.view->source.describe(ns, *n);
     if (name == "user.hffs.cached_bytes") {
       uint64_t bs = cache_.block_size(), cached = 0;
-      const cache::FileRef ref = ns_.file_ref(*n);
+      const cache::FileRef ref = ns.file_ref(*n);
       for (uint64_t off = 0; off < n->size; off += bs) {
         uint64_t len = std::min<uint64_t>(bs, n->size - off);
         if (cache_.contains(ref, off, len)) cached += len;
@@ -330,13 +416,14 @@ Result<std::string> Filesystem::getxattr(uint64_t ino, std::string_view name) {
 }
 
 Result<std::vector<std::string>> Filesystem::listxattr(uint64_t ino) {
-  const Inode* n = ns_.get(ino);
+  Node f = node(ino);
+  const Inode* n = f.n;
   if (!n) return not_found(ino);
   std::vector<std::string> names{"user.hffs.repo", "user.hffs.revision", "user.hffs.commit"};
   if (!cfg_.subfolder.empty()) names.push_back("user.hffs.subfolder");
   if (!cfg_.include.empty()) names.push_back("user.hffs.include");
   if (!cfg_.exclude.empty()) names.push_back("user.hffs.exclude");
-  if (n->ino == kRootIno && metrics_) names.push_back("user.hffs.metrics");
+  if (ino == kRootIno && metrics_) names.push_back("user.hffs.metrics");
   if (!n->is_dir) {
     names.insert(names.end(), {"user.hffs.hash", "user.hffs.source", "user.hffs.cached_bytes"});
   }

@@ -23,6 +23,7 @@
 #include "fs/ops.h"
 #include "fs/prefetcher.h"
 #include "fs/repo_source.h"
+#include "fs/view.h"
 
 namespace hffs::fs {
 
@@ -32,7 +33,7 @@ struct FsConfig {
   int64_t mtime = 0;     // commit date, seconds since epoch
   std::string repo;      // "model:org/name" style label for xattrs
   std::string revision;  // as asked
-  std::string commit;    // 40-hex
+  std::string commit;    // 40-hex (the first view's; commit() is the current one)
   // A partial view (cli/partial_view.h): the repo folder shown as the root, and the globs.
   std::string subfolder;
   std::vector<std::string> include, exclude;
@@ -52,6 +53,11 @@ struct FsStats {
   std::atomic<uint64_t> spliced_bytes{0};     // block-cache bytes handed to the kernel as page references
   std::atomic<uint64_t> passthrough_pins{0};  // opens handed to the kernel to read directly
   std::array<std::atomic<uint64_t>, 32> errors_by_code{};  // indexed by Errc
+  // Following a branch (--refresh, fs/follower.h): views switched to (counted once the kernel was
+  // told what changed), checks made, checks failed.
+  std::atomic<uint64_t> view_switches{0};
+  std::atomic<uint64_t> refresh_checks{0};
+  std::atomic<uint64_t> refresh_failures{0};
 };
 
 class Filesystem : public FsOps {
@@ -75,7 +81,7 @@ class Filesystem : public FsOps {
   Result<size_t> read(uint64_t ino, uint64_t offset, std::span<char> out);
   Status opendir(uint64_t ino) override;
   Status readdir(uint64_t ino, uint64_t offset, DirFiller& out) override;
-  FsSummary summary() override { return {ns_.total_bytes(), ns_.inode_count()}; }
+  FsSummary summary() override;
   std::vector<uint64_t> inodes_of(const std::string& key) override;
   // How many times the content of `ino` failed verification (cache::BlockCache::corrupt_epoch).
   uint64_t content_epoch(uint64_t ino);
@@ -96,27 +102,56 @@ class Filesystem : public FsOps {
   Result<std::string> getxattr(uint64_t ino, std::string_view name) override;
   Result<std::vector<std::string>> listxattr(uint64_t ino) override;
 
-  const Namespace& ns() const { return ns_; }
+  // The current view's tree: valid until the next switch_to (setup code and tests).
+  const Namespace& ns() const { return view_.latest()->ns; }
   const FsConfig& config() const { return cfg_; }
+  // The commit served now (config().commit until a switch).
+  std::string commit() const { return view_.latest()->commit; }
+  FsStats& stats() { return stats_; }
   const FsStats& stats() const { return stats_; }
+
+  // Serves `next` from now on (a branch moved: fs/follower.h). New lookups see the new tree at
+  // once; a file open before keeps its inode and the bytes of its commit until released; files
+  // whose path, key and size are the same keep their inode number (and so the kernel's cache).
+  // The report says what the kernel must forget (the caller tells it, outside request handlers).
+  SwitchReport switch_to(ViewSpec next);
+  // The root's user.hffs.refresh attribute: a check made now (`hffs refresh`), its outcome.
+  void set_refresh_provider(std::function<std::string()> f) { refresh_ = std::move(f); }
   PrefetchStats prefetch_stats() const { return prefetcher_->stats(); }
 
  private:
-  Attr attr_of(const Inode& n) const;
+  // An inode of the current view, or of an older view a handle still holds open.
+  struct Node {
+    std::shared_ptr<View> view;
+    const Inode* n = nullptr;
+  };
+  Node node(uint64_t ino) const;
+  bool current(const View& v) const { return view_.is_latest(v); }
+  Attr attr_of(const View& v, const Inode& n) const;
+  void unhold(uint64_t ino);  // one open of `ino` fewer
   int local_fd(uint64_t ino);  // -1 when the inode has no local copy
   // The whole file on local disk for the kernel to read directly; null when it is not all local.
-  std::unique_ptr<cache::FilePin> pin_whole(const Inode& n);
-  Result<size_t> read_local(const Inode& n, int fd, uint64_t offset, std::span<char> out);
-  Result<size_t> read_cached(const Inode& n, const cache::FileRef& ref, uint64_t offset, std::span<char> out);
-  // The file's source, opened on its first read and kept: a read (hit or miss) allocates nothing.
-  cache::BlockSource& source_of(const Inode& n);
+  std::unique_ptr<cache::FilePin> pin_whole(uint64_t ino, const Namespace& ns, const Inode& n);
+  Result<size_t> read_local(const Node& f, int fd, uint64_t offset, std::span<char> out);
+  Result<size_t> read_cached(uint64_t ino, const Node& f, const cache::FileRef& ref, uint64_t offset,
+                             std::span<char> out);
 
-  Namespace ns_;
+  // The view lookups see; replaced whole by switch_to (requests share no lock to take it).
+  ViewCell view_;
+  std::mutex switch_mu_;  // one switch at a time (leaf: CPU only)
+  // Inodes open now, with the view they were opened in: a file that changed or went away in a
+  // switch keeps being served from its own view until its last release.
+  struct Held {
+    std::shared_ptr<View> view;
+    uint32_t opens = 0;
+  };
+  mutable std::mutex held_mu_;  // leaf
+  std::unordered_map<uint64_t, Held> held_;
   cache::BlockCache& cache_;
-  RepoSource& source_;
   FsConfig cfg_;
   FsStats stats_;
   std::function<std::string()> metrics_;
+  std::function<std::string()> refresh_;
   // A range whose fetch just failed answers the same error at once for a moment: the kernel
   // retries a failed read-ahead with a synchronous read, which must not wait out the deadline
   // a second time.
@@ -130,10 +165,6 @@ class Filesystem : public FsOps {
   };
   std::unordered_map<uint64_t, std::unique_ptr<LocalCopy>> local_;  // filled before serving
   OpenFiles opens_;
-  // index = ino - 1; set once (compare-exchange), owned here, deleted by ~Filesystem.
-  StableArray<std::atomic<cache::BlockSource*>> sources_;  // by ino - 1, opened on first read
-  std::mutex sources_mu_;                                   // growing sources_
-  std::unique_ptr<ListAhead> list_ahead_;   // lazy trees only; its workers list into ns_
   std::unique_ptr<Prefetcher> prefetcher_;  // last: its workers call back into this object
 };
 

@@ -1,9 +1,11 @@
 // Thin libfuse low-level adapter: translates FUSE requests into FsOps calls (fs/ops.h) and their
 // results into replies; every decision is made behind FsOps.
-// Holds no lock across a fuse_reply_* call; inodes are immortal for the life of the mount.
+// Holds no lock across a fuse_reply_* call; an inode number is never reused within a mount (a
+// followed branch's switch gives changed files new numbers: fs/view.h).
 #pragma once
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -41,6 +43,10 @@ class FuseServer {
   // Makes the kernel forget a directory entry (thread-safe; not from a request handler that
   // holds locks the kernel may need).
   void invalidate_entry(uint64_t parent, const std::string& name);
+  // After a view switch (fs/follower.h): the kernel forgets these entries, then the attributes
+  // and cached pages (a directory's: its cached listing) of these inodes. Synchronous: call it
+  // from a thread of the caller's, never from a request handler (the kernel may wait for one).
+  void forget(const std::vector<std::pair<uint64_t, std::string>>& entries, const std::vector<uint64_t>& inodes);
   // Makes the kernel drop its cached pages of every file whose content is `key` (content that
   // failed verification). Thread-safe, returns at once: a thread of its own tells the kernel.
   void invalidate_content(const std::string& key);

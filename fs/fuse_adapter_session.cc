@@ -207,6 +207,19 @@ void FuseServer::invalidate_entry(uint64_t parent, const std::string& name) {
     fuse_lowlevel_notify_inval_entry(impl_->se, parent, name.c_str(), name.size());
 }
 
+void FuseServer::forget(const std::vector<std::pair<uint64_t, std::string>>& entries,
+                        const std::vector<uint64_t>& inodes) {
+  if (!impl_->se || !impl_->mounted) return;
+  for (const auto& [parent, name] : entries) {
+    int e = fuse_lowlevel_notify_inval_entry(impl_->se, parent, name.c_str(), name.size());
+    if (notify_failed(e)) spdlog::debug("forgetting entry {} of ino {}: {}", name, parent, std::strerror(-e));
+  }
+  for (uint64_t ino : inodes) {
+    int e = fuse_lowlevel_notify_inval_inode(impl_->se, ino, 0, 0);
+    if (notify_failed(e)) spdlog::debug("forgetting ino {}: {}", ino, std::strerror(-e));
+  }
+}
+
 void FuseServer::invalidate_content(const std::string& key) {
   Impl& m = *impl_;
   std::lock_guard lk(m.inval_mu);

@@ -56,6 +56,21 @@ HubNamespace::~HubNamespace() {
 
 void HubNamespace::set_invalidator(Invalidator inv) { invalidate_ = std::move(inv); }
 
+void HubNamespace::set_forget(Follower::Forget f) {
+  std::lock_guard lk(forget_mu_);
+  forget_ = std::move(f);
+}
+
+void HubNamespace::stop_following() {
+  std::vector<std::shared_ptr<Slot>> all;
+  {
+    std::shared_lock lk(mu_);
+    for (auto& s : slots_)
+      if (s) all.push_back(s);
+  }
+  for (auto& s : all) s->mount.follower.reset();
+}
+
 void HubNamespace::reaper() {
   auto period = std::max<std::chrono::seconds>(std::chrono::seconds(1),
                                                std::min<std::chrono::seconds>(cfg_.idle_release / 4, std::chrono::seconds(15)));
@@ -189,11 +204,23 @@ Result<Attr> HubNamespace::open_repo(const VDir& org_dir, std::string_view entry
   slot->parent = org_dir.ino;
   slot->mount = std::move(*m);
   touch(*slot);
+  if (cfg_.follow && entry.find('@') == std::string_view::npos) {
+    // The follower's switches reach the kernel in this namespace's numbers (slot k).
+    slot->mount.follower = cfg_.follow(repo, revision, *slot->mount.fs, [this, s = slot.get()](const Invalidations& inv) {
+      const uint64_t k = s->k.load(std::memory_order_acquire) << kSlotShift;
+      Invalidations t;
+      for (const auto& [p, n] : inv.entries) t.entries.emplace_back(k | p, n);
+      for (uint64_t i : inv.inodes) t.inodes.push_back(k | i);
+      std::lock_guard lk(forget_mu_);
+      if (forget_ && k) forget_(t);
+    });
+  }
   auto a = slot->mount.fs->getattr(kRootIno);
   if (!a) return a.status();
   std::unique_lock lk(mu_);
   uint64_t k = slots_.size();
   slots_.push_back(slot);
+  slot->k.store(k, std::memory_order_release);
   dirs_[org_dir.ino].children[slot->name] = (k << kSlotShift) | kRootIno;
   negative_.erase(key);
   spdlog::info("opened {} as slot {}", key, k);

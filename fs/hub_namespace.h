@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "fs/filesystem.h"
+#include "fs/follower.h"
 #include "fs/ops.h"
 #include "fs/repo_source.h"
 #include "hubapi/types.h"
@@ -27,6 +28,7 @@ namespace hffs::fs {
 struct RepoMount {
   std::unique_ptr<RepoSource> source;  // must outlive fs
   std::unique_ptr<Filesystem> fs;
+  std::unique_ptr<Follower> follower;  // following a branch (--refresh); goes first
 };
 
 struct HubNamespaceConfig {
@@ -39,6 +41,11 @@ struct HubNamespaceConfig {
   std::function<std::chrono::steady_clock::time_point()> clock = [] { return std::chrono::steady_clock::now(); };
   // false: no reaper thread; the owner (a test) calls release_idle itself, with its own clock.
   bool reaper = true;
+  // Follows the branch of an `org/name` entry (no @rev; revision "main"): the repo's Follower, or
+  // null (pinned). `forget` tells the kernel, in this namespace's inode numbers.
+  std::function<std::unique_ptr<Follower>(const hubapi::RepoId&, const std::string& revision, Filesystem&,
+                                          Follower::Forget forget)>
+      follow;
 };
 
 class HubNamespace : public FsOps {
@@ -51,6 +58,10 @@ class HubNamespace : public FsOps {
   ~HubNamespace() override;
 
   void set_invalidator(Invalidator inv);
+  // Where the followers' switches are told to the kernel (null: nowhere).
+  void set_forget(Follower::Forget f);
+  // Stops every repo's follower (the mount is ending: the kernel is not told anything more).
+  void stop_following();
   void set_metrics_provider(std::function<std::string()> f) { metrics_ = std::move(f); }
   // Drops repos idle for longer than the configured time; returns how many (the reaper thread
   // calls it every few seconds; tests call it directly).
@@ -91,6 +102,7 @@ class HubNamespace : public FsOps {
     RepoMount mount;
     std::atomic<int64_t> last_used{0};
     std::atomic<int> open_files{0};
+    std::atomic<uint64_t> k{0};  // slot number, once assigned
   };
   struct Negative {
     Status status;
@@ -117,6 +129,9 @@ class HubNamespace : public FsOps {
   std::map<std::string, Negative> negative_;
   uint64_t next_vdir_ = 16;
   std::mutex open_mu_;  // serializes first opens (network); taken before mu_, never inside it
+
+  std::mutex forget_mu_;  // leaf, held across the kernel notifications of a switch
+  Follower::Forget forget_;
 
   std::mutex reaper_mu_;
   std::condition_variable reaper_cv_;

@@ -21,6 +21,9 @@ namespace hffs::hubapi {
 // The body of GET /api/{types}/{repo}/revision/{rev} (untrusted): kProtocol with the reason when it is
 // not a JSON object with a valid id and a 40-hex sha. Pure (used by repo_info; fuzzed).
 Result<RepoInfo> parse_repo_info(std::string_view body, const RepoId& repo);
+// The tag names in the body of GET /api/{types}/{repo}/refs (untrusted; kProtocol when it is not
+// a JSON object whose "tags" is a list). Pure.
+Result<std::vector<std::string>> parse_tag_names(std::string_view body);
 
 class EndpointClient {
  public:
@@ -41,6 +44,7 @@ class EndpointClient {
   // ends by `cap` when given (the caller's own deadline), else by cfg.op_deadline.
   Result<RepoInfo> repo_info(const RepoId& repo, std::string_view revision,
                              std::optional<Clock::time_point> cap = std::nullopt);
+  Result<std::vector<std::string>> tag_names(const RepoId& repo, std::optional<Clock::time_point> cap = std::nullopt);
   Result<std::vector<TreeEntry>> list_tree(const RepoId& repo, std::string_view commit,
                                            std::optional<Clock::time_point> cap = std::nullopt);
   Result<Listing> list_tree(const RepoId& repo, std::string_view commit, const ListRequest& req,

@@ -157,6 +157,38 @@ Result<RepoInfo> EndpointClient::repo_info(const RepoId& repo, std::string_view 
   return info;
 }
 
+Result<std::vector<std::string>> parse_tag_names(std::string_view body) {
+  auto bad = [](const std::string& why) { return Status(Errc::kProtocol, why); };
+  if (!json_depth_ok(body, kMaxInfoJsonDepth)) return bad("JSON nested too deeply");
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
+  auto tags = j.find("tags");
+  if (tags == j.end() || !tags->is_array()) return bad("'tags' is not a list");
+  std::vector<std::string> out;
+  for (const auto& t : *tags)
+    if (t.is_object())
+      if (auto n = t.find("name"); n != t.end() && n->is_string()) out.push_back(n->get<std::string>());
+  return out;
+}
+
+Result<std::vector<std::string>> EndpointClient::tag_names(const RepoId& repo, std::optional<Clock::time_point> cap) {
+  Impl& m = *impl_;
+  if (!m.ep) return Status(Errc::kInvalidInput, "invalid endpoint URL '" + redact_url(m.endpoint) + "'");
+  if (Status s = validate_repo_id(repo.id); !s) return s;
+  std::string url = api_repo_url(m.endpoint, repo) + "/refs";
+  std::string what = "getting the tags of " + repo_display(repo);
+  auto ctx = m.context(repo, "", "", RequestKind::kApi, what);
+  HttpResponse r;
+  std::string final_url;
+  if (Status s = m.api_get(url, what, ctx, r, final_url, cap); !s) return s;
+  auto tags = parse_tag_names(r.body);
+  if (!tags) {
+    ++m.errors;
+    return Status(Errc::kProtocol, "the Hub sent an invalid answer " + what + ": " + tags.status().message());
+  }
+  return tags;
+}
+
 Result<std::vector<TreeEntry>> EndpointClient::list_tree(const RepoId& repo, std::string_view commit,
                                                          std::optional<Clock::time_point> cap) {
   auto r = list_tree(repo, commit, ListRequest{}, cap);

@@ -168,6 +168,21 @@ Result<RepoInfo> HubClient::repo_info(const RepoId& repo, std::string_view revis
   return std::move(*info);
 }
 
+Result<std::vector<std::string>> HubClient::tag_names(const RepoId& repo) {
+  Impl& m = *impl_;
+  const auto give_up = Clock::now() + m.cfg.op_deadline;
+  std::optional<std::vector<std::string>> tags;
+  Status s = m.run(repo, "", "the tags of " + repo_display(repo), give_up, give_up,
+                   [&](EndpointClient& e, std::optional<Clock::time_point> cap) {
+                     auto r = e.tag_names(repo, cap);
+                     if (!r) return r.status();
+                     tags = std::move(r).value();
+                     return Status::ok();
+                   });
+  if (!s) return s;
+  return std::move(*tags);
+}
+
 Result<std::vector<TreeEntry>> HubClient::list_tree(const RepoId& repo, std::string_view commit) {
   auto r = list_tree(repo, commit, ListRequest{});
   if (!r) return r.status();

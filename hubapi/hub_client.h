@@ -36,6 +36,8 @@ class HubClient {
   // GET /api/{types}/{repo}/revision/{rev}; rev encoded as one segment. The revision is pinned on
   // the first endpoint that answers; every later call names the commit it returned.
   Result<RepoInfo> repo_info(const RepoId& repo, std::string_view revision);
+  // GET /api/{types}/{repo}/refs: the names of the repo's tags (a mount of one never follows it).
+  Result<std::vector<std::string>> tag_names(const RepoId& repo);
 
   // Recursive listing at `commit` (paginated through Link rel="next"), every entry validated
   // (see tree_parse.h). Directories implied by file paths are present.

@@ -830,6 +830,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.send(200, [("Content-Type", "application/json")], fh.read())
         if op == "tokens":
             return self.tokens_control()
+        if op == "commit" and self.command == "POST":
+            return self.push_commit()
         if op == "cdn-gate":
             return self.cdn_gate()
         if op == "cdn-fault":
@@ -847,6 +849,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except (ValueError, TypeError, AttributeError) as e:
                 return self.json(400, {"error": str(e)})
         return self.json(200, {"tokens": {token_id("Bearer " + t): u["user"] for t, u in reg.tokens.items()}})
+
+    def push_commit(self):
+        """A new commit on a branch (hubsim/push.py)."""
+        from . import push
+        try:
+            body = json.loads(self.body or b"{}")
+            rtype = body.get("type", "model")
+            repo = self.hub.reg.repos.get((rtype, body.get("repo", "")))
+            if repo is None:
+                return self.json(404, {"error": f"no {rtype} repo {body.get('repo')!r}"})
+            return self.json(200, push.push(repo, body, self.server.blobs))
+        except (ValueError, TypeError, KeyError) as e:
+            return self.json(400, {"error": str(e)})
 
     def cdn_gate(self):
         """auth_request target: 204 = serve (X-Hubsim-Rate feeds limit_rate), 401 = fault."""

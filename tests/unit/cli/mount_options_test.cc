@@ -30,7 +30,7 @@ const std::map<std::string, std::string> kFstabOnly = {
 
 // A value each option accepts, for the round trip below (flags take none).
 const std::map<std::string, std::string> kSample = {
-    {"idle_release", "30"},      {"revision", "v1.0"},         {"repo_type", "dataset"},
+    {"idle_release", "30"},      {"refresh", "10"},            {"revision", "v1.0"},         {"repo_type", "dataset"},
     {"endpoint", "http://hub"},  {"token_file", "/etc/hf"},     {"cache_dir", "/var/cache/x"},
     {"cache_group", "hf"},       {"cache_size", "20G"},         {"cache_min_free", "1G"},
     {"ca_file", "/etc/ca.pem"},  {"log_level", "debug"},        {"log_file", "/var/log/h"},
