@@ -28,8 +28,13 @@ int cmd_refresh(const std::string& mountpoint) {
     return e == ENOENT || e == ENOTDIR ? kExitMountpoint : kExitError;
   }
   out.resize(static_cast<size_t>(n));
+  if (out.starts_with("failed")) {
+    // What went wrong goes where errors go; the mount serves the view it had.
+    std::cerr << "hffs: refresh of " << mountpoint << " " << out << "; the mount keeps its current view\n";
+    return kExitNetwork;
+  }
   std::cout << out << "\n";
-  return out.starts_with("failed") ? kExitNetwork : kExitOk;
+  return kExitOk;
 }
 
 }  // namespace hffs::cli

@@ -165,7 +165,9 @@ class Refresh(SimTestCase):
                 self.assert_commit_files(m, c1)
                 r = refresh(m.dir)
                 self.assertEqual(r.returncode, 6, r.stdout + r.stderr)
-                self.assertTrue(r.stdout.startswith("failed"), r.stdout)
+                self.assertIn("failed", r.stderr)
+                self.assertIn("keeps its current view", r.stderr)
+                self.assertEqual(r.stdout, "")
             finally:
                 self.sim.configure(clear_faults=True)
             c2 = self.push("follow-c", {"c.txt": "c2"})
@@ -190,6 +192,36 @@ class Refresh(SimTestCase):
             r = refresh(m.dir)
             self.assertEqual(r.stdout.strip(), f'unchanged {c2["sha"]}')
             self.assertEqual(total(metrics(m.dir), "hffs_refresh_checks_total", 'result="all"'), 2)
+
+    def test_partial_view_follows_as_itself(self):
+        """A subfolder mount with a glob follows the branch cut the same way; a commit without the
+        folder fails the check and the mount keeps the view it has."""
+        c1 = self.push("follow-p", {"sub/a.txt": "a1", "sub/b.json": "{}", "sub/skip.bin": "x", "top.txt": "t"})
+
+        def view_files(commit):
+            return {p[len("sub/"):]: f for p, f in commit["files"].items()
+                    if p.startswith("sub/") and not p.endswith(".bin")}
+
+        def assert_view(m, commit):
+            want = view_files(commit)
+            got, _ = listing(m.dir)
+            self.assertEqual(got, {p: f["size"] for p, f in want.items()})
+            for p, f in want.items():
+                self.assertEqual(sha256_file(m.path(p)), f["sha256"], p)
+
+        with Mount(self.sim, SAMPLE + "/sub", "--revision", "follow-p", "--exclude", "*.bin") as m:
+            self.assertEqual(commit_of(m.dir), c1["sha"])
+            assert_view(m, c1)
+            c2 = self.push("follow-p", {"sub/a.txt": "a2", "sub/c.txt": "c", "sub/d.bin": "y", "top2.txt": "u"})
+            r = refresh(m.dir)
+            self.assertEqual((r.returncode, r.stdout.strip()), (0, f'{c1["sha"]} -> {c2["sha"]}'), r.stderr)
+            assert_view(m, c2)
+            self.push("follow-p", {p: None for p in c2["files"] if p.startswith("sub/")})
+            r = refresh(m.dir)
+            self.assertEqual(r.returncode, 6, r.stdout)
+            self.assertIn("subfolder 'sub' not found", r.stderr)
+            self.assertEqual(commit_of(m.dir), c2["sha"])
+            assert_view(m, c2)
 
     def test_hub_mode_follows_main_and_pins_at_rev(self):
         _, main = self.sim.files(SAMPLE)
