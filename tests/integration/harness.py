@@ -157,6 +157,16 @@ def wait_exit(pid, timeout=20.0, what=None):
         os.close(fd)
 
 
+def mount_metrics(mnt_dir):
+    """The mount's Prometheus text (the root's user.hffs.metrics) as {"name{labels}": value}."""
+    vals = {}
+    for line in os.getxattr(mnt_dir, "user.hffs.metrics").decode().splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            vals[k] = float(v)
+    return vals
+
+
 def listing(root):
     """{relative path: size} for every file, and the set of directories, walking the mount."""
     files, dirs = {}, set()

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import HFFS, Mount, SimTestCase, sha256_file
+from harness import HFFS, Mount, SimTestCase, sha256_file, mount_metrics
 
 SAMPLE = "hffs-test/tiny-model"
 
@@ -25,13 +25,7 @@ def iec(n):
     return f"{v:.1f} {unit}"
 
 
-def metrics(mnt_dir):
-    vals = {}
-    for line in os.getxattr(mnt_dir, "user.hffs.metrics").decode().splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            vals[k] = float(v)
-    return vals
+metrics = mount_metrics
 
 
 def series(vals, name, **labels):

@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from harness import HFFS, Mount, SimTestCase, sha256_file, wait_for
+from harness import HFFS, Mount, SimTestCase, sha256_file, wait_for, mount_metrics
 
 SAMPLE = "hffs-test/tiny-model"
 
@@ -179,13 +179,7 @@ class Observability(SimTestCase):
         os.unlink(metrics_file)
 
 
-def metrics_of(mnt):
-    vals = {}
-    for line in os.getxattr(mnt, "user.hffs.metrics").decode().splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            vals[k] = float(v)
-    return vals
+metrics_of = mount_metrics
 
 
 class SplicedReads(SimTestCase):

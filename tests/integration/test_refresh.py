@@ -8,7 +8,7 @@ import subprocess
 import sys
 import unittest
 
-from harness import HFFS, Mount, SimTestCase, listing, sha256_file, wait_for
+from harness import HFFS, Mount, SimTestCase, listing, sha256_file, wait_for, mount_metrics
 
 SAMPLE = "hffs-test/tiny-model"
 MIB = 1 << 20
@@ -26,13 +26,7 @@ print(hashlib.sha256(m).hexdigest(), flush=True)
 """
 
 
-def metrics(path):
-    vals = {}
-    for line in os.getxattr(path, "user.hffs.metrics").decode().splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            vals[k] = float(v)
-    return vals
+metrics = mount_metrics
 
 
 def total(vals, name, *parts):
