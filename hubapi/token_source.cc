@@ -65,14 +65,14 @@ TokenSource::Token TokenSource::current() {
       check(false);
     }
   }
-  return cur_.load(std::memory_order_acquire);
+  return load_cur();
 }
 
 bool TokenSource::rejected(const Token& used) {
   if (path_.empty()) return false;
   std::lock_guard lk(mu_);
   check(true);
-  Token now = cur_.load(std::memory_order_acquire);
+  Token now = load_cur();
   if (!now) return false;
   return !used || *now != *used;
 }
@@ -86,19 +86,19 @@ void TokenSource::complain(const std::string& why) {
   if (complained_) return;
   complained_ = true;
   spdlog::warn("token file {} {}: keeping the token in use ({})", path_, why,
-               cur_.load() ? "one read before" : "none");
+               load_cur() ? "one read before" : "none");
 }
 
 void TokenSource::set(std::optional<std::string> t) {
-  Token old = cur_.load(std::memory_order_acquire);
+  Token old = load_cur();
   if (!t) {
-    if (old) cur_.store(nullptr, std::memory_order_release);
+    if (old) store_cur(nullptr);
     return;
   }
   if (old && *old == *t) return;
   if (known_.size() == kKeepKnown) known_.erase(known_.begin());
   known_.push_back(*t);
-  cur_.store(std::make_shared<const std::string>(std::move(*t)), std::memory_order_release);
+  store_cur(std::make_shared<const std::string>(std::move(*t)));
 }
 
 void TokenSource::check(bool force) {
@@ -151,7 +151,7 @@ void TokenSource::check(bool force) {
     return;
   }
   complained_ = false;
-  Token old = cur_.load(std::memory_order_acquire);
+  Token old = load_cur();
   if (old && *old == *t) return;
   set(std::move(t));
   changes_.fetch_add(1, std::memory_order_relaxed);

@@ -2,8 +2,9 @@
 // the command line is fixed for the life of the process. A token read from a file is read again
 // when the file changes (its device, inode, size or mtime, looked at no more than once per
 // `min_interval`, by the request that finds the look due) and at once when the Hub rejects it
-// (401), so a rotated token takes effect without a remount. Reading the token is one atomic load
-// of a shared_ptr; a change swaps it. A file that disappears, cannot be read or holds no usable
+// (401), so a rotated token takes effect without a remount. Reading the token copies a shared_ptr
+// under a leaf mutex held for nothing else (libstdc++ 12's atomic<shared_ptr> is reported by TSan);
+// a change swaps it. A file that disappears, cannot be read or holds no usable
 // token keeps the last token (logged once until it is readable again). The token is never logged.
 #pragma once
 #include <sys/types.h>
@@ -64,7 +65,17 @@ class TokenSource {
   void complain(const std::string& why);
   void set(std::optional<std::string> t);  // under mu_
 
-  std::atomic<Token> cur_;
+  Token load_cur() const {
+    std::lock_guard lk(cur_mu_);
+    return cur_;
+  }
+  void store_cur(Token t) {
+    std::lock_guard lk(cur_mu_);
+    cur_ = std::move(t);
+  }
+
+  mutable std::mutex cur_mu_;  // a leaf: guards cur_ only
+  Token cur_;
   std::string path_;
   int64_t interval_ns_ = 0;
   std::atomic<int64_t> next_check_ns_{0};
