@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <optional>
+#include <string_view>
 
 #include "cli/hf_cache.h"
 #include "fs/hub_source.h"
@@ -19,9 +21,13 @@ bool transient(Errc c) {
   return c == Errc::kNetwork || c == Errc::kTimeout || c == Errc::kServer || c == Errc::kRateLimited;
 }
 
+bool is_commit_sha(std::string_view rev) {
+  return rev.size() == 40 && rev.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
 // The kept view of the commit `sha`, if any (`sha` a full commit sha, or nothing is looked up).
 std::optional<hubapi::Snapshot> kept_commit(const OpenContext& ctx, const hubapi::RepoId& repo, const std::string& sha) {
-  if (sha.size() != 40 || sha.find_first_not_of("0123456789abcdef") != std::string::npos) return std::nullopt;
+  if (!is_commit_sha(sha)) return std::nullopt;
   auto kept = ctx.views->load(repo, sha);
   if (!kept || kept->info.sha != sha) return std::nullopt;
   return std::move(*kept);
@@ -155,6 +161,36 @@ Result<fs::Namespace> list_view(const OpenContext& ctx, const hubapi::RepoId& re
                hubapi::repo_display(repo), v.subfolder, kEagerPages);
   return fs::Namespace::lazy(root->entries, lister_of(ctx.client, repo, sha), v.subfolder);
 }
+
+// The commit listed from the Hub for the mount's view: whole, or cut to its partial view.
+Result<fs::Namespace> list_for_view(const OpenContext& ctx, const hubapi::RepoId& repo, const std::string& sha,
+                                    std::vector<hubapi::TreeEntry>& whole, bool& lazy) {
+  return ctx.view.whole() ? list_commit(ctx, repo, sha, whole, lazy) : list_view(ctx, repo, sha, whole, lazy);
+}
+
+// Keeps `view` for offline use under `revision`: its tree when it was `listed` just now, else only
+// the name -> commit reference (the revision info is fresh either way: gated, private, date). A
+// partial view's own listing (a subfolder's) is not the commit's tree and is not kept; a filter
+// over the whole repo listed it whole, and that one is.
+void keep_view(const OpenContext& ctx, const hubapi::Snapshot& view, const std::string& revision, bool listed) {
+  const bool partial_listing = listed && !ctx.view.whole() && view.tree.empty();
+  Status s = partial_listing ? Status::ok()
+             : listed        ? ctx.views->save(view, revision)
+                             : ctx.views->save_ref(view.repo, revision, view.info.sha);
+  if (!s) spdlog::warn("cannot keep the view for offline use: {}", s.to_string());
+}
+
+// A tree that can still grow, or one just listed lazily, is kept as an image at unmount: a new one
+// always (even if nothing beyond the root was visited), one read from an image when it grew. Never
+// a partial view's (Namespace::save_image refuses a subfolder's; a filtered one is complete).
+std::function<void(const fs::Namespace&)> image_keeper(const OpenContext& ctx, const hubapi::RepoId& repo,
+                                                       const std::string& sha, const fs::Namespace& tree, bool lazy) {
+  if (!ctx.views || !ctx.view.whole() || !(lazy || !tree.complete())) return {};
+  return [store = *ctx.views, repo, sha, loaded = lazy ? 0 : tree.inode_count()](const fs::Namespace& t) mutable {
+    if (t.inode_count() <= loaded) return;
+    if (auto s = store.save_image(repo, sha, t); !s) spdlog::warn("cannot keep the listed tree: {}", s.to_string());
+  };
+}
 }  // namespace
 
 Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoId& repo,
@@ -193,8 +229,7 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
         spdlog::info("{}@{}: commit {} seen before, its kept tree", hubapi::repo_display(repo), revision, info->sha);
       if (!gone) return gone;
       if (!tree) {
-        auto t = ctx.view.whole() ? list_commit(ctx, repo, info->sha, whole, lazy)
-                                  : list_view(ctx, repo, info->sha, whole, lazy);
+        auto t = list_for_view(ctx, repo, info->sha, whole, lazy);
         if (t) tree = std::move(*t);
         else failed = t.status();
         listed = true;
@@ -210,26 +245,13 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
       view = std::move(*fallback);
       tree = std::move(*t);
     } else {
-      // A partial view's own listing (a subfolder's) is not kept: the kept view of a commit is
-      // its whole tree (a filter over the whole repo listed it whole: that one is kept).
-      const bool partial_listing = listed && !ctx.view.whole() && whole.empty();
       view = hubapi::Snapshot{repo, std::move(*info), std::move(whole)};
       view.tree_in_image = lazy;
-      // The revision info is fresh either way (gated, private, date); the tree file is only
-      // rewritten when it was listed.
-      Status s = partial_listing ? Status::ok()
-                 : listed        ? ctx.views->save(view, revision)
-                                 : ctx.views->save_ref(repo, revision, view.info.sha);
-      if (!s) spdlog::warn("cannot keep the view for offline use: {}", s.to_string());
+      keep_view(ctx, view, revision, listed);
       view.tree.clear();
       view.tree.shrink_to_fit();
     }
   }
-  // A tree that can still grow, or one just listed lazily, is kept as an image at unmount: a new
-  // one always (even if nothing beyond the root was visited), one read from an image when it grew.
-  // Never a partial view's (Namespace::save_image refuses a subfolder's; a filtered one is complete).
-  const bool keep_image = ctx.view.whole() && (lazy || !tree->complete());
-  const size_t loaded = lazy ? 0 : tree->inode_count();
   auto ns = std::move(tree);
   spdlog::info("pinned {}@{} to commit {}: {} files, {} bytes{}{}", hubapi::repo_display(repo), revision,
                view.info.sha, ns->file_count(), ns->total_bytes(), ns->complete() ? "" : " so far (listed as visited)",
@@ -261,13 +283,8 @@ Result<fs::RepoMount> open_repo_view(const OpenContext& ctx, const hubapi::RepoI
   fc.subfolder = ctx.view.subfolder;
   fc.include = ctx.view.filter.include;
   fc.exclude = ctx.view.filter.exclude;
-  if (keep_image && ctx.views) {
-    // What a lazy mount listed is kept for the next mount of this commit (offline too).
-    fc.on_close = [store = *ctx.views, repo, sha = view.info.sha, loaded](const fs::Namespace& t) mutable {
-      if (t.inode_count() <= loaded) return;
-      if (auto s = store.save_image(repo, sha, t); !s) spdlog::warn("cannot keep the listed tree: {}", s.to_string());
-    };
-  }
+  // What a lazy mount listed is kept for the next mount of this commit (offline too).
+  fc.on_close = image_keeper(ctx, repo, view.info.sha, *ns, lazy);
   m.fs = std::make_unique<fs::Filesystem>(std::move(*ns), *ctx.cache, *m.source, fc, ctx.prefetch);
   for (auto& [ino, path] : local) m.fs->add_local_copy(ino, std::move(path));
   if (ctx.publish) ctx.publish->add_repo(repo, view.info.sha, revision, m.fs->ns(), ctx.cache);
@@ -291,40 +308,28 @@ Result<std::optional<fs::ViewSpec>> next_view(const OpenContext& ctx, const huba
   Status gone;
   if (auto kept = kept_commit(ctx, repo, view.info.sha)) tree = kept_tree(ctx, *kept, &gone);
   if (!gone) return gone;
-  if (!tree) {
-    auto t = ctx.view.whole() ? list_commit(ctx, repo, view.info.sha, view.tree, lazy)
-                              : list_view(ctx, repo, view.info.sha, view.tree, lazy);
+  const bool listed = !tree;
+  if (listed) {
+    auto t = list_for_view(ctx, repo, view.info.sha, view.tree, lazy);
     if (!t) return t.status();
     tree = std::move(*t);
     view.tree_in_image = lazy;
-    // A subfolder's own listing is not the commit's tree and is not kept (as at mount).
-    const bool partial_listing = !ctx.view.whole() && view.tree.empty();
-    if (auto s = partial_listing ? Status::ok() : ctx.views->save(view, revision); !s)
-      spdlog::warn("cannot keep the view for offline use: {}", s.to_string());
-  } else if (auto s = ctx.views->save_ref(repo, revision, view.info.sha); !s) {
-    spdlog::warn("cannot keep the view for offline use: {}", s.to_string());
   }
+  keep_view(ctx, view, revision, listed);
   view.tree.clear();
   view.tree.shrink_to_fit();
   fs::ViewSpec spec;
   spec.commit = view.info.sha;
   spec.mtime = view.info.last_modified_epoch;
   spec.source = std::make_unique<fs::HubSource>(*ctx.client, repo, view.info.sha);
-  if (ctx.view.whole() && (lazy || !tree->complete()) && ctx.views) {
-    spec.on_close = [store = *ctx.views, repo, sha = view.info.sha, loaded = lazy ? 0 : tree->inode_count()](
-                        const fs::Namespace& t) mutable {
-      if (t.inode_count() <= loaded) return;
-      if (auto s = store.save_image(repo, sha, t); !s) spdlog::warn("cannot keep the listed tree: {}", s.to_string());
-    };
-  }
+  spec.on_close = image_keeper(ctx, repo, view.info.sha, *tree, lazy);
   if (ctx.publish) ctx.publish->add_repo(repo, view.info.sha, revision, *tree, ctx.cache);
   spec.ns = std::move(*tree);
   return std::optional<fs::ViewSpec>(std::move(spec));
 }
 
 bool revision_moves(std::string_view revision) {
-  const bool sha = revision.size() == 40 && revision.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-  return !sha && !revision.starts_with("refs/tags/");
+  return !is_commit_sha(revision) && !revision.starts_with("refs/tags/");
 }
 
 }  // namespace hffs::cli
