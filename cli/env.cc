@@ -97,10 +97,8 @@ HfEnv read_hf_env() {
       std::stringstream ss;
       ss << f.rdbuf();
       if ((env.token = clean_token(ss.str()))) {
-        std::error_code ec;
-        auto full = std::filesystem::absolute(p, ec);
-        env.token_file = ec ? p : full.lexically_normal();
-        env.token_source = env.token_file->string();
+        env.token_file = p;  // made absolute with --token-file's by make_hub_config
+        env.token_source = p.string();
       }
     }
   }
