@@ -9,6 +9,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/fd.h"
+
 namespace hffs::hubapi {
 
 namespace {
@@ -23,17 +25,21 @@ int64_t steady_ns() {
 
 }  // namespace
 
+std::optional<std::string> trimmed_token(std::string t) {
+  std::erase_if(t, [](char c) { return c == '\r' || c == '\n'; });
+  auto b = t.find_first_not_of(" \t");
+  if (b == std::string::npos) return std::nullopt;
+  auto e = t.find_last_not_of(" \t");
+  return t.substr(b, e - b + 1);
+}
+
 std::optional<std::string> usable_token(const std::string& given) {
-  std::string t;
-  for (char ch : given)
-    if (ch != '\r' && ch != '\n') t += ch;
-  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.pop_back();
-  size_t b = t.find_first_not_of(" \t");
-  t = b == std::string::npos ? std::string() : t.substr(b);
+  auto t = trimmed_token(given);
+  if (!t) return std::nullopt;
   bool bad = false;
-  for (char ch : t) bad |= static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+  for (char ch : *t) bad |= static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
   if (bad) spdlog::warn("hubapi: the token contains control characters; it will not be sent");
-  if (t.empty() || bad) return std::nullopt;
+  if (bad) return std::nullopt;
   return t;
 }
 
@@ -113,16 +119,13 @@ void TokenSource::check(bool force) {
   };
   if (!force && sig_ && *sig_ == sig_of(st)) return;
   // O_NONBLOCK: a FIFO put there must not hang the request that looks.
-  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0 || ::fstat(fd, &st) != 0) {
-    int err = errno;
-    if (fd >= 0) ::close(fd);
-    complain(std::string("cannot be read: ") + std::strerror(err));
+  UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (!fd || ::fstat(fd.get(), &st) != 0) {
+    complain(std::string("cannot be read: ") + std::strerror(errno));
     first_read_ = false;
     return;
   }
   if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
     complain("is not a regular file");
     first_read_ = false;
     return;
@@ -130,10 +133,10 @@ void TokenSource::check(bool force) {
   std::string text;
   char buf[4096];
   ssize_t n = 0;
-  while (text.size() <= kMaxTokenFileBytes && ((n = ::read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
+  while (text.size() <= kMaxTokenFileBytes && ((n = ::read(fd.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
     if (n > 0) text.append(buf, static_cast<size_t>(n));
-  int err = errno;
-  ::close(fd);
+  const int err = errno;
+  fd.reset();
   if (n < 0) {
     complain(std::string("cannot be read: ") + std::strerror(err));
     first_read_ = false;
