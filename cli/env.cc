@@ -10,6 +10,8 @@
 #include <sstream>
 #include <vector>
 
+#include "hubapi/token_source.h"
+
 namespace hffs::cli {
 
 namespace {
@@ -57,13 +59,7 @@ bool env_truthy(const char* name) {
   return s == "1" || s == "ON" || s == "YES" || s == "TRUE";
 }
 
-std::optional<std::string> clean_token(std::string t) {
-  t.erase(std::remove_if(t.begin(), t.end(), [](char c) { return c == '\r' || c == '\n'; }), t.end());
-  auto b = t.find_first_not_of(" \t");
-  if (b == std::string::npos) return std::nullopt;
-  auto e = t.find_last_not_of(" \t");
-  return t.substr(b, e - b + 1);
-}
+std::optional<std::string> clean_token(std::string t) { return hubapi::trimmed_token(std::move(t)); }
 
 HfEnv read_hf_env() {
   HfEnv env;

@@ -20,8 +20,10 @@
 
 namespace hffs::hubapi {
 
-// As huggingface_hub does: drop CR/LF, trim spaces and tabs. A token with other control
-// characters would allow header injection: nullopt (warned), as for an empty one.
+// As huggingface_hub does: drop CR/LF, trim spaces and tabs; nullopt when nothing is left.
+std::optional<std::string> trimmed_token(std::string given);
+// trimmed_token, and a token with other control characters would allow header injection:
+// nullopt (warned), as for an empty one.
 std::optional<std::string> usable_token(const std::string& given);
 
 class TokenSource {
